@@ -1,0 +1,87 @@
+"""Every error deconnexion raises.
+
+    DeconnexionError
+    ├── InvalidInputError (also ValueError): the caller gave something wrong
+    │   ├── NaiveDatetimeError        a datetime without a time zone
+    │   ├── UnknownTerritoryError     zone, académie, département or UAI not recognised
+    │   ├── PolicyError               a policy file or value that is invalid or looser than the law
+    │   ├── CalendarFileError         a calendar CSV that is not the official dataset's format
+    │   ├── OutOfRangeError           an instant outside the compiled calendar range
+    │   └── PayloadError              a message payload that cannot be stored or delivered
+    ├── CalendarUnknownError          strict mode: the calendar for that period is not official
+    ├── StoreError                    the hold store cannot be opened or used
+    │   └── NotADatabaseError (also ValueError)
+    └── MissingExtraError (also ImportError): an optional dependency is not installed
+
+Messages always say what was wrong, the value received, and what is accepted.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CalendarFileError",
+    "CalendarUnknownError",
+    "DeconnexionError",
+    "InvalidInputError",
+    "MissingExtraError",
+    "NaiveDatetimeError",
+    "NotADatabaseError",
+    "OutOfRangeError",
+    "PayloadError",
+    "PolicyError",
+    "StoreError",
+    "UnknownTerritoryError",
+]
+
+
+class DeconnexionError(Exception):
+    """Base class of every deconnexion error."""
+
+
+class InvalidInputError(DeconnexionError, ValueError):
+    """The caller gave a value that is not accepted."""
+
+
+class NaiveDatetimeError(InvalidInputError):
+    """A datetime without time zone was given where an instant is needed."""
+
+
+class UnknownTerritoryError(InvalidInputError):
+    """A zone, académie, département, territory or UAI that is not recognised."""
+
+
+class PolicyError(InvalidInputError):
+    """A policy that is invalid, or looser than the national rule without a declared deviation."""
+
+
+class CalendarFileError(InvalidInputError):
+    """A calendar file that does not follow the official dataset's format."""
+
+
+class OutOfRangeError(InvalidInputError):
+    """An instant outside the range of dates the calendar was compiled for."""
+
+
+class PayloadError(InvalidInputError):
+    """A payload that cannot be held or delivered (not bytes/JSON, too large, corrupt)."""
+
+
+class CalendarUnknownError(DeconnexionError):
+    """Strict mode: no official calendar is known for the period a decision needs."""
+
+
+class StoreError(DeconnexionError):
+    """The hold store cannot be opened or used."""
+
+
+class NotADatabaseError(StoreError, ValueError):
+    """The store URL points at a file that is not a deconnexion database."""
+
+
+class MissingExtraError(DeconnexionError, ImportError):
+    """An optional dependency is missing; the message gives the pip command."""
+
+    def __init__(self, extra: str, module: str) -> None:
+        super().__init__(f"{module} is not installed: pip install 'deconnexion[{extra}]'")
+        self.extra = extra
+        self.module = module
