@@ -1,0 +1,286 @@
+"""The hold store protocol: the records it keeps and the handful of operations on them.
+
+The logic (validation, priorities, payload encoding, which scheduler to ask) lives above, in
+`deconnexion.queue.HoldQueue`; the release worker talks to the store directly through
+`claim_due` / `ack` / `fail` / `next_due_at` / `wait_for_change`. A store only keeps rows
+consistent: every state change and its audit rows are written in one transaction.
+
+Times are epoch seconds (UTC) as floats. Methods are synchronous; asyncio callers use
+`asyncio.to_thread`. Every implementation is safe to call from several threads.
+
+Life of a message::
+
+    held ──claim_due──▶ claimed ──ack──▶ released
+     ▲ │                 │ │
+     │ │                 │ └─fail(retry_at=None)──▶ dead
+     │ │                 └───fail(retry_at=t)──▶ held (next_attempt_at = t)
+     │ ├─cancel──▶ cancelled
+     │ └─insert with same collapse key──▶ replaced
+     └── claimed with an expired lease is claimable again (attempts + 1)
+
+Invariant kept by every store: `next_attempt_at >= release_at`; a held message is due when
+`next_attempt_at <= now` (and therefore `release_at <= now`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+__all__ = [
+    "AUDIT_ACTIONS",
+    "STATES",
+    "AuditAction",
+    "AuditEntry",
+    "HeldMessage",
+    "HoldStore",
+    "InsertOutcome",
+    "Rescheduled",
+    "State",
+    "Stats",
+    "priority_for",
+]
+
+State = Literal["held", "claimed", "released", "cancelled", "replaced", "dead"]
+STATES: tuple[State, ...] = ("held", "claimed", "released", "cancelled", "replaced", "dead")
+
+AuditAction = Literal[
+    "hold",
+    "duplicate",
+    "replace",
+    "cancel",
+    "urgent_override",
+    "urgent_refused",
+    "release",
+    "failure",
+    "dead",
+    "reschedule",
+    "release_now",
+]
+AUDIT_ACTIONS: tuple[AuditAction, ...] = (
+    "hold",
+    "duplicate",
+    "replace",
+    "cancel",
+    "urgent_override",
+    "urgent_refused",
+    "release",
+    "failure",
+    "dead",
+    "reschedule",
+    "release_now",
+)
+
+
+def priority_for(kind: str, urgent: bool) -> int:
+    """0 first: urgent messages and timetable changes; 1 absences; 2 everything else."""
+    if urgent or kind == "timetable":
+        return 0
+    if kind == "absence":
+        return 1
+    return 2
+
+
+@dataclass(frozen=True, slots=True)
+class HeldMessage:
+    """One message waiting for (or past) its release.
+
+    `id` is a uuid4 hex chosen by the caller. `establishment` is `Establishment.key`.
+    `created_at` is the message's own creation instant (what the scheduler decided from);
+    `release_at` when it may go out; `next_attempt_at` when the worker may try (≥ release_at,
+    later after a failed attempt). `attempts` counts claims, the current one included.
+    `seq` is assigned by the store on insert (monotonic insertion order); pass 0.
+    `actor` is who asked for the diffusion; `justification` and `publish_to_students_at`
+    (epoch) complete the original `Message` so it can be rebuilt for a reschedule.
+    """
+
+    id: str
+    establishment: str
+    idempotency_key: str
+    collapse_key: str | None
+    kind: str
+    audience: str
+    sender_role: str
+    urgent: bool
+    priority: int
+    recipients: tuple[str, ...]
+    payload: bytes
+    content_type: str
+    meta: dict[str, Any]
+    created_at: float
+    release_at: float
+    next_attempt_at: float
+    reasons: tuple[str, ...]
+    decision: dict[str, Any]
+    state: State = "held"
+    attempts: int = 0
+    lease_until: float | None = None
+    worker_id: str | None = None
+    last_error: str | None = None
+    released_at: float | None = None
+    seq: int = 0
+    actor: str | None = None
+    justification: str | None = None
+    publish_to_students_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InsertOutcome:
+    """What `insert_many` did with one message, in the order given.
+
+    outcome "held": inserted. "duplicate": the idempotency key was already known for that
+    establishment; `id` / `release_at` / `state` are the existing message's, nothing written
+    but an audit row. "replaced": inserted, and the held message with the same collapse key
+    (`replaced_id`) is now in state "replaced".
+    """
+
+    id: str
+    outcome: Literal["held", "duplicate", "replaced"]
+    release_at: float
+    replaced_id: str | None = None
+    state: State = "held"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One line of the audit trail. `message_id` is None for entries about no stored message
+    (e.g. an urgent override that was delivered at once)."""
+
+    at: float
+    establishment: str
+    message_id: str | None
+    action: AuditAction
+    actor: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """Counters for one establishment (or all when `establishment` is None).
+
+    `held` counts messages in state "held"; `by_reason` counts held messages per reason code
+    (a message with two reasons counts in both); `by_state` counts every state present.
+    """
+
+    establishment: str | None
+    held: int
+    by_reason: dict[str, int]
+    by_state: dict[str, int]
+    oldest_held_created_at: float | None
+    next_release_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Rescheduled:
+    """A new release time for a held message, with the reasons and decision behind it."""
+
+    release_at: float
+    reasons: tuple[str, ...] | None = None  # None: keep the stored ones
+    decision: dict[str, Any] | None = None
+
+
+@runtime_checkable
+class HoldStore(Protocol):
+    """What every store implements (memory, SQLite, PostgreSQL)."""
+
+    def insert_many(self, messages: Sequence[HeldMessage], *, now: float) -> list[InsertOutcome]:
+        """Insert a batch atomically (all or nothing), with one audit row per message
+        ("hold", "duplicate" or "replace" + "hold"), actor = message.actor, at = now.
+        Within a batch, later items see earlier ones (same key twice → second is duplicate)."""
+        ...
+
+    def get(self, establishment: str, message_id: str) -> HeldMessage | None:
+        """The message, or None if unknown *or belonging to another establishment*."""
+        ...
+
+    def list(
+        self,
+        establishment: str,
+        states: Iterable[State] | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[HeldMessage]:
+        """Messages of one establishment in insertion order (seq), optionally by state."""
+        ...
+
+    def cancel(self, establishment: str, message_id: str, actor: str | None, now: float) -> bool:
+        """Held → cancelled (+ audit). False if not found, not this establishment's, or not
+        held any more (claimed, released…)."""
+        ...
+
+    def stats(self, establishment: str | None = None) -> Stats: ...
+
+    def claim_due(
+        self, now: float, limit: int, lease_seconds: float, worker_id: str
+    ) -> list[HeldMessage]:
+        """Atomically take up to `limit` due messages: held with release_at <= now and
+        next_attempt_at <= now, or claimed with lease_until <= now. Sets state "claimed",
+        lease_until = now + lease_seconds, worker_id, attempts + 1. Ordered by
+        (release_at, priority, seq). Two concurrent callers never get the same message
+        while its lease runs. Returned records carry the new state."""
+        ...
+
+    def ack(self, ids: Sequence[str], worker_id: str, now: float) -> int:
+        """Claimed by `worker_id` → released (released_at = now) + "release" audit.
+        Ids no longer claimed by this worker (lease taken over) are skipped.
+        Returns how many were acknowledged."""
+        ...
+
+    def fail(
+        self, message_id: str, worker_id: str, now: float, error: str, retry_at: float | None
+    ) -> bool:
+        """Claimed by `worker_id` → held again with next_attempt_at = retry_at ("failure"
+        audit), or → dead when retry_at is None ("dead" audit). False if the lease was
+        taken over by another worker (nothing changed)."""
+        ...
+
+    def release_now(
+        self, establishment: str, message_id: str, actor: str | None, now: float
+    ) -> bool:
+        """Held → release_at = next_attempt_at = now (+ "release_now" audit). False if not
+        found / not this establishment's / not held."""
+        ...
+
+    def next_due_at(self) -> float | None:
+        """The earliest instant something becomes claimable (held next_attempt_at, or a
+        claimed lease_until), None if nothing is pending."""
+        ...
+
+    def reschedule(
+        self,
+        establishment: str,
+        fn: Callable[[HeldMessage], float | Rescheduled],
+        *,
+        actor: str | None = None,
+        now: float,
+    ) -> int:
+        """Recompute release_at of every *held* message of the establishment with `fn`;
+        claimed, released and other states are never touched. A changed message gets a
+        "reschedule" audit row (detail: from, to). Returns how many changed."""
+        ...
+
+    def append_audit(self, entries: Sequence[AuditEntry]) -> None: ...
+
+    def audit(
+        self,
+        establishment: str,
+        since: float | None = None,
+        limit: int = 1000,
+        message_id: str | None = None,
+    ) -> list[AuditEntry]:
+        """Audit entries of one establishment, oldest first (at, then insertion order)."""
+        ...
+
+    def establishments_with_held(self) -> list[str]:
+        """Sorted keys of establishments having at least one held message."""
+        ...
+
+    def wait_for_change(self, timeout: float) -> bool:
+        """Block up to `timeout` seconds until something may have become due sooner (insert,
+        release_now, retry scheduled). True if woken, False on timeout. In-process wake-ups
+        for memory/SQLite (another process writing SQLite is only seen at the timeout:
+        callers keep a bounded poll); LISTEN/NOTIFY on PostgreSQL. `close()` wakes waiters."""
+        ...
+
+    def close(self) -> None: ...
