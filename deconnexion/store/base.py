@@ -24,6 +24,7 @@ Invariant kept by every store: `next_attempt_at >= release_at`; a held message i
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -184,7 +185,9 @@ class Rescheduled:
 class HoldStore(Protocol):
     """What every store implements (memory, SQLite, PostgreSQL)."""
 
-    def insert_many(self, messages: Sequence[HeldMessage], *, now: float) -> list[InsertOutcome]:
+    def insert_many(
+        self, messages: Sequence[HeldMessage], *, now: float
+    ) -> builtins.list[InsertOutcome]:
         """Insert a batch atomically (all or nothing), with one audit row per message
         ("hold", "duplicate" or "replace" + "hold"), actor = message.actor, at = now.
         Within a batch, later items see earlier ones (same key twice → second is duplicate)."""
@@ -200,7 +203,7 @@ class HoldStore(Protocol):
         states: Iterable[State] | None = None,
         limit: int = 100,
         offset: int = 0,
-    ) -> list[HeldMessage]:
+    ) -> builtins.list[HeldMessage]:
         """Messages of one establishment in insertion order (seq), optionally by state."""
         ...
 
@@ -213,7 +216,7 @@ class HoldStore(Protocol):
 
     def claim_due(
         self, now: float, limit: int, lease_seconds: float, worker_id: str
-    ) -> list[HeldMessage]:
+    ) -> builtins.list[HeldMessage]:
         """Atomically take up to `limit` due messages: held with release_at <= now and
         next_attempt_at <= now, or claimed with lease_until <= now. Sets state "claimed",
         lease_until = now + lease_seconds, worker_id, attempts + 1. Ordered by
@@ -268,11 +271,11 @@ class HoldStore(Protocol):
         since: float | None = None,
         limit: int = 1000,
         message_id: str | None = None,
-    ) -> list[AuditEntry]:
+    ) -> builtins.list[AuditEntry]:
         """Audit entries of one establishment, oldest first (at, then insertion order)."""
         ...
 
-    def establishments_with_held(self) -> list[str]:
+    def establishments_with_held(self) -> builtins.list[str]:
         """Sorted keys of establishments having at least one held message."""
         ...
 

@@ -1,0 +1,413 @@
+"""In-memory hold store: for tests and demos; everything is lost when the process ends.
+
+One lock guards everything, so each method is one atomic step, like a transaction. Records
+go through a JSON round trip on the way in and out so callers see what a database would
+give back (lists, not tuples, inside `meta`; no shared mutable dicts).
+"""
+
+from __future__ import annotations
+
+import builtins
+import heapq
+import json
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
+from typing import Any
+
+from ..errors import StoreError
+from .base import AuditEntry, HeldMessage, InsertOutcome, Rescheduled, State, Stats
+from .common import as_rescheduled, audit_for_ack, audit_for_fail, sorted_counts
+
+__all__ = ["MemoryStore"]
+
+_Key = tuple[float, int, int, str]  # (release_at, priority, seq, id)
+
+
+def _jcopy(value: dict[str, Any]) -> dict[str, Any]:
+    copied: dict[str, Any] = json.loads(json.dumps(value))
+    return copied
+
+
+class MemoryStore:
+    """A `HoldStore` kept in dictionaries, thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._dirty = False
+        self._closed = False
+        self._rows: dict[str, HeldMessage] = {}
+        self._by_key: dict[tuple[str, str], str] = {}
+        self._collapse: dict[tuple[str, str], str] = {}  # held messages only
+        self._claimed: set[str] = set()
+        self._due: builtins.list[_Key] = []  # held messages in claim order, lazily cleaned
+        self._next: builtins.list[tuple[float, str]] = []  # (next_attempt_at, id), lazily cleaned
+        self._audit: builtins.list[tuple[int, AuditEntry]] = []
+        self._seq = 0
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def insert_many(
+        self, messages: Sequence[HeldMessage], *, now: float
+    ) -> builtins.list[InsertOutcome]:
+        with self._lock:
+            self._check_open()
+            for m in messages:
+                if m.id in self._rows:
+                    raise StoreError(f"insert_many: message id {m.id!r} already exists")
+            outcomes: builtins.list[InsertOutcome] = []
+            audit: builtins.list[AuditEntry] = []
+            staged: dict[str, HeldMessage] = {}
+            keys: dict[tuple[str, str], str] = {}  # staged over self._by_key
+            collapse: dict[tuple[str, str], str] = {}  # staged over self._collapse
+            seq = self._seq
+            for m in messages:
+                ik = (m.establishment, m.idempotency_key)
+                existing_id = keys.get(ik) or self._by_key.get(ik)
+                if existing_id is not None:
+                    old = staged.get(existing_id) or self._rows[existing_id]
+                    outcomes.append(
+                        InsertOutcome(old.id, "duplicate", old.release_at, None, old.state)
+                    )
+                    audit.append(_entry(now, m, old.id, "duplicate", {"key": m.idempotency_key}))
+                    continue
+                replaced_id = None
+                if m.collapse_key is not None:
+                    ck = (m.establishment, m.collapse_key)
+                    replaced_id = collapse.get(ck) or self._collapse.get(ck)
+                    if replaced_id is not None:
+                        old = staged.get(replaced_id) or self._rows[replaced_id]
+                        staged[replaced_id] = replace(old, state="replaced")
+                        audit.append(_entry(now, m, replaced_id, "replace", {"replaced_by": m.id}))
+                    collapse[ck] = m.id
+                seq += 1
+                row = replace(
+                    m,
+                    seq=seq,
+                    state="held",
+                    meta=_jcopy(m.meta),
+                    decision=_jcopy(m.decision),
+                    recipients=tuple(m.recipients),
+                    reasons=tuple(m.reasons),
+                )
+                staged[m.id] = row
+                keys[ik] = m.id
+                detail: dict[str, Any] = {"release_at": m.release_at, "reasons": list(m.reasons)}
+                if replaced_id is not None:
+                    detail["replaces"] = replaced_id
+                audit.append(_entry(now, m, m.id, "hold", detail))
+                outcomes.append(
+                    InsertOutcome(
+                        m.id, "replaced" if replaced_id else "held", m.release_at, replaced_id
+                    )
+                )
+            # commit: nothing above touched the store itself
+            self._rows.update(staged)
+            self._by_key.update(keys)
+            self._collapse.update(collapse)  # the last of each key is held
+            self._seq = seq
+            for row in staged.values():
+                if row.state == "held":
+                    self._index(row)
+            self._append(audit)
+            self._wake()
+            return outcomes
+
+    def cancel(self, establishment: str, message_id: str, actor: str | None, now: float) -> bool:
+        with self._lock:
+            row = self._mine(establishment, message_id)
+            if row is None or row.state != "held":
+                return False
+            self._put(replace(row, state="cancelled"))
+            self._append([AuditEntry(now, establishment, message_id, "cancel", actor, {})])
+            return True
+
+    def release_now(
+        self, establishment: str, message_id: str, actor: str | None, now: float
+    ) -> bool:
+        with self._lock:
+            row = self._mine(establishment, message_id)
+            if row is None or row.state != "held":
+                return False
+            self._put(replace(row, release_at=now, next_attempt_at=now))
+            detail = {"from": row.release_at}
+            self._append([AuditEntry(now, establishment, message_id, "release_now", actor, detail)])
+            self._wake()
+            return True
+
+    def claim_due(
+        self, now: float, limit: int, lease_seconds: float, worker_id: str
+    ) -> builtins.list[HeldMessage]:
+        with self._lock:
+            self._check_open()
+            found: dict[str, HeldMessage] = {}
+            for mid in self._claimed:
+                row = self._rows[mid]
+                if row.lease_until is not None and row.lease_until <= now:
+                    found[mid] = row
+            later: builtins.list[_Key] = []
+            held_taken = 0
+            while self._due and held_taken < limit and self._due[0][0] <= now:
+                key = heapq.heappop(self._due)
+                row = self._rows[key[3]]
+                if row.state != "held" or _key(row) != key or key[3] in found:
+                    continue  # stale entry
+                if row.next_attempt_at > now:
+                    later.append(key)
+                    continue
+                found[row.id] = row
+                held_taken += 1
+            chosen = sorted(found.values(), key=_key)[:limit]
+            chosen_ids = {r.id for r in chosen}
+            for row in found.values():
+                if row.state == "held" and row.id not in chosen_ids:
+                    later.append(_key(row))
+            for key in later:
+                heapq.heappush(self._due, key)
+            out = []
+            for row in chosen:
+                claimed = replace(
+                    row,
+                    state="claimed",
+                    lease_until=now + lease_seconds,
+                    worker_id=worker_id,
+                    attempts=row.attempts + 1,
+                )
+                self._put(claimed)
+                out.append(_out(claimed))
+            return out
+
+    def ack(self, ids: Sequence[str], worker_id: str, now: float) -> int:
+        with self._lock:
+            audit = []
+            for mid in ids:
+                row = self._rows.get(mid)
+                if row is None or row.state != "claimed" or row.worker_id != worker_id:
+                    continue
+                self._put(replace(row, state="released", released_at=now, lease_until=None))
+                audit.append(audit_for_ack(row, worker_id, now))
+            self._append(audit)
+            return len(audit)
+
+    def fail(
+        self, message_id: str, worker_id: str, now: float, error: str, retry_at: float | None
+    ) -> bool:
+        with self._lock:
+            row = self._rows.get(message_id)
+            if row is None or row.state != "claimed" or row.worker_id != worker_id:
+                return False
+            if retry_at is None:
+                new = replace(row, state="dead", lease_until=None, last_error=error)
+            else:
+                new = replace(
+                    row,
+                    state="held",
+                    lease_until=None,
+                    last_error=error,
+                    next_attempt_at=max(retry_at, row.release_at),
+                )
+            self._put(new)
+            self._append([audit_for_fail(row, worker_id, now, error, retry_at)])
+            if retry_at is not None:
+                self._wake()
+            return True
+
+    def reschedule(
+        self,
+        establishment: str,
+        fn: Callable[[HeldMessage], float | Rescheduled],
+        *,
+        actor: str | None = None,
+        now: float,
+    ) -> int:
+        with self._lock:
+            rows = [
+                r
+                for r in self._rows.values()
+                if r.establishment == establishment and r.state == "held"
+            ]
+            rows.sort(key=lambda r: r.seq)
+            audit = []
+            updates = []
+            for row in rows:
+                new = as_rescheduled(fn(_out(row)))
+                if new.release_at == row.release_at and new.reasons in (None, row.reasons):
+                    continue
+                retry = row.next_attempt_at if row.next_attempt_at != row.release_at else 0.0
+                updates.append(
+                    replace(
+                        row,
+                        release_at=new.release_at,
+                        next_attempt_at=max(new.release_at, retry),
+                        reasons=row.reasons if new.reasons is None else tuple(new.reasons),
+                        decision=row.decision if new.decision is None else _jcopy(new.decision),
+                    )
+                )
+                detail = {"from": row.release_at, "to": new.release_at}
+                audit.append(AuditEntry(now, establishment, row.id, "reschedule", actor, detail))
+            for row in updates:  # fn raised nothing: apply all
+                self._put(row)
+            self._append(audit)
+            if updates:
+                self._wake()
+            return len(updates)
+
+    def append_audit(self, entries: Sequence[AuditEntry]) -> None:
+        with self._lock:
+            self._append([replace(e, detail=_jcopy(e.detail)) for e in entries])
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def get(self, establishment: str, message_id: str) -> HeldMessage | None:
+        with self._lock:
+            row = self._mine(establishment, message_id)
+            return None if row is None else _out(row)
+
+    def list(
+        self,
+        establishment: str,
+        states: Iterable[State] | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> builtins.list[HeldMessage]:
+        wanted = None if states is None else set(states)
+        with self._lock:
+            rows = [
+                r
+                for r in self._rows.values()
+                if r.establishment == establishment and (wanted is None or r.state in wanted)
+            ]
+            rows.sort(key=lambda r: r.seq)
+            return [_out(r) for r in rows[offset : offset + limit]]
+
+    def stats(self, establishment: str | None = None) -> Stats:
+        with self._lock:
+            by_state: dict[str, int] = {}
+            by_reason: dict[str, int] = {}
+            oldest: float | None = None
+            nxt: float | None = None
+            for r in self._rows.values():
+                if establishment is not None and r.establishment != establishment:
+                    continue
+                by_state[r.state] = by_state.get(r.state, 0) + 1
+                if r.state != "held":
+                    continue
+                for code in r.reasons:
+                    by_reason[code] = by_reason.get(code, 0) + 1
+                oldest = r.created_at if oldest is None else min(oldest, r.created_at)
+                nxt = r.release_at if nxt is None else min(nxt, r.release_at)
+            return Stats(
+                establishment,
+                by_state.get("held", 0),
+                sorted_counts(by_reason),
+                sorted_counts(by_state),
+                oldest,
+                nxt,
+            )
+
+    def next_due_at(self) -> float | None:
+        with self._lock:
+            while self._next:
+                at, mid = self._next[0]
+                row = self._rows[mid]
+                if row.state == "held" and row.next_attempt_at == at:
+                    break
+                heapq.heappop(self._next)
+            best = self._next[0][0] if self._next else None
+            for mid in self._claimed:
+                lease = self._rows[mid].lease_until
+                if lease is not None and (best is None or lease < best):
+                    best = lease
+            return best
+
+    def audit(
+        self,
+        establishment: str,
+        since: float | None = None,
+        limit: int = 1000,
+        message_id: str | None = None,
+    ) -> builtins.list[AuditEntry]:
+        with self._lock:
+            found = [
+                (e.at, n, e)
+                for n, e in self._audit
+                if e.establishment == establishment
+                and (since is None or e.at >= since)
+                and (message_id is None or e.message_id == message_id)
+            ]
+        found.sort(key=lambda t: (t[0], t[1]))
+        return [replace(e, detail=_jcopy(e.detail)) for _, _, e in found[:limit]]
+
+    def establishments_with_held(self) -> builtins.list[str]:
+        with self._lock:
+            return sorted({r.establishment for r in self._rows.values() if r.state == "held"})
+
+    # -- waiting ---------------------------------------------------------------------------
+
+    def wait_for_change(self, timeout: float) -> bool:
+        with self._changed:
+            woken = self._changed.wait_for(lambda: self._dirty or self._closed, timeout)
+            self._dirty = False
+            return bool(woken) and not self._closed
+
+    def close(self) -> None:
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+
+    # -- internals (lock held) -------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError("the memory store is closed")
+
+    def _mine(self, establishment: str, message_id: str) -> HeldMessage | None:
+        row = self._rows.get(message_id)
+        if row is None or row.establishment != establishment:
+            return None  # another tenant's message is "not found", never "forbidden"
+        return row
+
+    def _put(self, row: HeldMessage) -> None:
+        old = self._rows[row.id]
+        self._rows[row.id] = row
+        if row.state == "claimed":
+            self._claimed.add(row.id)
+        else:
+            self._claimed.discard(row.id)
+        if row.state == "held" and (
+            old.state != "held"
+            or _key(old) != _key(row)
+            or old.next_attempt_at != row.next_attempt_at
+        ):
+            self._index(row)
+        if row.collapse_key is not None and row.state != "held":
+            ck = (row.establishment, row.collapse_key)
+            if self._collapse.get(ck) == row.id:
+                del self._collapse[ck]
+
+    def _index(self, row: HeldMessage) -> None:
+        heapq.heappush(self._due, _key(row))
+        heapq.heappush(self._next, (row.next_attempt_at, row.id))
+
+    def _append(self, entries: Sequence[AuditEntry]) -> None:
+        base = len(self._audit)
+        self._audit.extend((base + i, e) for i, e in enumerate(entries))
+
+    def _wake(self) -> None:
+        self._dirty = True
+        self._changed.notify_all()
+
+
+def _key(row: HeldMessage) -> _Key:
+    return (row.release_at, row.priority, row.seq, row.id)
+
+
+def _out(row: HeldMessage) -> HeldMessage:
+    return replace(row, meta=_jcopy(row.meta), decision=_jcopy(row.decision))
+
+
+def _entry(
+    now: float, m: HeldMessage, message_id: str, action: Any, detail: dict[str, Any]
+) -> AuditEntry:
+    return AuditEntry(now, m.establishment, message_id, action, m.actor, detail)
