@@ -131,7 +131,7 @@ class SchoolCalendar:
 
     @classmethod
     def default(cls) -> SchoolCalendar:
-        """The active calendar: $DECONNEXION_CALENDAR, else an imported export, else the snapshot."""
+        """The active calendar: $DECONNEXION_CALENDAR, else an imported export, else snapshot."""
         return _load_cached(str(active_calendar_path()))
 
 
@@ -165,7 +165,8 @@ def parse_rows(text: str, source: str) -> list[Period]:
             raise CalendarFileError(
                 f"{source}, line {lineno}: {len(row)} columns, expected {len(names)}"
             )
-        get = lambda h: row[col[h]].strip()  # noqa: E731
+        fields = {h: row[col[h]].strip() for h in HEADER}
+        get = fields.__getitem__
         start = _paris_date(get("start_date"), source, lineno, "start_date")
         end = _paris_date(get("end_date"), source, lineno, "end_date")
         description = get("description")

@@ -163,7 +163,7 @@ class CompiledWindows:
     # -- explanations -------------------------------------------------------------------------
 
     def reasons(self, start: float, release: float) -> tuple[Reason, ...]:
-        """Why nothing may go out from `start` until `release`: the days off in between, or night."""
+        """Why nothing goes out from `start` until `release`: the days off in between, or night."""
         first = datetime.fromtimestamp(start, self.tz).date().toordinal()
         last = datetime.fromtimestamp(release, self.tz).date().toordinal()
         key = (first, last)
