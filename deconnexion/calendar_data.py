@@ -21,7 +21,7 @@ import io
 import os
 import shutil
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from importlib import resources
@@ -63,7 +63,9 @@ class Period:
     population: str
     start: date  # first day off
     end: date  # day classes resume (exclusive); == start + 1 for a single day off
-    location: str
+    # The académie of the first row read: rows repeat per académie with the same dates, so the
+    # location is left out of equality, which is what lets `SchoolCalendar` de-duplicate them.
+    location: str = field(compare=False)
     school_year: str
     open_ended: bool = False  # "Début des Vacances …": the end is not yet published
 
@@ -72,7 +74,12 @@ class SchoolCalendar:
     """Every period of the dataset, de-duplicated and indexed by zone."""
 
     def __init__(self, periods: Iterable[Period], source: str) -> None:
-        unique = sorted(set(periods), key=lambda p: (p.zone, p.start, p.description, p.population))
+        # dict.fromkeys keeps the first of equal rows (file order), so the result and its
+        # digest do not depend on string hashing; the sort key is total for the same reason.
+        unique = sorted(
+            dict.fromkeys(periods),
+            key=lambda p: (p.zone, p.start, p.end, p.description, p.population, p.school_year),
+        )
         self.source = source
         self.periods: tuple[Period, ...] = tuple(unique)
         by_zone: dict[str, list[Period]] = {}
