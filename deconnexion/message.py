@@ -7,8 +7,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from .errors import DeconnexionError, InvalidInputError
 from .timeutil import aware
 
 __all__ = [
@@ -104,6 +105,12 @@ class Message(BaseModel):
     justification: str | None = None
     publish_to_students_at: datetime | None = None
 
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise validation_error("message", exc) from None
+
     @field_validator("created_at", "publish_to_students_at")
     @classmethod
     def _aware(cls, value: datetime | None, info: Any) -> datetime | None:
@@ -170,3 +177,16 @@ class Decision:
         if self.notes:
             out["notes"] = list(self.notes)
         return out
+
+
+def validation_error(what: str, exc: ValidationError) -> DeconnexionError:
+    """Our own error for a pydantic one: the first wrapped DeconnexionError (e.g. a naive
+    datetime), else an InvalidInputError naming each field, value and what is accepted."""
+    parts = []
+    for err in exc.errors():
+        wrapped = (err.get("ctx") or {}).get("error")
+        if isinstance(wrapped, DeconnexionError):
+            return wrapped
+        loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
+        parts.append(f"{loc}: {err['msg']} (got {err.get('input')!r})")
+    return InvalidInputError(f"{what}: " + "; ".join(parts))
