@@ -1,10 +1,22 @@
-"""Small pieces every store shares: audit rows for worker outcomes, reschedule results."""
+"""Pieces every store shares: audit rows, reschedule results, named SQL blocks, wake-ups."""
 
 from __future__ import annotations
 
-from .base import AuditEntry, HeldMessage, Rescheduled
+import threading
+from pathlib import Path
 
-__all__ = ["as_rescheduled", "audit_for_ack", "audit_for_fail", "sorted_counts"]
+from .base import AuditEntry, Rescheduled
+
+__all__ = [
+    "COLUMNS",
+    "Waker",
+    "as_rescheduled",
+    "audit_for_ack",
+    "audit_for_fail",
+    "load_queries",
+    "sorted_counts",
+    "statements",
+]
 
 
 def as_rescheduled(value: float | Rescheduled) -> Rescheduled:
@@ -16,21 +28,114 @@ def as_rescheduled(value: float | Rescheduled) -> Rescheduled:
     return Rescheduled(float(value))
 
 
-def audit_for_ack(row: HeldMessage, worker_id: str, now: float) -> AuditEntry:
-    return AuditEntry(
-        now, row.establishment, row.id, "release", worker_id, {"attempts": row.attempts}
-    )
+def audit_for_ack(
+    establishment: str, message_id: str, attempts: int, worker_id: str, now: float
+) -> AuditEntry:
+    return AuditEntry(now, establishment, message_id, "release", worker_id, {"attempts": attempts})
 
 
 def audit_for_fail(
-    row: HeldMessage, worker_id: str, now: float, error: str, retry_at: float | None
+    establishment: str,
+    message_id: str,
+    attempts: int,
+    worker_id: str,
+    now: float,
+    error: str,
+    retry_at: float | None,
 ) -> AuditEntry:
+    """A "failure" row (will be retried at `retry_at`) or a "dead" row (retry_at None)."""
     if retry_at is None:
-        detail = {"error": error, "attempts": row.attempts}
-        return AuditEntry(now, row.establishment, row.id, "dead", worker_id, detail)
-    detail = {"error": error, "attempts": row.attempts, "retry_at": retry_at}
-    return AuditEntry(now, row.establishment, row.id, "failure", worker_id, detail)
+        detail: dict[str, object] = {"error": error, "attempts": attempts}
+        return AuditEntry(now, establishment, message_id, "dead", worker_id, detail)
+    detail = {"error": error, "attempts": attempts, "retry_at": retry_at}
+    return AuditEntry(now, establishment, message_id, "failure", worker_id, detail)
 
 
 def sorted_counts(counts: dict[str, int]) -> dict[str, int]:
     return dict(sorted(counts.items()))
+
+
+# -- named SQL blocks -------------------------------------------------------------------------
+
+COLUMNS = (
+    "id",
+    "establishment",
+    "idempotency_key",
+    "collapse_key",
+    "kind",
+    "audience",
+    "sender_role",
+    "urgent",
+    "priority",
+    "recipients",
+    "payload",
+    "content_type",
+    "meta",
+    "created_at",
+    "release_at",
+    "next_attempt_at",
+    "reasons",
+    "decision",
+    "state",
+    "attempts",
+    "lease_until",
+    "worker_id",
+    "last_error",
+    "released_at",
+    "seq",
+    "actor",
+    "justification",
+    "publish_to_students_at",
+)  # HeldMessage's field order: rows are read positionally
+
+
+def load_queries(filename: str, **subs: str) -> dict[str, str]:
+    """Read `-- name: x` blocks from a .sql file next to this module.
+
+    `{columns}` becomes the HeldMessage column list; other `{placeholders}` come from `subs`
+    (identifiers only, already quoted by the caller, never values).
+    """
+    text = (Path(__file__).parent / filename).read_text(encoding="utf-8")
+    subs = {"columns": ", ".join(COLUMNS), **subs}
+    queries: dict[str, str] = {}
+    name: str | None = None
+    lines: list[str] = []
+    for line in [*text.splitlines(), "-- name: <end>"]:
+        if line.startswith("-- name: "):
+            if name is not None:
+                queries[name] = "\n".join(lines).strip().format(**subs)
+            name, lines = line.removeprefix("-- name: ").strip(), []
+        elif name is not None:
+            lines.append(line)
+    return queries
+
+
+def statements(block: str) -> list[str]:
+    """Split a schema block into statements (each ends with `;` at the end of a line)."""
+    return [s.strip() for s in block.split(";\n") if s.strip().rstrip(";").strip()]
+
+
+# -- in-process wake-ups ----------------------------------------------------------------------
+
+
+class Waker:
+    """A generation counter with a condition: writers `notify()`, a waiter waits until the
+    generation moves past the one it last saw. Shared by stores opened on the same file."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._gen = 0
+
+    @property
+    def generation(self) -> int:
+        return self._gen
+
+    def notify(self) -> None:
+        with self._cond:
+            self._gen += 1
+            self._cond.notify_all()
+
+    def wait(self, seen: int, timeout: float) -> int:
+        with self._cond:
+            self._cond.wait_for(lambda: self._gen != seen, max(0.0, timeout))
+            return self._gen

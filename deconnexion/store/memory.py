@@ -17,6 +17,7 @@ from typing import Any
 
 from ..errors import StoreError
 from .base import AuditEntry, HeldMessage, InsertOutcome, Rescheduled, State, Stats
+from .batch import Existing, plan_inserts
 from .common import as_rescheduled, audit_for_ack, audit_for_fail, sorted_counts
 
 __all__ = ["MemoryStore"]
@@ -53,66 +54,45 @@ class MemoryStore:
     ) -> builtins.list[InsertOutcome]:
         with self._lock:
             self._check_open()
+            ids = [m.id for m in messages]
+            if len(set(ids)) != len(ids) or any(i in self._rows for i in ids):
+                raise StoreError("insert_many: a message id is repeated or already stored")
+            by_key: dict[tuple[str, str], Existing] = {}
+            held_collapse: dict[tuple[str, str], str] = {}
             for m in messages:
-                if m.id in self._rows:
-                    raise StoreError(f"insert_many: message id {m.id!r} already exists")
-            outcomes: builtins.list[InsertOutcome] = []
-            audit: builtins.list[AuditEntry] = []
-            staged: dict[str, HeldMessage] = {}
-            keys: dict[tuple[str, str], str] = {}  # staged over self._by_key
-            collapse: dict[tuple[str, str], str] = {}  # staged over self._collapse
-            seq = self._seq
-            for m in messages:
-                ik = (m.establishment, m.idempotency_key)
-                existing_id = keys.get(ik) or self._by_key.get(ik)
-                if existing_id is not None:
-                    old = staged.get(existing_id) or self._rows[existing_id]
-                    outcomes.append(
-                        InsertOutcome(old.id, "duplicate", old.release_at, None, old.state)
+                found = self._by_key.get((m.establishment, m.idempotency_key))
+                if found is not None:
+                    old = self._rows[found]
+                    by_key[(m.establishment, m.idempotency_key)] = Existing(
+                        old.id, old.release_at, old.state
                     )
-                    audit.append(_entry(now, m, old.id, "duplicate", {"key": m.idempotency_key}))
-                    continue
-                replaced_id = None
                 if m.collapse_key is not None:
-                    ck = (m.establishment, m.collapse_key)
-                    replaced_id = collapse.get(ck) or self._collapse.get(ck)
-                    if replaced_id is not None:
-                        old = staged.get(replaced_id) or self._rows[replaced_id]
-                        staged[replaced_id] = replace(old, state="replaced")
-                        audit.append(_entry(now, m, replaced_id, "replace", {"replaced_by": m.id}))
-                    collapse[ck] = m.id
-                seq += 1
+                    owner = self._collapse.get((m.establishment, m.collapse_key))
+                    if owner is not None:
+                        held_collapse[(m.establishment, m.collapse_key)] = owner
+            plan = plan_inserts(list(messages), by_key, held_collapse, now)
+            for rid in plan.replace_stored:
+                self._put(replace(self._rows[rid], state="replaced"))
+            for m, state in plan.inserts:
+                self._seq += 1
                 row = replace(
                     m,
-                    seq=seq,
-                    state="held",
+                    seq=self._seq,
+                    state=state,
                     meta=_jcopy(m.meta),
                     decision=_jcopy(m.decision),
                     recipients=tuple(m.recipients),
                     reasons=tuple(m.reasons),
                 )
-                staged[m.id] = row
-                keys[ik] = m.id
-                detail: dict[str, Any] = {"release_at": m.release_at, "reasons": list(m.reasons)}
-                if replaced_id is not None:
-                    detail["replaces"] = replaced_id
-                audit.append(_entry(now, m, m.id, "hold", detail))
-                outcomes.append(
-                    InsertOutcome(
-                        m.id, "replaced" if replaced_id else "held", m.release_at, replaced_id
-                    )
-                )
-            # commit: nothing above touched the store itself
-            self._rows.update(staged)
-            self._by_key.update(keys)
-            self._collapse.update(collapse)  # the last of each key is held
-            self._seq = seq
-            for row in staged.values():
-                if row.state == "held":
+                self._rows[m.id] = row
+                self._by_key[(m.establishment, m.idempotency_key)] = m.id
+                if state == "held":
+                    if m.collapse_key is not None:
+                        self._collapse[(m.establishment, m.collapse_key)] = m.id
                     self._index(row)
-            self._append(audit)
+            self._append(plan.audit)
             self._wake()
-            return outcomes
+            return plan.outcomes
 
     def cancel(self, establishment: str, message_id: str, actor: str | None, now: float) -> bool:
         with self._lock:
@@ -186,7 +166,7 @@ class MemoryStore:
                 if row is None or row.state != "claimed" or row.worker_id != worker_id:
                     continue
                 self._put(replace(row, state="released", released_at=now, lease_until=None))
-                audit.append(audit_for_ack(row, worker_id, now))
+                audit.append(audit_for_ack(row.establishment, row.id, row.attempts, worker_id, now))
             self._append(audit)
             return len(audit)
 
@@ -208,7 +188,13 @@ class MemoryStore:
                     next_attempt_at=max(retry_at, row.release_at),
                 )
             self._put(new)
-            self._append([audit_for_fail(row, worker_id, now, error, retry_at)])
+            self._append(
+                [
+                    audit_for_fail(
+                        row.establishment, row.id, row.attempts, worker_id, now, error, retry_at
+                    )
+                ]
+            )
             if retry_at is not None:
                 self._wake()
             return True
@@ -405,9 +391,3 @@ def _key(row: HeldMessage) -> _Key:
 
 def _out(row: HeldMessage) -> HeldMessage:
     return replace(row, meta=_jcopy(row.meta), decision=_jcopy(row.decision))
-
-
-def _entry(
-    now: float, m: HeldMessage, message_id: str, action: Any, detail: dict[str, Any]
-) -> AuditEntry:
-    return AuditEntry(now, m.establishment, message_id, action, m.actor, detail)

@@ -1,0 +1,88 @@
+"""How a batch of inserts resolves idempotency and collapse keys, the same for every store.
+
+The store looks up which (establishment, idempotency key) pairs already exist and which held
+messages own the batch's collapse keys, then `plan_inserts` decides, message by message in
+the order given, what to write. Later items of a batch see earlier ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .base import AuditEntry, HeldMessage, InsertOutcome, State
+
+__all__ = ["Existing", "InsertPlan", "plan_inserts"]
+
+
+@dataclass(frozen=True, slots=True)
+class Existing:
+    id: str
+    release_at: float
+    state: State
+
+
+@dataclass(slots=True)
+class InsertPlan:
+    """What to write: rows to insert (with their initial state: "replaced" when a later item
+    of the same batch collapses them), stored held messages to mark "replaced", outcomes and
+    audit rows in order."""
+
+    inserts: list[tuple[HeldMessage, State]] = field(default_factory=list)
+    replace_stored: list[str] = field(default_factory=list)
+    outcomes: list[InsertOutcome] = field(default_factory=list)
+    audit: list[AuditEntry] = field(default_factory=list)
+
+
+def plan_inserts(
+    messages: list[HeldMessage] | tuple[HeldMessage, ...],
+    by_key: dict[tuple[str, str], Existing],
+    held_collapse: dict[tuple[str, str], str],
+    now: float,
+) -> InsertPlan:
+    """Decide the batch. `by_key` and `held_collapse` describe the store before the batch."""
+    plan = InsertPlan()
+    staged_keys: dict[tuple[str, str], Existing] = {}
+    staged_collapse: dict[tuple[str, str], int] = {}  # → index in plan.inserts
+    collapse_owner = dict(held_collapse)
+    replaced: set[str] = set()
+    for m in messages:
+        ik = (m.establishment, m.idempotency_key)
+        old = staged_keys.get(ik) or by_key.get(ik)
+        if old is not None:
+            state: State = "replaced" if old.id in replaced else old.state
+            plan.outcomes.append(InsertOutcome(old.id, "duplicate", old.release_at, None, state))
+            plan.audit.append(_entry(now, m, old.id, "duplicate", {"key": m.idempotency_key}))
+            continue
+        replaced_id: str | None = None
+        if m.collapse_key is not None:
+            ck = (m.establishment, m.collapse_key)
+            if ck in staged_collapse:
+                index = staged_collapse[ck]
+                row, _ = plan.inserts[index]
+                plan.inserts[index] = (row, "replaced")
+                replaced_id = row.id
+            elif ck in collapse_owner:
+                replaced_id = collapse_owner.pop(ck)
+                plan.replace_stored.append(replaced_id)
+            if replaced_id is not None:
+                replaced.add(replaced_id)
+                plan.audit.append(_entry(now, m, replaced_id, "replace", {"replaced_by": m.id}))
+            staged_collapse[ck] = len(plan.inserts)
+        plan.inserts.append((m, "held"))
+        staged_keys[ik] = Existing(m.id, m.release_at, "held")
+        detail: dict[str, Any] = {"release_at": m.release_at, "reasons": list(m.reasons)}
+        if replaced_id is not None:
+            detail["replaces"] = replaced_id
+        plan.audit.append(_entry(now, m, m.id, "hold", detail))
+        if replaced_id is None:
+            plan.outcomes.append(InsertOutcome(m.id, "held", m.release_at))
+        else:
+            plan.outcomes.append(InsertOutcome(m.id, "replaced", m.release_at, replaced_id))
+    return plan
+
+
+def _entry(
+    now: float, m: HeldMessage, message_id: str, action: Any, detail: dict[str, Any]
+) -> AuditEntry:
+    return AuditEntry(now, m.establishment, message_id, action, m.actor, detail)

@@ -1,0 +1,447 @@
+"""SQLite hold store: the embedded default. One file, WAL, stdlib `sqlite3`.
+
+One connection per store object, guarded by a lock (several threads may share the object);
+several processes may open the same file (writes take SQLite's lock with `BEGIN IMMEDIATE`
+and wait up to `busy_timeout`). The file is marked with `PRAGMA application_id` and its schema
+version kept in `PRAGMA user_version`; a file that is not a SQLite database, or a database
+that is not ours, is refused with `NotADatabaseError` before anything is written to it.
+SQL lives in `sqlite.sql`.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from ..errors import NotADatabaseError, StoreError
+from .base import AuditEntry, HeldMessage, InsertOutcome, Rescheduled, State, Stats
+from .batch import Existing, plan_inserts
+from .common import (
+    Waker,
+    as_rescheduled,
+    audit_for_ack,
+    audit_for_fail,
+    load_queries,
+    sorted_counts,
+    statements,
+)
+
+__all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "SQLiteStore"]
+
+APPLICATION_ID = 0x44434E58  # "DCNX": marks the file as a deconnexion hold store
+SCHEMA_VERSION = 1
+Q = load_queries("sqlite.sql")
+MIGRATIONS = {1: Q["schema_v1"]}  # version n: the block that turns version n-1 into n
+SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+_WAKERS: dict[str, Waker] = {}
+_WAKERS_LOCK = threading.Lock()
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+class SQLiteStore:
+    """A `HoldStore` in one SQLite file (or `:memory:`).
+
+    `synchronous` "FULL" (default) survives power loss; "NORMAL" survives a crash of the
+    process but may lose the last commits on power loss, and is faster for small batches.
+    `poll_interval` bounds how late `wait_for_change` notices writes from other processes.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] = ":memory:",
+        *,
+        busy_timeout: float = 10.0,
+        synchronous: str = "FULL",
+        poll_interval: float = 0.25,
+    ) -> None:
+        self.path = os.fspath(path)
+        if synchronous.upper() not in SYNCHRONOUS:
+            raise StoreError(
+                f"synchronous: {synchronous!r} is not accepted; expected one of "
+                + ", ".join(SYNCHRONOUS)
+            )
+        self._lock = threading.RLock()
+        self._closed = False
+        self._poll = poll_interval
+        memory = self.path == ":memory:" or self.path.startswith("file::memory:")
+        try:
+            self._conn = sqlite3.connect(
+                self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the SQLite store {self.path!r}: {exc}") from exc
+        try:
+            self._check_ours()
+            self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            if not memory:
+                self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+            self._migrate()
+            self._data_version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+        except sqlite3.Error as exc:
+            self._conn.close()
+            raise StoreError(f"cannot open the SQLite store {self.path!r}: {exc}") from exc
+        except BaseException:
+            self._conn.close()
+            raise
+        if memory:
+            self._waker = Waker()
+        else:
+            with _WAKERS_LOCK:
+                key = os.path.realpath(self.path)
+                self._waker = _WAKERS.setdefault(key, Waker())
+        self._seen = self._waker.generation
+
+    # -- opening ---------------------------------------------------------------------------
+
+    def _check_ours(self) -> None:
+        """Read the header only: never write to a file that is not ours."""
+        try:
+            app_id = self._conn.execute("PRAGMA application_id").fetchone()[0]
+            version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+            tables = [
+                r[0]
+                for r in self._conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+                )
+            ]
+        except sqlite3.DatabaseError as exc:
+            raise NotADatabaseError(
+                f"{self.path!r} is not a SQLite database ({exc}); expected a deconnexion "
+                "hold store or a path where one can be created"
+            ) from exc
+        if app_id != APPLICATION_ID and (app_id != 0 or tables):
+            shown = ", ".join(tables[:8]) or "none"
+            raise NotADatabaseError(
+                f"{self.path!r} is a SQLite database but not a deconnexion hold store "
+                f"(application_id {app_id}, tables: {shown}); expected a deconnexion hold "
+                "store or a path where one can be created"
+            )
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path!r} has hold store schema version {version}, newer than this "
+                f"deconnexion knows ({SCHEMA_VERSION}); upgrade deconnexion"
+            )
+
+    def _migrate(self) -> None:
+        with self._tx() as c:
+            version = c.execute("PRAGMA user_version").fetchone()[0]
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                for stmt in statements(MIGRATIONS[target]):
+                    c.execute(stmt)
+            if version < SCHEMA_VERSION:
+                c.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    @contextmanager
+    def _tx(self, immediate: bool = True) -> Iterator[sqlite3.Connection]:
+        """One transaction; `immediate` takes the write lock at once (no upgrade deadlock)."""
+        with self._lock:
+            if self._closed:
+                raise StoreError(f"the SQLite store {self.path!r} is closed")
+            c = self._conn
+            try:
+                c.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+                yield c
+                c.execute("COMMIT")
+            except sqlite3.IntegrityError as exc:
+                self._rollback()
+                raise StoreError(f"SQLite store {self.path!r}: {exc}") from exc
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise StoreError(f"SQLite store {self.path!r}: {exc}") from exc
+            except BaseException:
+                self._rollback()
+                raise
+
+    def _rollback(self) -> None:
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def insert_many(
+        self, messages: Sequence[HeldMessage], *, now: float
+    ) -> builtins.list[InsertOutcome]:
+        if not messages:
+            return []
+        pairs = _dumps([[m.establishment, m.idempotency_key] for m in messages])
+        cpairs = [[m.establishment, m.collapse_key] for m in messages if m.collapse_key]
+        with self._tx() as c:
+            by_key = {
+                (e, k): Existing(i, r, s)
+                for e, k, i, r, s in c.execute(Q["find_keys"], {"pairs": pairs})
+            }
+            held_collapse: dict[tuple[str, str], str] = {}
+            if cpairs:
+                for e, ck, i in c.execute(Q["find_collapse"], {"pairs": _dumps(cpairs)}):
+                    held_collapse[(e, ck)] = i
+            plan = plan_inserts(list(messages), by_key, held_collapse, now)
+            if plan.replace_stored:
+                c.executemany(Q["mark_replaced"], [(i,) for i in plan.replace_stored])
+            c.executemany(Q["insert_held"], [_row(m, s) for m, s in plan.inserts])
+            self._audit(c, plan.audit)
+        self._waker.notify()
+        return plan.outcomes
+
+    def cancel(self, establishment: str, message_id: str, actor: str | None, now: float) -> bool:
+        with self._tx() as c:
+            done = c.execute(Q["cancel"], {"id": message_id, "establishment": establishment})
+            if done.rowcount != 1:
+                return False
+            self._audit(c, [AuditEntry(now, establishment, message_id, "cancel", actor, {})])
+            return True
+
+    def release_now(
+        self, establishment: str, message_id: str, actor: str | None, now: float
+    ) -> bool:
+        with self._tx() as c:
+            row = c.execute(Q["get"], {"id": message_id, "establishment": establishment})
+            found = row.fetchone()
+            if found is None or found[18] != "held":
+                return False
+            c.execute(
+                Q["release_now"], {"id": message_id, "establishment": establishment, "now": now}
+            )
+            detail = {"from": found[14]}
+            entry = AuditEntry(now, establishment, message_id, "release_now", actor, detail)
+            self._audit(c, [entry])
+        self._waker.notify()
+        return True
+
+    def claim_due(
+        self, now: float, limit: int, lease_seconds: float, worker_id: str
+    ) -> builtins.list[HeldMessage]:
+        params = {
+            "now": now,
+            "limit": int(limit),
+            "lease_until": now + lease_seconds,
+            "worker_id": worker_id,
+        }
+        with self._tx() as c:
+            rows = c.execute(Q["claim_due"], params).fetchall()
+        out = [_decode(r) for r in rows]
+        out.sort(key=lambda m: (m.release_at, m.priority, m.seq))
+        return out
+
+    def ack(self, ids: Sequence[str], worker_id: str, now: float) -> int:
+        if not ids:
+            return 0
+        params = {"ids": _dumps(list(ids)), "worker_id": worker_id, "now": now}
+        with self._tx() as c:
+            done = c.execute(Q["ack"], params).fetchall()
+            self._audit(c, [audit_for_ack(e, i, a, worker_id, now) for e, i, a in done])
+        return len(done)
+
+    def fail(
+        self, message_id: str, worker_id: str, now: float, error: str, retry_at: float | None
+    ) -> bool:
+        params = {"id": message_id, "worker_id": worker_id, "error": error, "retry_at": retry_at}
+        with self._tx() as c:
+            query = Q["fail_dead"] if retry_at is None else Q["fail_retry"]
+            found = c.execute(query, params).fetchone()
+            if found is None:
+                return False
+            e, i, a = found
+            self._audit(c, [audit_for_fail(e, i, a, worker_id, now, error, retry_at)])
+        if retry_at is not None:
+            self._waker.notify()
+        return True
+
+    def reschedule(
+        self,
+        establishment: str,
+        fn: Callable[[HeldMessage], float | Rescheduled],
+        *,
+        actor: str | None = None,
+        now: float,
+    ) -> int:
+        with self._tx() as c:
+            rows = [_decode(r) for r in c.execute(Q["held_of"], {"establishment": establishment})]
+            updates = []
+            audit = []
+            for row in rows:
+                new = as_rescheduled(fn(row))
+                if new.release_at == row.release_at and new.reasons in (None, row.reasons):
+                    continue
+                retry = row.next_attempt_at if row.next_attempt_at != row.release_at else 0.0
+                reasons = row.reasons if new.reasons is None else new.reasons
+                decision = row.decision if new.decision is None else new.decision
+                updates.append(
+                    {
+                        "id": row.id,
+                        "release_at": new.release_at,
+                        "next_attempt_at": max(new.release_at, retry),
+                        "reasons": _dumps(list(reasons)),
+                        "decision": _dumps(decision),
+                    }
+                )
+                detail = {"from": row.release_at, "to": new.release_at}
+                audit.append(AuditEntry(now, establishment, row.id, "reschedule", actor, detail))
+            c.executemany(Q["reschedule"], updates)
+            self._audit(c, audit)
+        if updates:
+            self._waker.notify()
+        return len(updates)
+
+    def append_audit(self, entries: Sequence[AuditEntry]) -> None:
+        with self._tx() as c:
+            self._audit(c, entries)
+
+    def _audit(self, c: sqlite3.Connection, entries: Sequence[AuditEntry]) -> None:
+        if entries:
+            c.executemany(
+                Q["insert_audit"],
+                [
+                    (e.at, e.establishment, e.message_id, e.action, e.actor, _dumps(e.detail))
+                    for e in entries
+                ],
+            )
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def get(self, establishment: str, message_id: str) -> HeldMessage | None:
+        with self._tx(immediate=False) as c:
+            found = c.execute(Q["get"], {"id": message_id, "establishment": establishment})
+            row = found.fetchone()
+        return None if row is None else _decode(row)
+
+    def list(
+        self,
+        establishment: str,
+        states: Iterable[State] | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> builtins.list[HeldMessage]:
+        params: dict[str, Any] = {"establishment": establishment, "limit": limit, "offset": offset}
+        query = Q["list"]
+        if states is not None:
+            params["states"] = _dumps(builtins.list(states))
+            query = Q["list_states"]
+        with self._tx(immediate=False) as c:
+            rows = c.execute(query, params).fetchall()
+        return [_decode(r) for r in rows]
+
+    def stats(self, establishment: str | None = None) -> Stats:
+        suffix = "_all" if establishment is None else ""
+        params = {"establishment": establishment}
+        with self._tx(immediate=False) as c:
+            by_state = dict(c.execute(Q["stats_states" + suffix], params).fetchall())
+            by_reason = dict(c.execute(Q["stats_reasons" + suffix], params).fetchall())
+            oldest, nxt = c.execute(Q["stats_times" + suffix], params).fetchone()
+        return Stats(
+            establishment,
+            by_state.get("held", 0),
+            sorted_counts(by_reason),
+            sorted_counts(by_state),
+            oldest,
+            nxt,
+        )
+
+    def next_due_at(self) -> float | None:
+        with self._tx(immediate=False) as c:
+            value = c.execute(Q["next_due_at"]).fetchone()[0]
+        return None if value is None else float(value)
+
+    def audit(
+        self,
+        establishment: str,
+        since: float | None = None,
+        limit: int = 1000,
+        message_id: str | None = None,
+    ) -> builtins.list[AuditEntry]:
+        params = {
+            "establishment": establishment,
+            "since": -1e300 if since is None else since,
+            "message_id": message_id,
+            "limit": limit,
+        }
+        with self._tx(immediate=False) as c:
+            rows = c.execute(Q["audit"], params).fetchall()
+        return [AuditEntry(at, e, m, a, who, json.loads(d)) for at, e, m, a, who, d in rows]
+
+    def establishments_with_held(self) -> builtins.list[str]:
+        with self._tx(immediate=False) as c:
+            return [r[0] for r in c.execute(Q["establishments_with_held"])]
+
+    # -- waiting ---------------------------------------------------------------------------
+
+    def wait_for_change(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while not self._closed:
+            remaining = deadline - time.monotonic()
+            generation = self._waker.wait(self._seen, min(remaining, self._poll))
+            if generation != self._seen:
+                self._seen = generation
+                return not self._closed
+            if self._other_process_wrote():
+                return True
+            if time.monotonic() >= deadline:
+                return False
+        return False
+
+    def _other_process_wrote(self) -> bool:
+        """`PRAGMA data_version` moves when another connection commits to the file."""
+        with self._lock:
+            if self._closed:
+                return False
+            version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+            changed: bool = version != self._data_version
+            self._data_version = version
+            return changed
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._conn.close()
+        self._waker.notify()
+
+
+def _row(m: HeldMessage, state: State) -> tuple[Any, ...]:
+    return (
+        m.id,
+        m.establishment,
+        m.idempotency_key,
+        m.collapse_key,
+        m.kind,
+        m.audience,
+        m.sender_role,
+        1 if m.urgent else 0,
+        m.priority,
+        _dumps(list(m.recipients)),
+        m.payload,
+        m.content_type,
+        _dumps(m.meta),
+        m.created_at,
+        m.release_at,
+        m.next_attempt_at,
+        _dumps(list(m.reasons)),
+        _dumps(m.decision),
+        state,
+        m.actor,
+        m.justification,
+        m.publish_to_students_at,
+    )
+
+
+def _decode(r: Sequence[Any]) -> HeldMessage:
+    v = builtins.list(r)
+    v[7] = bool(v[7])
+    v[9] = tuple(json.loads(v[9]))
+    v[12] = json.loads(v[12])
+    v[16] = tuple(json.loads(v[16]))
+    v[17] = json.loads(v[17])
+    return HeldMessage(*v)

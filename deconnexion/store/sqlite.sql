@@ -1,0 +1,188 @@
+-- SQL of the SQLite hold store (deconnexion/store/sqlite.py), one named block per query.
+-- Placeholders in braces are filled once at import ({columns}: the HeldMessage columns).
+
+-- name: schema_v1
+CREATE TABLE held (
+    seq                    INTEGER PRIMARY KEY,  -- rowid: insertion order, never reused
+    id                     TEXT NOT NULL UNIQUE,
+    establishment          TEXT NOT NULL,
+    idempotency_key        TEXT NOT NULL,
+    collapse_key           TEXT,
+    kind                   TEXT NOT NULL,
+    audience               TEXT NOT NULL,
+    sender_role            TEXT NOT NULL,
+    urgent                 INTEGER NOT NULL,
+    priority               INTEGER NOT NULL,
+    recipients             TEXT NOT NULL,        -- JSON array
+    payload                BLOB NOT NULL,
+    content_type           TEXT NOT NULL,
+    meta                   TEXT NOT NULL,        -- JSON object
+    created_at             REAL NOT NULL,
+    release_at             REAL NOT NULL,
+    next_attempt_at        REAL NOT NULL,
+    reasons                TEXT NOT NULL,        -- JSON array of reason codes
+    decision               TEXT NOT NULL,        -- JSON object
+    state                  TEXT NOT NULL,
+    attempts               INTEGER NOT NULL DEFAULT 0,
+    lease_until            REAL,
+    worker_id              TEXT,
+    last_error             TEXT,
+    released_at            REAL,
+    actor                  TEXT,
+    justification          TEXT,
+    publish_to_students_at REAL,
+    UNIQUE (establishment, idempotency_key)
+);
+-- at most one held message per collapse key and establishment
+CREATE UNIQUE INDEX held_collapse ON held (establishment, collapse_key)
+    WHERE state = 'held' AND collapse_key IS NOT NULL;
+-- claim order
+CREATE INDEX held_due ON held (release_at, priority, seq) WHERE state = 'held';
+CREATE INDEX held_next ON held (next_attempt_at) WHERE state = 'held';
+CREATE INDEX held_lease ON held (lease_until) WHERE state = 'claimed';
+CREATE INDEX held_tenant ON held (establishment, state, seq);
+CREATE TABLE audit (
+    n             INTEGER PRIMARY KEY,
+    at            REAL NOT NULL,
+    establishment TEXT NOT NULL,
+    message_id    TEXT,
+    action        TEXT NOT NULL,
+    actor         TEXT,
+    detail        TEXT NOT NULL                  -- JSON object
+);
+CREATE INDEX audit_tenant ON audit (establishment, at);
+
+-- name: find_keys
+-- existing messages for (establishment, idempotency_key) pairs given as a JSON array of pairs
+SELECT h.establishment, h.idempotency_key, h.id, h.release_at, h.state
+FROM json_each(:pairs) AS j
+JOIN held AS h
+  ON h.establishment = j.value ->> 0 AND h.idempotency_key = j.value ->> 1;
+
+-- name: find_collapse
+-- held messages for (establishment, collapse_key) pairs given as a JSON array of pairs
+SELECT h.establishment, h.collapse_key, h.id
+FROM json_each(:pairs) AS j
+JOIN held AS h
+  ON h.establishment = j.value ->> 0 AND h.collapse_key = j.value ->> 1
+WHERE h.state = 'held' AND h.collapse_key IS NOT NULL;
+
+-- name: mark_replaced
+UPDATE held SET state = 'replaced' WHERE id = ? AND state = 'held';
+
+-- name: insert_held
+INSERT INTO held (
+    id, establishment, idempotency_key, collapse_key, kind, audience, sender_role, urgent,
+    priority, recipients, payload, content_type, meta, created_at, release_at, next_attempt_at,
+    reasons, decision, state, actor, justification, publish_to_students_at
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+
+-- name: insert_audit
+INSERT INTO audit (at, establishment, message_id, action, actor, detail)
+VALUES (?, ?, ?, ?, ?, ?);
+
+-- name: get
+SELECT {columns} FROM held WHERE id = :id AND establishment = :establishment;
+
+-- name: list
+SELECT {columns} FROM held
+WHERE establishment = :establishment
+ORDER BY seq LIMIT :limit OFFSET :offset;
+
+-- name: list_states
+SELECT {columns} FROM held
+WHERE establishment = :establishment AND state IN (SELECT value FROM json_each(:states))
+ORDER BY seq LIMIT :limit OFFSET :offset;
+
+-- name: cancel
+UPDATE held SET state = 'cancelled'
+WHERE id = :id AND establishment = :establishment AND state = 'held';
+
+-- name: release_now
+UPDATE held SET release_at = :now, next_attempt_at = :now
+WHERE id = :id AND establishment = :establishment AND state = 'held';
+
+-- name: claim_due
+-- due held messages and expired leases, best first; RETURNING order is not guaranteed,
+-- the caller sorts
+WITH due AS (
+    SELECT seq, release_at, priority FROM held
+    WHERE state = 'held' AND release_at <= :now AND next_attempt_at <= :now
+    ORDER BY release_at, priority, seq LIMIT :limit
+), expired AS (
+    SELECT seq, release_at, priority FROM held
+    WHERE state = 'claimed' AND lease_until <= :now
+    ORDER BY release_at, priority, seq LIMIT :limit
+), chosen AS (
+    SELECT seq FROM (SELECT * FROM due UNION ALL SELECT * FROM expired)
+    ORDER BY release_at, priority, seq LIMIT :limit
+)
+UPDATE held
+SET state = 'claimed', lease_until = :lease_until, worker_id = :worker_id,
+    attempts = attempts + 1
+WHERE seq IN (SELECT seq FROM chosen)
+RETURNING {columns};
+
+-- name: ack
+UPDATE held SET state = 'released', released_at = :now, lease_until = NULL
+WHERE id IN (SELECT value FROM json_each(:ids)) AND state = 'claimed' AND worker_id = :worker_id
+RETURNING establishment, id, attempts;
+
+-- name: fail_retry
+UPDATE held
+SET state = 'held', lease_until = NULL, last_error = :error,
+    next_attempt_at = max(:retry_at, release_at)
+WHERE id = :id AND state = 'claimed' AND worker_id = :worker_id
+RETURNING establishment, id, attempts;
+
+-- name: fail_dead
+UPDATE held SET state = 'dead', lease_until = NULL, last_error = :error
+WHERE id = :id AND state = 'claimed' AND worker_id = :worker_id
+RETURNING establishment, id, attempts;
+
+-- name: held_of
+SELECT {columns} FROM held
+WHERE establishment = :establishment AND state = 'held' ORDER BY seq;
+
+-- name: reschedule
+UPDATE held
+SET release_at = :release_at, next_attempt_at = :next_attempt_at, reasons = :reasons,
+    decision = :decision
+WHERE id = :id AND state = 'held';
+
+-- name: next_due_at
+SELECT min(x) FROM (
+    SELECT min(next_attempt_at) AS x FROM held WHERE state = 'held'
+    UNION ALL
+    SELECT min(lease_until) FROM held WHERE state = 'claimed'
+);
+
+-- name: stats_states_all
+SELECT state, count(*) FROM held GROUP BY state;
+
+-- name: stats_states
+SELECT state, count(*) FROM held WHERE establishment = :establishment GROUP BY state;
+
+-- name: stats_reasons_all
+SELECT j.value, count(*) FROM held, json_each(held.reasons) AS j
+WHERE held.state = 'held' GROUP BY j.value;
+
+-- name: stats_reasons
+SELECT j.value, count(*) FROM held, json_each(held.reasons) AS j
+WHERE held.establishment = :establishment AND held.state = 'held' GROUP BY j.value;
+
+-- name: stats_times_all
+SELECT min(created_at), min(release_at) FROM held WHERE state = 'held';
+
+-- name: stats_times
+SELECT min(created_at), min(release_at) FROM held
+WHERE establishment = :establishment AND state = 'held';
+
+-- name: audit
+SELECT at, establishment, message_id, action, actor, detail FROM audit
+WHERE establishment = :establishment AND at >= :since
+  AND (:message_id IS NULL OR message_id = :message_id)
+ORDER BY at, n LIMIT :limit;
+
+-- name: establishments_with_held
+SELECT DISTINCT establishment FROM held WHERE state = 'held' ORDER BY establishment;
