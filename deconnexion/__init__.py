@@ -1,7 +1,13 @@
-"""deconnexion: the droit à la déconnexion for French school software."""
+"""deconnexion: the droit à la déconnexion for French school software.
+
+The public API is exactly `__all__` (tests/test_exported_members.py checks it); everything else
+may change. The core (territories → calendar → policy → windows → scheduler) needs only
+pendulum, holidays and pydantic; the edges load their extras lazily.
+"""
 
 from __future__ import annotations
 
+from .calendar_data import SchoolCalendar
 from .errors import (
     CalendarFileError,
     CalendarUnknownError,
@@ -18,5 +24,45 @@ from .errors import (
 )
 from .message import Audience, Decision, Kind, Message, Provenance, Reason, ReasonCode, SenderRole
 from .policy import AudienceRule, Closure, Deviation, OpenHours, Policy
+from .scheduler import Scheduler
+from .territories import Establishment, Location, Territory, resolve, territory
+from .windows import QuietWindow
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "Audience",
+    "AudienceRule",
+    "CalendarFileError",
+    "CalendarUnknownError",
+    "Closure",
+    "Decision",
+    "DeconnexionError",
+    "Deviation",
+    "Establishment",
+    "InvalidInputError",
+    "Kind",
+    "Location",
+    "Message",
+    "MissingExtraError",
+    "NaiveDatetimeError",
+    "NotADatabaseError",
+    "OpenHours",
+    "OutOfRangeError",
+    "PayloadError",
+    "Policy",
+    "PolicyError",
+    "Provenance",
+    "QuietWindow",
+    "Reason",
+    "ReasonCode",
+    "Scheduler",
+    "SchoolCalendar",
+    "SenderRole",
+    "StoreError",
+    "Territory",
+    "UnknownTerritoryError",
+    "__version__",
+    "resolve",
+    "territory",
+]

@@ -1,0 +1,7 @@
+"""`python -m deconnexion` is the `deconnexion` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
