@@ -24,7 +24,7 @@ from datetime import date, timedelta
 from functools import lru_cache
 from typing import Literal
 
-import holidays
+from holidays.countries.france import France
 
 from .calendar_data import Period, SchoolCalendar
 from .message import Audience, Provenance, Reason, ReasonCode
@@ -294,8 +294,8 @@ def _snapshot_days(
 @lru_cache(maxsize=8)
 def _holidays_school_days(subdiv: str) -> dict[date, Reason]:
     years = range(HORIZON_START.year, HORIZON_END.year + 1)
-    french = holidays.France(subdiv=subdiv, categories=("school",), years=years, language="fr")
-    english = holidays.France(subdiv=subdiv, categories=("school",), years=years, language="en_US")
+    french = France(subdiv=subdiv, categories=("school",), years=years, language="fr")
+    english = France(subdiv=subdiv, categories=("school",), years=years, language="en_US")
     out: dict[date, Reason] = {}
     for day, name in french.items():
         label_fr = name.split(";")[0].strip()
@@ -307,8 +307,8 @@ def _holidays_school_days(subdiv: str) -> dict[date, Reason]:
 @lru_cache(maxsize=32)
 def _public_days(subdiv: str | None) -> dict[date, Reason]:
     years = range(HORIZON_START.year, HORIZON_END.year + 1)
-    french = holidays.France(subdiv=subdiv, years=years, language="fr")
-    english = holidays.France(subdiv=subdiv, years=years, language="en_US")
+    french = France(subdiv=subdiv, years=years, language="fr")
+    english = France(subdiv=subdiv, years=years, language="en_US")
     out: dict[date, Reason] = {}
     for day, name in french.items():
         label_en = str(english.get(day, name))

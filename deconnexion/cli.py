@@ -152,16 +152,13 @@ def cmd_calendar_import(args: argparse.Namespace) -> int:
 
     target, calendar = import_calendar(args.file, args.data_dir)
     clear_cache()
-    out = {
-        "installed": str(target),
-        "zones": {z: list(calendar.school_years(z)) for z in calendar.zones()},
-        "periods": len(calendar.periods),
-    }
+    zones = {z: list(calendar.school_years(z)) for z in calendar.zones()}
+    out = {"installed": str(target), "zones": zones, "periods": len(calendar.periods)}
     if args.json:
         _print_json(out)
     else:
         print(f"calendrier installé : {target} ({out['periods']} périodes)")
-        for z, years in out["zones"].items():
+        for z, years in zones.items():
             print(f"  {z}: {years[0]} → {years[-1]}")
         print("Les messages déjà retenus gardent leur heure : lancez `deconnexion reschedule`"
               " (ou HoldQueue.reschedule) pour les recalculer.")
@@ -173,23 +170,24 @@ def cmd_calendar_info(args: argparse.Namespace) -> int:
     from .calendar_data import SchoolCalendar, active_calendar_path
 
     cal = SchoolCalendar.default()
+    zones = {
+        z: {
+            "school_years": list(cal.school_years(z)),
+            "official_until": (cal.known_until(z) or HORIZON_START).isoformat(),
+        }
+        for z in cal.zones()
+    }
     out = {
         "source": str(active_calendar_path()),
         "horizon": [HORIZON_START.isoformat(), HORIZON_END.isoformat()],
         "holidays_school_official_until": SCHOOL_OFFICIAL_UNTIL.isoformat(),
-        "zones": {
-            z: {
-                "school_years": list(cal.school_years(z)),
-                "official_until": (cal.known_until(z) or HORIZON_START).isoformat(),
-            }
-            for z in cal.zones()
-        },
+        "zones": zones,
     }
     if args.json:
         _print_json(out)
     else:
         print(f"source : {out['source']}")
-        for z, info in out["zones"].items():
+        for z, info in zones.items():
             print(f"  {z:<26} officiel jusqu'au {info['official_until']}")
     return EXIT_OK
 
