@@ -18,11 +18,11 @@ Students and parents follow the students' calendar (`Élèves`), staff the teach
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
 from holidays.countries.france import France
 
@@ -291,11 +291,17 @@ def _snapshot_days(
     return {o: tuple(rs) for o, rs in days.items()}
 
 
+def _france(**kwargs: Any) -> Mapping[date, str]:
+    # holidays ships no annotations for its country constructors.
+    result: Mapping[date, str] = France(**kwargs)  # type: ignore[no-untyped-call]
+    return result
+
+
 @lru_cache(maxsize=8)
 def _holidays_school_days(subdiv: str) -> dict[date, Reason]:
     years = range(HORIZON_START.year, HORIZON_END.year + 1)
-    french = France(subdiv=subdiv, categories=("school",), years=years, language="fr")
-    english = France(subdiv=subdiv, categories=("school",), years=years, language="en_US")
+    french = _france(subdiv=subdiv, categories=("school",), years=years, language="fr")
+    english = _france(subdiv=subdiv, categories=("school",), years=years, language="en_US")
     out: dict[date, Reason] = {}
     for day, name in french.items():
         label_fr = name.split(";")[0].strip()
@@ -307,8 +313,8 @@ def _holidays_school_days(subdiv: str) -> dict[date, Reason]:
 @lru_cache(maxsize=32)
 def _public_days(subdiv: str | None) -> dict[date, Reason]:
     years = range(HORIZON_START.year, HORIZON_END.year + 1)
-    french = France(subdiv=subdiv, years=years, language="fr")
-    english = France(subdiv=subdiv, years=years, language="en_US")
+    french = _france(subdiv=subdiv, years=years, language="fr")
+    english = _france(subdiv=subdiv, years=years, language="en_US")
     out: dict[date, Reason] = {}
     for day, name in french.items():
         label_en = str(english.get(day, name))
