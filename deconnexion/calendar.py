@@ -17,6 +17,7 @@ Students and parents follow the students' calendar (`Élèves`), staff the teach
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -69,6 +70,21 @@ _EN = {
     "vacances d ete austral": "Austral summer holidays",
     "journee banalisee": "Day without classes",
     "journee vaquee": "Day without classes",
+    "vacances de septembre": "September holidays",
+    "vacances de novembre": "November holidays",
+    "vacances de mai": "May holidays",
+    "semaine en mai": "May break",
+    "pont": "Bridge day",
+    "pont a paques": "Easter bridge",
+    "pentecote": "Whit Monday",
+    "lundi de pentecote": "Whit Monday",
+    "vacances 1ere periode": "Holidays after the 1st term",
+    "vacances 2eme periode": "Holidays after the 2nd term",
+    "vacances 3eme periode": "Holidays after the 3rd term",
+    "vacances 4eme periode": "Holidays after the 4th term",
+    "vacances apres 1ere periode": "Holidays after the 1st term",
+    "vacances apres 3eme periode": "Holidays after the 3rd term",
+    "vacances apres 4eme periode": "Holidays after the 4th term",
 }
 
 
@@ -214,10 +230,24 @@ def _reason(code: ReasonCode, label_fr: str, label_en: str) -> Reason:
 
 
 def _norm(text: str) -> str:
-    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    # Punctuation first: folding to ASCII would drop the dataset's curly apostrophe
+    # ("Abolition de l’esclavage") before it could become a space.
     for ch in "'’-_.,&":
-        plain = plain.replace(ch, " ")
+        text = text.replace(ch, " ")
+    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     return " ".join(plain.lower().split())
+
+
+# Feasts keep their capital inside a label; seasons and months do not ("Vacances d'été", as the
+# `holidays` package writes them, not the dataset's "Vacances d'Été").
+_PROPER_NOUNS = frozenset({"Toussaint", "Noël", "Pâques", "Ascension", "Pentecôte"})
+_LATER_WORD = re.compile(r"(?<=[\s'’])([^\W\d_][\w-]*)")
+
+
+def _sentence_case(label: str) -> str:
+    return _LATER_WORD.sub(
+        lambda m: m.group(1) if m.group(1) in _PROPER_NOUNS else m.group(1).lower(), label
+    )
 
 
 def school_holiday_reason(description: str) -> Reason:
@@ -226,7 +256,7 @@ def school_holiday_reason(description: str) -> Reason:
         label = label[len("Début des ") :].strip()
         label = label[:1].upper() + label[1:]
     english = _EN.get(_norm(description), f"School holiday ({description})")
-    return _reason(ReasonCode.SCHOOL_HOLIDAY, label, english)
+    return _reason(ReasonCode.SCHOOL_HOLIDAY, _sentence_case(label), english)
 
 
 # -- which rows of the dataset apply ------------------------------------------------------------
