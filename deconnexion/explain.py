@@ -47,7 +47,8 @@ def explain_fr(decision: Decision) -> str:
     causes = [r for r in decision.reasons if r.code is not ReasonCode.URGENT_REFUSED]
     shown = [r for r in causes if r.code is ReasonCode.GRADE_PARENT_DELAY]
     shown += [r for r in causes if r.code is not ReasonCode.GRADE_PARENT_DELAY][:1]
-    why = ", puis ".join(_lower_first(r.label_fr) for r in shown)
+    # Nothing quiet in between: the sender chose a later publication (`publish_to_students_at`).
+    why = ", puis ".join(_lower_first(r.label_fr) for r in shown) or "publication programmée"
     sentence = f"Diffusion{_AUDIENCE_FR[decision.audience]} différée au {when} : {why}"
     refused = [r for r in decision.reasons if r.code is ReasonCode.URGENT_REFUSED]
     if refused:
@@ -58,5 +59,5 @@ def explain_fr(decision: Decision) -> str:
 def explain_en(decision: Decision) -> str:
     if not decision.held:
         return "Released now" + (f": {decision.reasons[0].label_en}" if decision.reasons else "")
-    why = ", then ".join(r.label_en for r in decision.reasons)
+    why = ", then ".join(r.label_en for r in decision.reasons) or "scheduled publication"
     return f"Held until {decision.release_at.isoformat()}: {why}"
