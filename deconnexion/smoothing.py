@@ -1,0 +1,150 @@
+"""Storm smoothing: when each released message of a batch is sent.
+
+On Monday at 07:00 a weekend's backlog is due at once. Sending it all in the same second floods
+the ENT's notification system; smoothing gives every message a send slot instead:
+
+- never before its `release_at` (nor before `now`);
+- at most `max_rate` messages per second (consecutive slots at least 1/max_rate apart, carried
+  over from one batch to the next);
+- urgent messages and timetable changes (priority 0) first;
+- a recipient's messages never reorder: a message that must go early pulls the recipient's
+  earlier messages forward with it.
+
+`spread_rate` turns a spread window ("finish the 07:00 backlog by 07:15") into a rate for the
+remaining backlog. Everything here is pure and deterministic: the same input gives the same slots.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+
+from .errors import InvalidInputError
+
+__all__ = ["Due", "Smoother", "plan_slots", "spread_rate"]
+
+
+@dataclass(frozen=True, slots=True)
+class Due:
+    """What smoothing needs of a claimed message: who receives it, when it was due, how urgent.
+
+    `recipients` are hashables (the worker uses `(establishment, recipient)` pairs); a message
+    to several recipients is ordered with respect to each of them. `release_at` is epoch
+    seconds; `priority` 0 is urgent or timetable, larger values later.
+    """
+
+    recipients: tuple[Hashable, ...]
+    release_at: float
+    priority: int = 1
+
+
+def _check_rate(name: str, value: float | None) -> None:
+    if value is not None and not value > 0:
+        raise InvalidInputError(f"{name}: {value!r}; expected a number of messages per second > 0")
+
+
+def _send_order(items: Sequence[Due]) -> list[int]:
+    """Indices in send order: by inherited priority, then due time, keeping per-recipient order.
+
+    A message inherits the smallest priority of its recipients' later messages, and the largest
+    due time of their earlier ones: along any recipient's sequence the sort key never decreases,
+    so the sort cannot swap two of their messages.
+    """
+    n = len(items)
+    prio = [0] * n
+    following: dict[Hashable, int] = {}
+    for i in range(n - 1, -1, -1):
+        item = items[i]
+        p = item.priority
+        for r in item.recipients:
+            after = following.get(r)
+            if after is not None and after < p:
+                p = after
+        prio[i] = p
+        for r in item.recipients:
+            following[r] = p
+    due = [0.0] * n
+    before: dict[Hashable, float] = {}
+    for i, item in enumerate(items):
+        d = item.release_at
+        for r in item.recipients:
+            d = max(d, before.get(r, d))
+        due[i] = d
+        for r in item.recipients:
+            before[r] = d
+    return sorted(range(n), key=lambda i: (prio[i], due[i], i))
+
+
+def plan_slots(
+    items: Sequence[Due],
+    *,
+    now: float,
+    max_rate: float | None = None,
+    next_free: float | None = None,
+) -> tuple[list[float], float | None]:
+    """Send slot (epoch seconds) of each item, in input order, and the next free rate slot.
+
+    `items` are in claim order (a recipient's messages in the order they must arrive).
+    `next_free` is the value returned for the previous batch, so the rate holds across batches.
+    """
+    _check_rate("max_rate", max_rate)
+    slots = [0.0] * len(items)
+    last: dict[Hashable, float] = {}
+    gap = 1.0 / max_rate if max_rate else 0.0
+    free = now if next_free is None else max(now, next_free)
+    for i in _send_order(items):
+        item = items[i]
+        slot = max(now, item.release_at)
+        for r in item.recipients:
+            slot = max(slot, last.get(r, slot))
+        if max_rate:
+            slot = max(slot, free)
+            free = slot + gap
+        slots[i] = slot
+        for r in item.recipients:
+            last[r] = slot
+    return slots, (free if max_rate else None)
+
+
+def spread_rate(
+    backlog: int, *, window_open: float, spread_seconds: float, now: float
+) -> float | None:
+    """The rate that sends `backlog` messages by `window_open + spread_seconds`.
+
+    None (no limit) when the spread window is over, so a late worker catches up at full speed
+    unless a `max_rate` caps it.
+    """
+    if spread_seconds <= 0:
+        raise InvalidInputError(f"spread_seconds: {spread_seconds!r}; expected seconds > 0")
+    left = window_open + spread_seconds - now
+    if backlog <= 0 or left <= 0:
+        return None
+    return backlog / left
+
+
+class Smoother:
+    """`plan_slots` with the rate's next free slot kept between batches.
+
+    `rate` is `max_rate`, lowered for a spread window by `set_spread_rate`.
+    """
+
+    def __init__(self, max_rate: float | None = None) -> None:
+        _check_rate("max_rate", max_rate)
+        self.max_rate = max_rate
+        self.rate = max_rate
+        self.next_free: float | None = None
+
+    def set_spread_rate(self, rate: float | None) -> None:
+        """Use `rate` (from `spread_rate`) if slower than `max_rate`; None keeps `max_rate`."""
+        if rate is None:
+            self.rate = self.max_rate
+        elif self.max_rate is None:
+            self.rate = rate
+        else:
+            self.rate = min(rate, self.max_rate)
+
+    def plan(self, items: Sequence[Due], now: float) -> list[float]:
+        slots, self.next_free = plan_slots(
+            items, now=now, max_rate=self.rate, next_free=self.next_free
+        )
+        return slots
