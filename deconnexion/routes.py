@@ -1,0 +1,248 @@
+"""Route rules: which requests diffuse information, and where their message fields are read.
+
+A rule names a method and a path pattern (``/api/grades/{id}/publish``) and, for each message
+field, a *source*: ``"body:audience"`` (a key of the JSON body, dotted for nesting),
+``"header:Idempotency-Key"``, ``"path:id"``, ``"query:classe"``, or a constant (``"grade"``,
+or ``"const:body:x"`` when a constant looks like a source). A list of sources is tried in order,
+the first present wins. A callable ``extract`` supplies what declarations cannot.
+
+Rules are compiled once (one regex each); `Routes.match` is what the middleware calls on every
+request, and a method no rule uses is rejected with a set lookup.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import InvalidInputError
+
+__all__ = ["PREFIXES", "RouteMatch", "RouteRule", "Routes", "Source"]
+
+PREFIXES = ("body", "header", "path", "query", "const")
+_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::(path))?\}")
+_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE", "GET"})
+
+Source = str | tuple[str, ...]
+Extractor = Callable[[Any], Mapping[str, Any]]
+
+
+class RouteRule(BaseModel):
+    """One gated route. Field defaults suit a JSON notification API."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    path: str
+    methods: tuple[str, ...] = ("POST",)
+    name: str | None = None
+    kind: Source = "message"
+    audience: Source = "students"
+    recipients: Source | None = None
+    idempotency_key: Source | None = "header:Idempotency-Key"
+    collapse_key: Source | None = None
+    urgent: Source | None = "header:Deconnexion-Urgent"
+    justification: Source | None = "header:Deconnexion-Justification"
+    publish_to_students_at: Source | None = None
+    extract: Extractor | None = Field(default=None, exclude=True)
+
+    @field_validator("methods", mode="before")
+    @classmethod
+    def _methods(cls, value: Any) -> Any:
+        items = [value] if isinstance(value, str) else list(value)
+        out = []
+        for item in items:
+            method = str(item).strip().upper()
+            if method not in _METHODS:
+                raise ValueError(
+                    f"unknown method {item!r}: expected one of {', '.join(sorted(_METHODS))}"
+                )
+            out.append(method)
+        if not out:
+            raise ValueError("a route needs at least one method")
+        return tuple(out)
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError(f"path {value!r} must start with '/' (e.g. /api/notifications)")
+        return value
+
+    @field_validator(
+        "kind",
+        "audience",
+        "recipients",
+        "idempotency_key",
+        "collapse_key",
+        "urgent",
+        "justification",
+        "publish_to_students_at",
+        mode="before",
+    )
+    @classmethod
+    def _sources(cls, value: Any) -> Any:
+        if value is None or isinstance(value, str):
+            return None if value is None else _check_source(value)
+        if isinstance(value, list | tuple):
+            return tuple(_check_source(v) for v in value)
+        raise ValueError(f"expected a source string or a list of them, got {value!r}")
+
+    def path_params(self) -> tuple[str, ...]:
+        return tuple(m.group(1) for m in _PARAM.finditer(self.path))
+
+    def sources(self) -> dict[str, tuple[str, ...]]:
+        """Each declared field with its sources as a tuple."""
+        out = {}
+        for name in _FIELDS:
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = (value,) if isinstance(value, str) else value
+        return out
+
+
+_FIELDS = (
+    "kind",
+    "audience",
+    "recipients",
+    "idempotency_key",
+    "collapse_key",
+    "urgent",
+    "justification",
+    "publish_to_students_at",
+)
+
+
+def _check_source(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"a source must be a string, got {value!r}")
+    prefix, sep, rest = value.partition(":")
+    if sep and prefix in PREFIXES and not rest and prefix != "const":
+        raise ValueError(f"source {value!r} names no {prefix} key (e.g. {prefix}:audience)")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class RouteMatch:
+    rule: RouteRule
+    params: dict[str, str]
+
+
+class Routes:
+    """The compiled set of gated routes."""
+
+    def __init__(
+        self, rules: Iterable[RouteRule | Mapping[str, Any]], *, source: str = "routes"
+    ) -> None:
+        self.rules = tuple(_rule(r, source, i) for i, r in enumerate(rules))
+        self.methods = frozenset(m for r in self.rules for m in r.methods)
+        self._compiled = [
+            (frozenset(r.methods), _compile(r, source, i), r) for i, r in enumerate(self.rules)
+        ]
+
+    def match(self, method: str, path: str) -> RouteMatch | None:
+        """The first rule matching `method` and `path`, with its path parameters."""
+        if method not in self.methods:
+            return None
+        for methods, regex, rule in self._compiled:
+            if method in methods:
+                found = regex.fullmatch(path)
+                if found is not None:
+                    return RouteMatch(rule, found.groupdict())
+        return None
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], source: str = "routes") -> Routes:
+        """From ``{"routes": [{...}, ...]}`` (other top-level keys are left to the caller)."""
+        rules = data.get("routes")
+        if not isinstance(rules, list) or not rules:
+            raise InvalidInputError(
+                f"{source}: expected a non-empty 'routes' list ([[routes]] in TOML), got {rules!r}"
+            )
+        return cls(rules, source=source)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> Routes:
+        return cls.from_mapping(load_mapping(path), source=f"routes file {str(path)!r}")
+
+
+def load_mapping(path: str | Path) -> dict[str, Any]:
+    """Read a TOML or JSON file into a dict; errors name the file."""
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise InvalidInputError(f"file {str(p)!r}: cannot read it ({exc.strerror})") from None
+    suffix = p.suffix.lower()
+    try:
+        if suffix == ".toml":
+            data = tomllib.loads(raw.decode("utf-8"))
+        elif suffix == ".json":
+            data = json.loads(raw)
+        else:
+            raise InvalidInputError(
+                f"file {str(p)!r}: unknown extension {suffix!r}; expected .toml or .json"
+            )
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidInputError(f"file {str(p)!r}: not valid {suffix[1:].upper()}: {exc}") from None
+    if not isinstance(data, dict):
+        raise InvalidInputError(f"file {str(p)!r}: expected a table/object at the top level")
+    return data
+
+
+def _rule(item: RouteRule | Mapping[str, Any], source: str, index: int) -> RouteRule:
+    if isinstance(item, RouteRule):
+        return item
+    if not isinstance(item, Mapping):
+        raise InvalidInputError(f"{source}: route #{index + 1} is {item!r}, expected a table")
+    data = dict(item)
+    if "method" in data:  # the singular spelling reads better for one method
+        data["methods"] = data.pop("method")
+    try:
+        return RouteRule.model_validate(data)
+    except ValidationError as exc:
+        parts = []
+        for err in exc.errors():
+            loc = ".".join(str(x) for x in err["loc"]) or "(route)"
+            parts.append(f"{loc}: {err['msg'].removeprefix('Value error, ')}")
+        raise InvalidInputError(
+            f"{source}: route #{index + 1} ({data.get('path', '?')}): " + "; ".join(parts)
+        ) from None
+
+
+def _compile(rule: RouteRule, source: str, index: int) -> re.Pattern[str]:
+    pattern, pos = "", 0
+    for m in _PARAM.finditer(rule.path):
+        pattern += re.escape(rule.path[pos : m.start()])
+        pattern += f"(?P<{m.group(1)}>.+)" if m.group(2) else f"(?P<{m.group(1)}>[^/]+)"
+        pos = m.end()
+    rest = rule.path[pos:]
+    if "{" in rest or "}" in rest:
+        raise InvalidInputError(
+            f"{source}: route #{index + 1}: bad parameter in path {rule.path!r}; "
+            "expected {name} or {name:path}"
+        )
+    pattern += re.escape(rest)
+    names = set(rule.path_params())
+    for field, sources in rule.sources().items():
+        for s in sources:
+            if s.startswith("path:") and s[5:] not in names:
+                raise InvalidInputError(
+                    f"{source}: route #{index + 1}: {field} = {s!r} but {rule.path!r} has no "
+                    f"{{{s[5:]}}} parameter (it has: {', '.join(sorted(names)) or 'none'})"
+                )
+    try:
+        return re.compile(pattern)
+    except re.error as exc:  # duplicate parameter names
+        raise InvalidInputError(
+            f"{source}: route #{index + 1}: path {rule.path!r}: {exc}"
+        ) from None
