@@ -1,0 +1,166 @@
+"""From a claimed batch to delivery units: singles or digests, per-recipient chains, back-off.
+
+A *unit* is what one deliverer call sends: one held message, or (with digests on) a run of
+single-recipient messages for the same recipient. A *chain* is a group of units sharing a
+recipient, directly or through a message to several recipients; a chain is delivered in order,
+one unit after the other, while different chains go concurrently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from datetime import tzinfo
+from zoneinfo import ZoneInfoNotFoundError
+
+from .deliver import Delivery
+from .digest import DigestItem, digest_key, digest_payload
+from .store.base import HeldMessage
+from .timeutil import from_epoch, zone
+
+__all__ = ["Unit", "backoff_delay", "build_units", "chains", "recipient_keys"]
+
+RecipientKey = tuple[str, str]
+
+
+@dataclass(slots=True)
+class Unit:
+    """One deliverer call: the messages it covers (in order) and what is sent."""
+
+    messages: list[HeldMessage]
+    delivery: Delivery
+    keys: tuple[RecipientKey, ...]
+
+    @property
+    def release_at(self) -> float:
+        return max(m.release_at for m in self.messages)
+
+    @property
+    def priority(self) -> int:
+        return min(m.priority for m in self.messages)
+
+    @property
+    def ids(self) -> list[str]:
+        return [m.id for m in self.messages]
+
+
+def recipient_keys(message: HeldMessage) -> tuple[RecipientKey, ...]:
+    """(establishment, recipient) pairs; a message without recipients orders on ("", "")."""
+    names = message.recipients or ("",)
+    return tuple((message.establishment, name) for name in names)
+
+
+def _tz(message: HeldMessage) -> tzinfo:
+    name = message.decision.get("timezone") if isinstance(message.decision, dict) else None
+    try:
+        return zone(name) if isinstance(name, str) and name else zone("UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return zone("UTC")
+
+
+def single_delivery(message: HeldMessage) -> Delivery:
+    return Delivery(
+        idempotency_key=message.idempotency_key,
+        establishment=message.establishment,
+        recipients=tuple(message.recipients),
+        payload=message.payload,
+        content_type=message.content_type,
+        release_at=from_epoch(message.release_at, _tz(message)),
+        ids=(message.id,),
+        kinds=(message.kind,),
+        attempt=message.attempts,
+    )
+
+
+def digest_delivery(messages: Sequence[HeldMessage]) -> Delivery:
+    tz = _tz(messages[0])
+    release = from_epoch(max(m.release_at for m in messages), tz)
+    items = [
+        DigestItem(
+            m.id, m.idempotency_key, m.kind, from_epoch(m.created_at, tz), m.payload, m.content_type
+        )
+        for m in messages
+    ]
+    return Delivery(
+        idempotency_key=digest_key(items),
+        establishment=messages[0].establishment,
+        recipients=tuple(messages[0].recipients),
+        payload=digest_payload(items, release),
+        content_type="application/json",
+        release_at=release,
+        ids=tuple(m.id for m in messages),
+        kinds=tuple(m.kind for m in messages),
+        attempt=max(m.attempts for m in messages),
+        digest=True,
+    )
+
+
+def build_units(messages: Sequence[HeldMessage], *, digest: bool) -> list[Unit]:
+    """Units in claim order. With `digest`, consecutive messages of one recipient (not
+    interrupted by a message to several recipients including them) merge into one digest
+    placed where the first of them was."""
+    if not digest:
+        return [Unit([m], single_delivery(m), recipient_keys(m)) for m in messages]
+    groups: list[list[HeldMessage]] = []
+    open_group: dict[RecipientKey, int] = {}
+    for m in messages:
+        keys = recipient_keys(m)
+        if len(m.recipients) == 1:
+            at = open_group.get(keys[0])
+            if at is not None:
+                groups[at].append(m)
+                continue
+            open_group[keys[0]] = len(groups)
+        else:
+            for key in keys:
+                open_group.pop(key, None)
+        groups.append([m])
+    units = []
+    for group in groups:
+        if len(group) == 1:
+            units.append(Unit(group, single_delivery(group[0]), recipient_keys(group[0])))
+        else:
+            units.append(Unit(group, digest_delivery(group), recipient_keys(group[0])))
+    return units
+
+
+def chains(keys: Sequence[Sequence[Hashable]]) -> list[list[int]]:
+    """Indices grouped by shared recipient (union-find), each group in order, groups ordered
+    by their first index."""
+    parent = list(range(len(keys)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    owner: dict[Hashable, int] = {}
+    for i, ks in enumerate(keys):
+        for k in ks:
+            j = owner.get(k)
+            if j is None:
+                owner[k] = i
+            else:
+                a, b = find(i), find(j)
+                if a != b:
+                    parent[max(a, b)] = min(a, b)
+    groups: dict[int, list[int]] = {}
+    for i in range(len(keys)):
+        groups.setdefault(find(i), []).append(i)
+    return list(groups.values())
+
+
+def backoff_delay(
+    attempts: int, *, base: float, cap: float, key: str = "", jitter: float = 0.1
+) -> float:
+    """Seconds before the next try after `attempts` failed tries: base**attempts, capped,
+    stretched by up to `jitter` (a fraction, derived from `key`: deterministic, but two
+    messages failing together do not retry in the same instant)."""
+    n = max(1, attempts)
+    delay = cap if n * math.log(base) >= math.log(cap) else base**n
+    digest = hashlib.blake2b(f"{key}:{n}".encode(), digest_size=8).digest()
+    spread = int.from_bytes(digest, "big") / 2**64
+    return float(min(cap, delay * (1.0 + jitter * spread)))

@@ -1,0 +1,570 @@
+"""The release worker: takes due messages out of the store and delivers them, never early.
+
+    worker = ReleaseWorker(open_store("sqlite:///held.db"), WebhookDeliverer(url))
+    await worker.run()            # until stop() / SIGTERM
+    await worker.run_once()       # one batch (simulators drive this with a fake clock)
+
+Each batch: claim up to `batch_size` due messages with a lease, group them (per-recipient
+chains, optional digests), give each a send slot (optional storm smoothing), deliver, then
+acknowledge the delivered ones in one call, retry the failed ones with exponential back-off,
+dead-letter after `max_attempts`. Delivery is at-least-once: a worker killed mid-batch leaves
+leases that expire, and the next claim delivers those messages again with the same
+idempotency key. Between batches the worker sleeps until the next due instant, woken early by
+`wake()` or the store's change notifications (bounded by `poll_interval`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from .batching import Unit, backoff_delay, build_units, chains
+from .deliver import Deliverer, PermanentDeliveryError
+from .errors import InvalidInputError
+from .smoothing import Due, Smoother, spread_rate
+from .store.base import HeldMessage, HoldStore
+from .timeutil import zone
+
+__all__ = ["ReleaseWorker"]
+
+log = logging.getLogger("deconnexion.worker")
+
+LEASE_USE = 0.8  # deliver nothing later than this fraction of the lease after the claim
+RECOUNT_SECONDS = 30.0  # spread windows: how often the backlog is counted again
+
+Outcome = BaseException | None  # None: delivered
+
+
+def _positive(name: str, value: float | None, *, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if not isinstance(value, int | float) or isinstance(value, bool) or not value > 0:
+        raise InvalidInputError(f"{name}: {value!r}; expected a number > 0")
+
+
+class ReleaseWorker:
+    """Releases due messages from a store (or a `HoldQueue`, whose store it uses)."""
+
+    def __init__(
+        self,
+        queue_or_store: Any,
+        deliverer: Deliverer,
+        *,
+        batch_size: int = 500,
+        lease_seconds: float = 60.0,
+        max_attempts: int = 8,
+        backoff_base: float = 2.0,
+        backoff_max: float = 3600.0,
+        max_rate: float | None = None,
+        spread_seconds: float | None = None,
+        digest: bool = False,
+        concurrency: int = 32,
+        poll_interval: float = 30.0,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        worker_id: str | None = None,
+        log_timezone: str = "Europe/Paris",
+    ) -> None:
+        for name, value in (
+            ("batch_size", batch_size),
+            ("lease_seconds", lease_seconds),
+            ("max_attempts", max_attempts),
+            ("backoff_max", backoff_max),
+            ("concurrency", concurrency),
+            ("poll_interval", poll_interval),
+        ):
+            _positive(name, value)
+        _positive("max_rate", max_rate, allow_none=True)
+        _positive("spread_seconds", spread_seconds, allow_none=True)
+        if not backoff_base >= 1:
+            raise InvalidInputError(f"backoff_base: {backoff_base!r}; expected a number >= 1")
+        store = getattr(queue_or_store, "store", queue_or_store)
+        if not isinstance(store, HoldStore):
+            raise InvalidInputError(
+                f"queue_or_store: {type(queue_or_store).__name__} is neither a HoldStore nor "
+                "a HoldQueue; expected e.g. open_store('sqlite:///held.db')"
+            )
+        self.store: HoldStore = store
+        self.deliverer = deliverer
+        self.batch_size = int(batch_size)
+        self.lease_seconds = float(lease_seconds)
+        self.max_attempts = int(max_attempts)
+        self.backoff_base = float(backoff_base)
+        self.backoff_max = float(backoff_max)
+        self.spread_seconds = spread_seconds
+        self.digest = digest
+        self.concurrency = int(concurrency)
+        self.poll_interval = float(poll_interval)
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._clock = clock
+        self._sleep = sleep
+        self._log_tz = zone(log_timezone)
+        self._smoother = Smoother(max_rate) if (max_rate or spread_seconds) else None
+        self._window: list[float] | None = None  # [opened_at, backlog, sent, counted_at]
+        self._stopping = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake_event: asyncio.Event | None = None
+        self._stop_event: asyncio.Event | None = None
+        self.counters: dict[str, Any] = {
+            "claimed": 0,
+            "released": 0,
+            "failed": 0,
+            "dead": 0,
+            "deferred": 0,
+            "early_skipped": 0,
+            "digests": 0,
+            "batches": 0,
+            "last_batch_at": None,
+        }
+
+    # -- control ------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Finish the deliveries in flight, give back the rest of the batch, then return from
+        `run`. Safe to call from a signal handler or another thread."""
+        self._stopping = True
+        self._notify(self._stop_event)
+
+    def wake(self) -> None:
+        """Something may be due sooner (a message was held): look again now."""
+        self._notify(self._wake_event)
+
+    def _notify(self, event: asyncio.Event | None) -> None:
+        loop = self._loop
+        if event is None or loop is None:
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            event.set()
+        elif not loop.is_closed():
+            loop.call_soon_threadsafe(event.set)
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    async def run(self, stop_event: asyncio.Event | None = None) -> None:
+        """Release batches until `stop()` (or `stop_event` is set); sleep in between."""
+        self._bind()
+        self._stopping = False
+        watcher = _ChangeWatcher(self.store, self.wake)
+        watcher.start()
+        outside = asyncio.ensure_future(stop_event.wait()) if stop_event is not None else None
+        if outside is not None:
+            outside.add_done_callback(lambda _: self.stop())
+        failures = 0
+        try:
+            while not self._stopping:
+                try:
+                    claimed = await self.run_once()
+                    failures = 0
+                except Exception:
+                    failures += 1
+                    delay = min(self.poll_interval, 2.0**failures)
+                    log.exception("release batch failed; retrying in %.0fs", delay)
+                    await self._pause(delay)
+                    continue
+                if self._stopping or claimed >= self._claim_limit():
+                    continue
+                due = await asyncio.to_thread(self.store.next_due_at)
+                delay = self.poll_interval
+                if due is not None:
+                    delay = min(delay, max(due - self._clock(), 0.05 if claimed == 0 else 0.0))
+                if delay > 0:
+                    await self._pause(delay, wakeable=True)
+        finally:
+            if outside is not None:
+                outside.cancel()
+            await watcher.stop()
+            closer = getattr(self.deliverer, "aclose", None)
+            if closer is not None:
+                await closer()
+
+    def _bind(self) -> tuple[asyncio.Event, asyncio.Event]:
+        """The (stop, wake) events of the running loop (asyncio events belong to one loop)."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop or self._stop_event is None or self._wake_event is None:
+            self._loop = loop
+            self._wake_event = asyncio.Event()
+            self._stop_event = asyncio.Event()
+            if self._stopping:
+                self._stop_event.set()
+        return self._stop_event, self._wake_event
+
+    async def _pause(self, delay: float, *, wakeable: bool = False) -> None:
+        """Sleep `delay` (with the injected sleep), cut short by stop() or, if asked, wake()."""
+        stop_event, wake_event = self._bind()
+        if self._stopping:
+            return
+        waits = [
+            asyncio.ensure_future(self._sleep(delay)),
+            asyncio.ensure_future(stop_event.wait()),
+        ]
+        if wakeable:
+            waits.append(asyncio.ensure_future(wake_event.wait()))
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in waits:
+                task.cancel()
+        if wakeable:
+            wake_event.clear()
+
+    # -- one batch ----------------------------------------------------------------------------
+
+    def _claim_limit(self) -> int:
+        rate = self._smoother.rate if self._smoother is not None else None
+        if rate is None:
+            return self.batch_size
+        return max(1, min(self.batch_size, int(rate * self.lease_seconds * LEASE_USE / 2)))
+
+    async def run_once(self) -> int:
+        """Claim one batch, deliver it, acknowledge or retry; return how many were claimed."""
+        self._bind()
+        started = time.perf_counter()
+        now = self._clock()
+        if self.spread_seconds and self._smoother is not None:
+            await self._update_spread(now)
+        limit = self._claim_limit()
+        batch = await asyncio.to_thread(
+            self.store.claim_due, now, limit, self.lease_seconds, self.worker_id
+        )
+        if not batch:
+            self._window = None
+            return 0
+        tally = {"released": 0, "failed": 0, "dead": 0, "deferred": 0}
+        await self._process(batch, now, tally)
+        if self._window is not None:
+            self._window[2] += len(batch)
+            if len(batch) < limit:
+                self._window = None  # backlog drained: the next one opens a new window
+        self.counters["claimed"] += len(batch)
+        self.counters["batches"] += 1
+        self.counters["last_batch_at"] = self._clock()
+        for key, value in tally.items():
+            self.counters[key] += value
+        await self._log_batch(tally, time.perf_counter() - started, full=len(batch) >= limit)
+        return len(batch)
+
+    async def _update_spread(self, now: float) -> None:
+        if self._smoother is None or not self.spread_seconds:
+            return
+        window = self._window
+        if window is None or now - window[3] >= RECOUNT_SECONDS:
+            backlog = await asyncio.to_thread(self._count_due, now)
+            if window is None:
+                window = self._window = [now, float(backlog), 0.0, now]
+            else:
+                window[1], window[2], window[3] = float(backlog), 0.0, now
+        rate = spread_rate(
+            int(window[1] - window[2]),
+            window_open=window[0],
+            spread_seconds=self.spread_seconds,
+            now=now,
+        )
+        self._smoother.set_spread_rate(rate)
+
+    def _count_due(self, now: float) -> int:
+        counter = getattr(self.store, "count_due", None)
+        if counter is not None:
+            return int(counter(now))
+        return self.store.stats().held  # over-counts future messages: spreads faster
+
+    async def _process(
+        self, batch: list[HeldMessage], claimed_at: float, tally: dict[str, int]
+    ) -> None:
+        worn = [m for m in batch if m.attempts > self.max_attempts]
+        if worn:
+            # leases expired max_attempts times: the worker dies on it, or cannot finish in time
+            error = f"gave up after {self.max_attempts} attempts (leases expired)"
+            tally["dead"] += await self._fail([(m, error, None) for m in worn])
+            batch = [m for m in batch if m.attempts <= self.max_attempts]
+        units = build_units(batch, digest=self.digest)
+        self.counters["digests"] += sum(1 for u in units if u.delivery.digest)
+        slots = self._plan(units, claimed_at)
+        horizon = claimed_at + self.lease_seconds * LEASE_USE
+        later = [i for i, slot in enumerate(slots) if slot > horizon]
+        if later:
+            tally["deferred"] += await self._give_back([(units[i], slots[i]) for i in later])
+        pending = [
+            [i for i in chain if slots[i] <= horizon] for chain in chains([u.keys for u in units])
+        ]
+        pending = [chain for chain in pending if chain]
+        while pending:
+            now = self._clock()
+            wave = [[units[i] for i in chain if slots[i] <= now] for chain in pending]
+            wave = [part for part in wave if part]
+            if not wave:
+                if self._stopping:
+                    break
+                await self._pause(min(slots[chain[0]] for chain in pending) - now)
+                continue
+            outcomes = await self._deliver_wave(wave)
+            blocked = await self._settle(units, outcomes, tally)
+            pending, held_back = _advance(pending, units, slots, outcomes, blocked)
+            if held_back:
+                tally["deferred"] += await self._give_back(held_back)
+            if self._stopping:
+                break
+        if pending:  # stopping: give the undelivered rest back, due now
+            rest = [(units[i], max(slots[i], self._clock())) for chain in pending for i in chain]
+            tally["deferred"] += await self._give_back(rest)
+
+    def _plan(self, units: Sequence[Unit], now: float) -> list[float]:
+        if self._smoother is None:
+            return [max(now, u.release_at) for u in units]
+        items = [Due(u.keys, u.release_at, u.priority) for u in units]
+        return self._smoother.plan(items, now)
+
+    async def _deliver_wave(self, parts: list[list[Unit]]) -> dict[int, Outcome]:
+        """Deliver each part's units in order, parts concurrently (at most `concurrency`).
+        A part stops at its first failure; the units after it get no outcome."""
+        outcomes: dict[int, Outcome] = {}
+        queue = iter(parts)
+
+        async def runner() -> None:
+            for part in queue:
+                for unit in part:
+                    outcome = await self._deliver_one(unit)
+                    outcomes[id(unit)] = outcome
+                    if outcome is not None:
+                        break  # the rest of this chain waits (see _advance)
+
+        n = min(self.concurrency, len(parts))
+        if n == 1:
+            await runner()
+        else:
+            await asyncio.gather(*(runner() for _ in range(n)))
+        return outcomes
+
+    async def _deliver_one(self, unit: Unit) -> Outcome:
+        now = self._clock()
+        if unit.release_at > now:
+            # never before release_at: the store or the smoothing got it wrong; do not send
+            return _TooEarly(unit.release_at, now)
+        try:
+            await self.deliverer(unit.delivery)
+        except Exception as exc:
+            return exc
+        return None
+
+    async def _settle(
+        self, units: list[Unit], outcomes: dict[int, Outcome], tally: dict[str, int]
+    ) -> dict[int, float]:
+        """Acknowledge delivered units, retry or dead-letter failed ones, give back early ones.
+        Returns {id(unit): instant} for units that will be tried again at that instant."""
+        now = self._clock()
+        delivered: list[str] = []
+        failures: list[tuple[HeldMessage, str, float | None]] = []
+        early: list[tuple[Unit, float]] = []
+        blocked: dict[int, float] = {}
+        for unit in units:
+            if id(unit) not in outcomes:
+                continue
+            outcome = outcomes[id(unit)]
+            if outcome is None:
+                delivered.extend(unit.ids)
+            elif isinstance(outcome, _TooEarly):
+                log.error("%s; not delivered, given back", outcome)
+                early.append((unit, unit.release_at))
+                blocked[id(unit)] = unit.release_at
+            else:
+                plan = self._failure_plan(unit, outcome, now)
+                failures.extend(plan)
+                retries = [retry for _, _, retry in plan if retry is not None]
+                if retries:
+                    blocked[id(unit)] = max(retries)
+        if delivered:
+            acked = await asyncio.to_thread(self.store.ack, delivered, self.worker_id, now)
+            tally["released"] += acked
+            if acked < len(delivered):
+                log.warning(
+                    "%d delivered messages were no longer leased to %s (lease expired): "
+                    "another worker may deliver them again with the same idempotency key",
+                    len(delivered) - acked,
+                    self.worker_id,
+                )
+        if failures:
+            dead = sum(1 for _, _, retry in failures if retry is None)
+            changed = await self._fail(failures)
+            tally["dead"] += min(dead, changed)
+            tally["failed"] += changed - min(dead, changed)
+        if early:
+            self.counters["early_skipped"] += sum(len(u.messages) for u, _ in early)
+            await self._give_back(early)
+        return blocked
+
+    def _failure_plan(
+        self, unit: Unit, error: BaseException, now: float
+    ) -> list[tuple[HeldMessage, str, float | None]]:
+        text = f"{type(error).__name__}: {error}"[:1000]
+        plan: list[tuple[HeldMessage, str, float | None]] = []
+        for m in unit.messages:
+            if isinstance(error, PermanentDeliveryError) or m.attempts >= self.max_attempts:
+                plan.append((m, text, None))
+                continue
+            delay = backoff_delay(
+                m.attempts, base=self.backoff_base, cap=self.backoff_max, key=m.id
+            )
+            retry_after = getattr(error, "retry_after", None)
+            if isinstance(retry_after, int | float):
+                delay = max(delay, min(float(retry_after), self.backoff_max))
+            plan.append((m, text, now + delay))
+        if not isinstance(error, PermanentDeliveryError):
+            log.warning(
+                "delivery of %s failed (attempt %d): %s",
+                unit.delivery.idempotency_key,
+                unit.delivery.attempt,
+                text,
+            )
+        return plan
+
+    async def _fail(self, plan: list[tuple[HeldMessage, str, float | None]]) -> int:
+        now = self._clock()
+
+        def work() -> int:
+            return sum(
+                1
+                for m, error, retry in plan
+                if self.store.fail(m.id, self.worker_id, now, error, retry)
+            )
+
+        return await asyncio.to_thread(work)
+
+    async def _give_back(self, items: list[tuple[Unit, float]]) -> int:
+        """Return claimed, untried messages to the store, due again at the given instant."""
+        now = self._clock()
+        release = getattr(self.store, "release", None)
+
+        def work() -> int:
+            count = 0
+            for unit, at in items:
+                if release is not None:
+                    count += int(release(unit.ids, self.worker_id, now, at))
+                    continue
+                for m in unit.messages:  # fallback: costs the message an attempt
+                    count += self.store.fail(m.id, self.worker_id, now, "given back untried", at)
+            return count
+
+        return await asyncio.to_thread(work)
+
+    # -- reporting ----------------------------------------------------------------------------
+
+    async def _log_batch(self, tally: dict[str, int], seconds: float, *, full: bool) -> None:
+        if full:
+            nxt = "more due now"
+        else:
+            due = await asyncio.to_thread(self.store.next_due_at)
+            nxt = (
+                "nothing pending"
+                if due is None
+                else datetime.fromtimestamp(due, self._log_tz).isoformat()
+            )
+        extra = f", {tally['deferred']} deferred" if tally["deferred"] else ""
+        log.info(
+            "released %d (%d failed, %d dead%s) in %.2fs; next due %s",
+            tally["released"],
+            tally["failed"],
+            tally["dead"],
+            extra,
+            seconds,
+            nxt,
+        )
+
+    def prometheus_text(self) -> str:
+        """The counters in Prometheus text exposition format."""
+        label = '{worker="' + self.worker_id.replace("\\", "\\\\").replace('"', '\\"') + '"}'
+        lines = []
+        for name, help_text in _METRICS:
+            lines.append(f"# HELP deconnexion_worker_{name}_total {help_text}")
+            lines.append(f"# TYPE deconnexion_worker_{name}_total counter")
+            lines.append(f"deconnexion_worker_{name}_total{label} {self.counters[name]}")
+        last = self.counters["last_batch_at"]
+        lines.append(
+            "# HELP deconnexion_worker_last_batch_timestamp_seconds End of the last batch."
+        )
+        lines.append("# TYPE deconnexion_worker_last_batch_timestamp_seconds gauge")
+        lines.append(f"deconnexion_worker_last_batch_timestamp_seconds{label} {last or 0}")
+        return "\n".join(lines) + "\n"
+
+
+_METRICS = (
+    ("claimed", "Messages claimed from the store."),
+    ("released", "Messages delivered and acknowledged."),
+    ("failed", "Messages whose delivery failed and will be retried."),
+    ("dead", "Messages moved to the dead-letter state."),
+    ("deferred", "Claimed messages given back untried (smoothing, shutdown)."),
+    ("early_skipped", "Messages not delivered because their release time had not come."),
+    ("digests", "Digests built."),
+    ("batches", "Batches processed."),
+)
+
+
+def _advance(
+    pending: list[list[int]],
+    units: list[Unit],
+    slots: list[float],
+    outcomes: dict[int, Outcome],
+    blocked: dict[int, float],
+) -> tuple[list[list[int]], list[tuple[Unit, float]]]:
+    """Drop the units a wave settled; a chain's units after one that will be retried are held
+    back until that retry (a recipient's messages never overtake each other)."""
+    still: list[list[int]] = []
+    held_back: list[tuple[Unit, float]] = []
+    for chain in pending:
+        rest: list[int] = []
+        block: float | None = None
+        for i in chain:
+            key = id(units[i])
+            if key in outcomes:
+                if key in blocked:
+                    block = blocked[key] if block is None else max(block, blocked[key])
+            elif block is not None:
+                held_back.append((units[i], max(block, slots[i])))
+            else:
+                rest.append(i)
+        if rest:
+            still.append(rest)
+    return still, held_back
+
+
+class _TooEarly(Exception):
+    def __init__(self, release_at: float, now: float) -> None:
+        super().__init__(f"claimed message due at {release_at:.3f} but it is {now:.3f}")
+
+
+class _ChangeWatcher:
+    """A thread blocked in `store.wait_for_change` that calls `wake` when the store changes."""
+
+    def __init__(self, store: HoldStore, wake: Callable[[], None]) -> None:
+        self._store = store
+        self._wake = wake
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="deconnexion-watch", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._done.is_set():
+            try:
+                changed = self._store.wait_for_change(1.0)
+            except Exception:
+                log.debug("wait_for_change failed; polling instead", exc_info=True)
+                self._done.wait(1.0)
+                continue
+            if changed and not self._done.is_set():
+                self._wake()
+
+    async def stop(self) -> None:
+        self._done.set()
+        await asyncio.to_thread(self._thread.join, 5.0)
