@@ -99,7 +99,9 @@ class SchoolCalendar:
     def known_until(self, zone_name: str) -> date | None:
         """First day the dataset no longer describes for `zone_name` (None: zone absent).
 
-        That is the start of an open-ended period if the last year has one, else the latest end.
+        That is the start of an open-ended period if the last year has one, else the day after
+        the latest end: the end date is the day classes resume, which the dataset does describe
+        (so a message held until that morning is decided on official data).
         """
         periods = self._by_zone.get(zone_name)
         if not periods:
@@ -109,7 +111,7 @@ class SchoolCalendar:
         ends = [p.end for p in periods if not p.open_ended]
         if open_starts:
             return min(open_starts)
-        return max(ends)
+        return max(ends) + timedelta(days=1)
 
     def known_from(self, zone_name: str) -> date | None:
         periods = self._by_zone.get(zone_name)
