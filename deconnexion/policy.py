@@ -270,6 +270,10 @@ class Policy(_Model):
             rule.open_hours if rule is not None and rule.open_hours is not None else self.open_hours
         )
 
+    def __hash__(self) -> int:
+        # Frozen, so usable as a cache key; pydantic's generated hash fails on `audiences` (a dict).
+        return hash(self.fingerprint)
+
     @cached_property
     def fingerprint(self) -> str:
         """A stable digest of the policy, used as a compile-cache key."""
