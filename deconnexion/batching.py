@@ -32,14 +32,16 @@ class Unit:
     messages: list[HeldMessage]
     delivery: Delivery
     keys: tuple[RecipientKey, ...]
+    release_at: float = 0.0  # the latest of the messages'
+    priority: int = 0  # the most urgent of the messages'
 
-    @property
-    def release_at(self) -> float:
-        return max(m.release_at for m in self.messages)
-
-    @property
-    def priority(self) -> int:
-        return min(m.priority for m in self.messages)
+    def __post_init__(self) -> None:
+        if len(self.messages) == 1:
+            self.release_at = self.messages[0].release_at
+            self.priority = self.messages[0].priority
+        else:
+            self.release_at = max(m.release_at for m in self.messages)
+            self.priority = min(m.priority for m in self.messages)
 
     @property
     def ids(self) -> list[str]:
@@ -48,8 +50,10 @@ class Unit:
 
 def recipient_keys(message: HeldMessage) -> tuple[RecipientKey, ...]:
     """(establishment, recipient) pairs; a message without recipients orders on ("", "")."""
-    names = message.recipients or ("",)
-    return tuple((message.establishment, name) for name in names)
+    names = message.recipients
+    if len(names) == 1:
+        return ((message.establishment, names[0]),)
+    return tuple([(message.establishment, name) for name in names or ("",)])
 
 
 def _tz(message: HeldMessage) -> tzinfo:

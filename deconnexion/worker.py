@@ -23,6 +23,7 @@ import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -133,6 +134,11 @@ class ReleaseWorker:
         self._stopping = True
         self._notify(self._stop_event)
 
+    @property
+    def stopping(self) -> bool:
+        """True once `stop()` was called."""
+        return self._stopping
+
     def wake(self) -> None:
         """Something may be due sooner (a message was held): look again now."""
         self._notify(self._wake_event)
@@ -152,8 +158,9 @@ class ReleaseWorker:
 
     # -- the loop -----------------------------------------------------------------------------
 
-    async def run(self, stop_event: asyncio.Event | None = None) -> None:
-        """Release batches until `stop()` (or `stop_event` is set); sleep in between."""
+    async def run(self, stop_event: asyncio.Event | None = None, *, drain: bool = False) -> None:
+        """Release batches until `stop()` (or `stop_event` is set); sleep in between.
+        With `drain`, return as soon as nothing is due (`deconnexion worker --once`)."""
         self._bind()
         self._stopping = False
         watcher = _ChangeWatcher(self.store, self.wake)
@@ -162,10 +169,19 @@ class ReleaseWorker:
         if outside is not None:
             outside.add_done_callback(lambda _: self.stop())
         failures = 0
+        prefetch: asyncio.Future[_Claim] | None = None
         try:
             while not self._stopping:
+                full = False
                 try:
-                    claimed = await self.run_once()
+                    claim = await (prefetch if prefetch is not None else self._claim())
+                    prefetch = None
+                    full = claim.full
+                    if full and self._smoother is None and not self._stopping:
+                        # claim the next batch while this one is delivered: the store works
+                        # while Python does (unpaced only: a paced batch would age its lease)
+                        prefetch = asyncio.ensure_future(self._claim())
+                    claimed = await self._handle(claim)
                     failures = 0
                 except Exception:
                     failures += 1
@@ -173,7 +189,11 @@ class ReleaseWorker:
                     log.exception("release batch failed; retrying in %.0fs", delay)
                     await self._pause(delay)
                     continue
-                if self._stopping or claimed >= self._claim_limit():
+                if self._stopping or full:
+                    continue
+                if drain:
+                    if claimed == 0:
+                        break
                     continue
                 due = await asyncio.to_thread(self.store.next_due_at)
                 delay = self.poll_interval
@@ -182,12 +202,25 @@ class ReleaseWorker:
                 if delay > 0:
                     await self._pause(delay, wakeable=True)
         finally:
+            if prefetch is not None:
+                await self._return_prefetched(prefetch)
             if outside is not None:
                 outside.cancel()
             await watcher.stop()
             closer = getattr(self.deliverer, "aclose", None)
             if closer is not None:
                 await closer()
+
+    async def _return_prefetched(self, prefetch: asyncio.Future[_Claim]) -> None:
+        try:
+            claim = await prefetch
+        except Exception:
+            log.exception("claiming the next batch failed while stopping")
+            return
+        if claim.batch:
+            now = self._clock()
+            count = await self._give_back([([m], max(now, m.release_at)) for m in claim.batch])
+            self.counters["deferred"] += count
 
     def _bind(self) -> tuple[asyncio.Event, asyncio.Event]:
         """The (stop, wake) events of the running loop (asyncio events belong to one loop)."""
@@ -229,30 +262,39 @@ class ReleaseWorker:
 
     async def run_once(self) -> int:
         """Claim one batch, deliver it, acknowledge or retry; return how many were claimed."""
+        return await self._handle(await self._claim())
+
+    async def _claim(self) -> _Claim:
         self._bind()
         started = time.perf_counter()
         now = self._clock()
-        if self.spread_seconds and self._smoother is not None:
+        if self.spread_seconds:
             await self._update_spread(now)
         limit = self._claim_limit()
         batch = await asyncio.to_thread(
             self.store.claim_due, now, limit, self.lease_seconds, self.worker_id
         )
+        return _Claim(batch, now, limit, time.perf_counter() - started)
+
+    async def _handle(self, claim: _Claim) -> int:
+        started = time.perf_counter()
+        batch = claim.batch
         if not batch:
             self._window = None
             return 0
         tally = {"released": 0, "failed": 0, "dead": 0, "deferred": 0}
-        await self._process(batch, now, tally)
+        await self._process(batch, claim.at, tally)
         if self._window is not None:
             self._window[2] += len(batch)
-            if len(batch) < limit:
+            if not claim.full:
                 self._window = None  # backlog drained: the next one opens a new window
         self.counters["claimed"] += len(batch)
         self.counters["batches"] += 1
         self.counters["last_batch_at"] = self._clock()
         for key, value in tally.items():
             self.counters[key] += value
-        await self._log_batch(tally, time.perf_counter() - started, full=len(batch) >= limit)
+        seconds = claim.seconds + time.perf_counter() - started
+        await self._log_batch(tally, seconds, full=claim.full)
         return len(batch)
 
     async def _update_spread(self, now: float) -> None:
@@ -294,7 +336,9 @@ class ReleaseWorker:
         horizon = claimed_at + self.lease_seconds * LEASE_USE
         later = [i for i, slot in enumerate(slots) if slot > horizon]
         if later:
-            tally["deferred"] += await self._give_back([(units[i], slots[i]) for i in later])
+            tally["deferred"] += await self._give_back(
+                [(units[i].messages, slots[i]) for i in later]
+            )
         pending = [
             [i for i in chain if slots[i] <= horizon] for chain in chains([u.keys for u in units])
         ]
@@ -316,7 +360,8 @@ class ReleaseWorker:
             if self._stopping:
                 break
         if pending:  # stopping: give the undelivered rest back, due now
-            rest = [(units[i], max(slots[i], self._clock())) for chain in pending for i in chain]
+            now = self._clock()
+            rest = [(units[i].messages, max(slots[i], now)) for chain in pending for i in chain]
             tally["deferred"] += await self._give_back(rest)
 
     def _plan(self, units: Sequence[Unit], now: float) -> list[float]:
@@ -365,7 +410,7 @@ class ReleaseWorker:
         now = self._clock()
         delivered: list[str] = []
         failures: list[tuple[HeldMessage, str, float | None]] = []
-        early: list[tuple[Unit, float]] = []
+        early: list[tuple[list[HeldMessage], float]] = []
         blocked: dict[int, float] = {}
         for unit in units:
             if id(unit) not in outcomes:
@@ -375,7 +420,7 @@ class ReleaseWorker:
                 delivered.extend(unit.ids)
             elif isinstance(outcome, _TooEarly):
                 log.error("%s; not delivered, given back", outcome)
-                early.append((unit, unit.release_at))
+                early.append((unit.messages, unit.release_at))
                 blocked[id(unit)] = unit.release_at
             else:
                 plan = self._failure_plan(unit, outcome, now)
@@ -399,7 +444,7 @@ class ReleaseWorker:
             tally["dead"] += min(dead, changed)
             tally["failed"] += changed - min(dead, changed)
         if early:
-            self.counters["early_skipped"] += sum(len(u.messages) for u, _ in early)
+            self.counters["early_skipped"] += sum(len(messages) for messages, _ in early)
             await self._give_back(early)
         return blocked
 
@@ -440,18 +485,18 @@ class ReleaseWorker:
 
         return await asyncio.to_thread(work)
 
-    async def _give_back(self, items: list[tuple[Unit, float]]) -> int:
+    async def _give_back(self, items: list[tuple[list[HeldMessage], float]]) -> int:
         """Return claimed, untried messages to the store, due again at the given instant."""
         now = self._clock()
         release = getattr(self.store, "release", None)
 
         def work() -> int:
             count = 0
-            for unit, at in items:
+            for messages, at in items:
                 if release is not None:
-                    count += int(release(unit.ids, self.worker_id, now, at))
+                    count += int(release([m.id for m in messages], self.worker_id, now, at))
                     continue
-                for m in unit.messages:  # fallback: costs the message an attempt
+                for m in messages:  # fallback: costs the message an attempt
                     count += self.store.fail(m.id, self.worker_id, now, "given back untried", at)
             return count
 
@@ -515,11 +560,11 @@ def _advance(
     slots: list[float],
     outcomes: dict[int, Outcome],
     blocked: dict[int, float],
-) -> tuple[list[list[int]], list[tuple[Unit, float]]]:
+) -> tuple[list[list[int]], list[tuple[list[HeldMessage], float]]]:
     """Drop the units a wave settled; a chain's units after one that will be retried are held
     back until that retry (a recipient's messages never overtake each other)."""
     still: list[list[int]] = []
-    held_back: list[tuple[Unit, float]] = []
+    held_back: list[tuple[list[HeldMessage], float]] = []
     for chain in pending:
         rest: list[int] = []
         block: float | None = None
@@ -529,12 +574,24 @@ def _advance(
                 if key in blocked:
                     block = blocked[key] if block is None else max(block, blocked[key])
             elif block is not None:
-                held_back.append((units[i], max(block, slots[i])))
+                held_back.append((units[i].messages, max(block, slots[i])))
             else:
                 rest.append(i)
         if rest:
             still.append(rest)
     return still, held_back
+
+
+@dataclass(frozen=True, slots=True)
+class _Claim:
+    batch: list[HeldMessage]
+    at: float  # the clock when claimed
+    limit: int
+    seconds: float  # how long the claim took
+
+    @property
+    def full(self) -> bool:
+        return len(self.batch) >= self.limit
 
 
 class _TooEarly(Exception):
