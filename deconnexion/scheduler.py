@@ -95,7 +95,12 @@ class Scheduler:
         self.policy = policy or Policy.national()
         self.establishment = establishment or Establishment(**where)
         self.calendar = calendar or SchoolCalendar.default()
-        self.tz = zone(self.establishment.timezone)
+        # Looked up once: `decide` runs hundreds of thousands of times a second.
+        self._tz_name = self.establishment.timezone
+        self.tz = zone(self._tz_name)
+        self._strict = self.policy.calendar_mode == "strict"
+        self._delay = self.policy.grade_parent_delay.total_seconds()
+        self._delay_reason = _delay_reason(self.policy)
         self._windows: dict[Audience, CompiledWindows] = {}
         for audience in Audience:
             self._windows[audience] = _compiled(
@@ -155,7 +160,8 @@ class Scheduler:
     def decide(self, message: Message) -> Decision:
         audience = message.audience
         w = self._windows[audience]
-        created = message.created_at.timestamp()
+        created_at = message.created_at
+        created = created_at.timestamp()
         policy = self.policy
         if (
             message.urgent
@@ -165,8 +171,8 @@ class Scheduler:
             label = message.justification or "urgence"
             return Decision(
                 held=False,
-                release_at=message.created_at.astimezone(self.tz),
-                created_at=message.created_at,
+                release_at=created_at.astimezone(self.tz),
+                created_at=created_at,
                 audience=audience,
                 kind=message.kind,
                 reasons=(
@@ -177,35 +183,34 @@ class Scheduler:
                     ),
                 ),
                 provenance=w.provenance(created, created),
-                timezone=self.establishment.timezone,
+                timezone=self._tz_name,
             )
 
-        reasons: list[Reason] = []
+        reasons: tuple[Reason, ...]
         students_release: float | None = None
-        if message.kind is Kind.GRADE and audience is Audience.PARENTS:
-            sw = self._windows[Audience.STUDENTS]
+        kind = message.kind
+        if kind is Kind.GRADE and audience is Audience.PARENTS:
             publish = created
             if message.publish_to_students_at is not None:
                 publish = max(created, message.publish_to_students_at.timestamp())
-            students_release = sw.next_open(publish)
-            after_delay = students_release + policy.grade_parent_delay.total_seconds()
+            students_release = self._windows[Audience.STUDENTS].next_open(publish)
+            after_delay = students_release + self._delay
             release = w.next_open(after_delay)
-            reasons.append(_delay_reason(policy))
+            reasons = (self._delay_reason,)
             if release > after_delay:
-                reasons.extend(w.reasons(after_delay, release))
-            start = created
+                reasons += w.reasons(after_delay, release)
         else:
             start = created
-            if message.kind is Kind.GRADE and message.publish_to_students_at is not None:
+            if kind is Kind.GRADE and message.publish_to_students_at is not None:
                 start = max(created, message.publish_to_students_at.timestamp())
             release = w.next_open(start)
-            if release > start:
-                reasons.extend(w.reasons(start, release))
+            reasons = w.reasons(start, release) if release > start else ()
         held = release > created
         if message.urgent and held:
-            reasons.append(_refusal(message, policy))
+            reasons += (_refusal(message, policy),)
         provenance = w.provenance(created, release)
-        self._guard(w, created, release, provenance)
+        if self._strict:
+            self._guard(w, created, release, provenance)
         notes: tuple[str, ...] = ()
         if provenance is Provenance.UNKNOWN and w.estimated_from:
             notes = (
@@ -213,18 +218,18 @@ class Scheduler:
             )
         return Decision(
             held=held,
-            release_at=message.created_at.astimezone(self.tz)
-            if not held
-            else datetime.fromtimestamp(release, self.tz),
-            created_at=message.created_at,
+            release_at=datetime.fromtimestamp(release, self.tz)
+            if held
+            else created_at.astimezone(self.tz),
+            created_at=created_at,
             audience=audience,
-            kind=message.kind,
-            reasons=tuple(reasons),
+            kind=kind,
+            reasons=reasons,
             provenance=provenance,
             students_release_at=None
             if students_release is None
             else datetime.fromtimestamp(students_release, self.tz),
-            timezone=self.establishment.timezone,
+            timezone=self._tz_name,
             notes=notes,
         )
 
