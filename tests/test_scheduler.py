@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, time, timedelta
 from functools import cache
@@ -600,3 +601,23 @@ def test_deciding_from_eight_threads_gives_the_sequential_results() -> None:
 
 def zone_scheduler() -> Scheduler:
     return Scheduler(Policy.national(), Establishment(uai="0931234Z"))
+
+
+@pytest.mark.parametrize(
+    ("bad", "says"),
+    [
+        (paris(2031, 12, 31, 21).timestamp(), "next open moment after 2031-12-31T21:00:00+01:00"),
+        (paris(2017, 12, 31, 21).timestamp(), "instant 2017-12-31T21:00:00+01:00 is outside"),
+        (paris(2032, 1, 2).timestamp(), "instant 2032-01-02T12:00:00+01:00 is outside"),
+        (float("nan"), "instant nan (epoch seconds) is outside"),
+        (float("inf"), "instant inf (epoch seconds) is outside"),
+    ],
+)
+def test_next_open_many_refuses_a_batch_with_one_bad_instant(bad: float, says: str) -> None:
+    good = paris(2025, 11, 18).timestamp()
+    with pytest.raises(OutOfRangeError, match=re.escape(says)):
+        zone("C").next_open_many([good, bad, good])
+
+
+def test_next_open_many_of_nothing_is_nothing() -> None:
+    assert zone("C").next_open_many([]) == []
