@@ -25,8 +25,9 @@ class Existing:
 @dataclass(slots=True)
 class InsertPlan:
     """What to write: rows to insert (with their initial state: "replaced" when a later item
-    of the same batch collapses them), stored held messages to mark "replaced", outcomes and
-    audit rows in order."""
+    of the same batch collapses them), stored held messages to mark "replaced", outcomes, and
+    the "duplicate" / "replace" audit rows ("hold" rows are derived from the stored messages,
+    see `derived_audit`)."""
 
     inserts: list[tuple[HeldMessage, State]] = field(default_factory=list)
     replace_stored: list[str] = field(default_factory=list)
@@ -71,10 +72,6 @@ def plan_inserts(
             staged_collapse[ck] = len(plan.inserts)
         plan.inserts.append((m, "held"))
         staged_keys[ik] = Existing(m.id, m.release_at, "held")
-        detail: dict[str, Any] = {"release_at": m.release_at, "reasons": list(m.reasons)}
-        if replaced_id is not None:
-            detail["replaces"] = replaced_id
-        plan.audit.append(_entry(now, m, m.id, "hold", detail))
         if replaced_id is None:
             plan.outcomes.append(InsertOutcome(m.id, "held", m.release_at))
         else:

@@ -9,10 +9,12 @@ from .base import AuditEntry, Rescheduled
 
 __all__ = [
     "COLUMNS",
+    "AuditSort",
     "Waker",
     "as_rescheduled",
-    "audit_for_ack",
     "audit_for_fail",
+    "derived_hold",
+    "derived_release",
     "load_queries",
     "sorted_counts",
     "statements",
@@ -26,12 +28,6 @@ def as_rescheduled(value: float | Rescheduled) -> Rescheduled:
             return Rescheduled(float(value.release_at), tuple(value.reasons), value.decision)
         return Rescheduled(float(value.release_at), None, value.decision)
     return Rescheduled(float(value))
-
-
-def audit_for_ack(
-    establishment: str, message_id: str, attempts: int, worker_id: str, now: float
-) -> AuditEntry:
-    return AuditEntry(now, establishment, message_id, "release", worker_id, {"attempts": attempts})
 
 
 def audit_for_fail(
@@ -49,6 +45,30 @@ def audit_for_fail(
         return AuditEntry(now, establishment, message_id, "dead", worker_id, detail)
     detail = {"error": error, "attempts": attempts, "retry_at": retry_at}
     return AuditEntry(now, establishment, message_id, "failure", worker_id, detail)
+
+
+AuditSort = tuple[float, int, int]  # (at, source, n): holds 0, audit table 1, releases 2
+
+
+def derived_hold(
+    establishment: str,
+    message_id: str,
+    actor: str | None,
+    held_at: float,
+    held_release_at: float,
+    reasons: tuple[str, ...],
+) -> AuditEntry:
+    """The "hold" entry every store derives from a stored message (not written separately)."""
+    detail = {"release_at": held_release_at, "reasons": list(reasons)}
+    return AuditEntry(held_at, establishment, message_id, "hold", actor, detail)
+
+
+def derived_release(
+    establishment: str, message_id: str, worker_id: str | None, released_at: float, attempts: int
+) -> AuditEntry:
+    """The "release" entry derived from a released message."""
+    detail = {"attempts": attempts}
+    return AuditEntry(released_at, establishment, message_id, "release", worker_id, detail)
 
 
 def sorted_counts(counts: dict[str, int]) -> dict[str, int]:

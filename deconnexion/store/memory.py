@@ -10,6 +10,7 @@ from __future__ import annotations
 import builtins
 import heapq
 import json
+import math
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
@@ -18,7 +19,14 @@ from typing import Any
 from ..errors import StoreError
 from .base import AuditEntry, HeldMessage, InsertOutcome, Rescheduled, State, Stats
 from .batch import Existing, plan_inserts
-from .common import as_rescheduled, audit_for_ack, audit_for_fail, sorted_counts
+from .common import (
+    AuditSort,
+    as_rescheduled,
+    audit_for_fail,
+    derived_hold,
+    derived_release,
+    sorted_counts,
+)
 
 __all__ = ["MemoryStore"]
 
@@ -45,6 +53,7 @@ class MemoryStore:
         self._due: builtins.list[_Key] = []  # held messages in claim order, lazily cleaned
         self._next: builtins.list[tuple[float, str]] = []  # (next_attempt_at, id), lazily cleaned
         self._audit: builtins.list[tuple[int, AuditEntry]] = []
+        self._held: dict[str, tuple[float, float]] = {}  # id → (held_at, held_release_at)
         self._seq = 0
 
     # -- writing ---------------------------------------------------------------------------
@@ -85,6 +94,7 @@ class MemoryStore:
                     reasons=tuple(m.reasons),
                 )
                 self._rows[m.id] = row
+                self._held[m.id] = (now, m.release_at)
                 self._by_key[(m.establishment, m.idempotency_key)] = m.id
                 if state == "held":
                     if m.collapse_key is not None:
@@ -159,16 +169,15 @@ class MemoryStore:
             return out
 
     def ack(self, ids: Sequence[str], worker_id: str, now: float) -> int:
+        done = 0
         with self._lock:
-            audit = []
             for mid in ids:
                 row = self._rows.get(mid)
                 if row is None or row.state != "claimed" or row.worker_id != worker_id:
                     continue
                 self._put(replace(row, state="released", released_at=now, lease_until=None))
-                audit.append(audit_for_ack(row.establishment, row.id, row.attempts, worker_id, now))
-            self._append(audit)
-            return len(audit)
+                done += 1  # the "release" audit entry is derived from the row
+            return done
 
     def fail(
         self, message_id: str, worker_id: str, now: float, error: str, retry_at: float | None
@@ -314,16 +323,31 @@ class MemoryStore:
         limit: int = 1000,
         message_id: str | None = None,
     ) -> builtins.list[AuditEntry]:
+        low = -math.inf if since is None else since
+        found: builtins.list[tuple[AuditSort, AuditEntry]] = []
         with self._lock:
-            found = [
-                (e.at, n, e)
-                for n, e in self._audit
-                if e.establishment == establishment
-                and (since is None or e.at >= since)
-                and (message_id is None or e.message_id == message_id)
-            ]
-        found.sort(key=lambda t: (t[0], t[1]))
-        return [replace(e, detail=_jcopy(e.detail)) for _, _, e in found[:limit]]
+            for n, e in self._audit:
+                if e.establishment == establishment and e.at >= low:
+                    if message_id is None or e.message_id == message_id:
+                        found.append(((e.at, 1, n), replace(e, detail=_jcopy(e.detail))))
+            for r in self._rows.values():
+                if r.establishment != establishment:
+                    continue
+                if message_id is not None and r.id != message_id:
+                    continue
+                held_at, held_release_at = self._held[r.id]
+                if held_at >= low:
+                    entry = derived_hold(
+                        r.establishment, r.id, r.actor, held_at, held_release_at, r.reasons
+                    )
+                    found.append(((held_at, 0, r.seq), entry))
+                if r.state == "released" and r.released_at is not None and r.released_at >= low:
+                    entry = derived_release(
+                        r.establishment, r.id, r.worker_id, r.released_at, r.attempts
+                    )
+                    found.append(((r.released_at, 2, r.seq), entry))
+        found.sort(key=lambda t: t[0])
+        return [e for _, e in found[:limit]]
 
     def establishments_with_held(self) -> builtins.list[str]:
         with self._lock:

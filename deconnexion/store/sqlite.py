@@ -24,9 +24,9 @@ from ..errors import NotADatabaseError, StoreError
 from .base import AuditEntry, HeldMessage, InsertOutcome, Rescheduled, State, Stats
 from .batch import Existing, plan_inserts
 from .common import (
+    COLUMNS,
     Waker,
     as_rescheduled,
-    audit_for_ack,
     audit_for_fail,
     load_queries,
     sorted_counts,
@@ -37,9 +37,16 @@ __all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "SQLiteStore"]
 
 APPLICATION_ID = 0x44434E58  # "DCNX": marks the file as a deconnexion hold store
 SCHEMA_VERSION = 1
-Q = load_queries("sqlite.sql")
+_BODY = ("payload", "meta", "decision")
+Q = load_queries(
+    "sqlite.sql", columns=", ".join(("b." if c in _BODY else "h.") + c for c in COLUMNS)
+)
 MIGRATIONS = {1: Q["schema_v1"]}  # version n: the block that turns version n-1 into n
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+TUNING = (
+    "PRAGMA cache_size = -32768",  # 32 MiB of page cache: index pages of big backlogs
+    "PRAGMA wal_autocheckpoint = 8192",  # checkpoint every ~32 MiB of WAL, not every 4 MiB
+)
 
 _WAKERS: dict[str, Waker] = {}
 _WAKERS_LOCK = threading.Lock()
@@ -87,6 +94,8 @@ class SQLiteStore:
             if not memory:
                 self._conn.execute("PRAGMA journal_mode = WAL")
             self._conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+            for pragma in TUNING:
+                self._conn.execute(pragma)
             self._migrate()
             self._data_version = self._conn.execute("PRAGMA data_version").fetchone()[0]
         except sqlite3.Error as exc:
@@ -190,7 +199,10 @@ class SQLiteStore:
             plan = plan_inserts(list(messages), by_key, held_collapse, now)
             if plan.replace_stored:
                 c.executemany(Q["mark_replaced"], [(i,) for i in plan.replace_stored])
-            c.executemany(Q["insert_held"], [_row(m, s) for m, s in plan.inserts])
+            first = c.execute(Q["last_seq"]).fetchone()[0] + 1
+            heads, bodies = _rows(plan.inserts, first, now)
+            c.executemany(Q["insert_held"], heads)
+            c.executemany(Q["insert_body"], bodies)
             self._audit(c, plan.audit)
         self._waker.notify()
         return plan.outcomes
@@ -206,15 +218,13 @@ class SQLiteStore:
     def release_now(
         self, establishment: str, message_id: str, actor: str | None, now: float
     ) -> bool:
+        params = {"id": message_id, "establishment": establishment, "now": now}
         with self._tx() as c:
-            row = c.execute(Q["get"], {"id": message_id, "establishment": establishment})
-            found = row.fetchone()
-            if found is None or found[18] != "held":
+            found = c.execute(Q["held_release_at"], params).fetchone()
+            if found is None:
                 return False
-            c.execute(
-                Q["release_now"], {"id": message_id, "establishment": establishment, "now": now}
-            )
-            detail = {"from": found[14]}
+            c.execute(Q["release_now"], params)
+            detail = {"from": found[0]}
             entry = AuditEntry(now, establishment, message_id, "release_now", actor, detail)
             self._audit(c, [entry])
         self._waker.notify()
@@ -230,8 +240,9 @@ class SQLiteStore:
             "worker_id": worker_id,
         }
         with self._tx() as c:
-            rows = c.execute(Q["claim_due"], params).fetchall()
-        out = [_decode(r) for r in rows]
+            seqs = [r[0] for r in c.execute(Q["claim_due"], params)]
+            rows = c.execute(Q["by_seqs"], {"seqs": _dumps(seqs)}).fetchall() if seqs else []
+        out = _decode_many(rows)
         out.sort(key=lambda m: (m.release_at, m.priority, m.seq))
         return out
 
@@ -240,9 +251,8 @@ class SQLiteStore:
             return 0
         params = {"ids": _dumps(list(ids)), "worker_id": worker_id, "now": now}
         with self._tx() as c:
-            done = c.execute(Q["ack"], params).fetchall()
-            self._audit(c, [audit_for_ack(e, i, a, worker_id, now) for e, i, a in done])
-        return len(done)
+            done: int = c.execute(Q["ack"], params).rowcount
+        return done
 
     def fail(
         self, message_id: str, worker_id: str, now: float, error: str, retry_at: float | None
@@ -268,7 +278,7 @@ class SQLiteStore:
         now: float,
     ) -> int:
         with self._tx() as c:
-            rows = [_decode(r) for r in c.execute(Q["held_of"], {"establishment": establishment})]
+            rows = _decode_many(c.execute(Q["held_of"], {"establishment": establishment}))
             updates = []
             audit = []
             for row in rows:
@@ -280,7 +290,7 @@ class SQLiteStore:
                 decision = row.decision if new.decision is None else new.decision
                 updates.append(
                     {
-                        "id": row.id,
+                        "seq": row.seq,
                         "release_at": new.release_at,
                         "next_attempt_at": max(new.release_at, retry),
                         "reasons": _dumps(list(reasons)),
@@ -290,6 +300,7 @@ class SQLiteStore:
                 detail = {"from": row.release_at, "to": new.release_at}
                 audit.append(AuditEntry(now, establishment, row.id, "reschedule", actor, detail))
             c.executemany(Q["reschedule"], updates)
+            c.executemany(Q["reschedule_body"], [(u["decision"], u["seq"]) for u in updates])
             self._audit(c, audit)
         if updates:
             self._waker.notify()
@@ -315,7 +326,7 @@ class SQLiteStore:
         with self._tx(immediate=False) as c:
             found = c.execute(Q["get"], {"id": message_id, "establishment": establishment})
             row = found.fetchone()
-        return None if row is None else _decode(row)
+        return None if row is None else _decode_many([row])[0]
 
     def list(
         self,
@@ -327,11 +338,12 @@ class SQLiteStore:
         params: dict[str, Any] = {"establishment": establishment, "limit": limit, "offset": offset}
         query = Q["list"]
         if states is not None:
-            params["states"] = _dumps(builtins.list(states))
-            query = Q["list_states"]
+            wanted = sorted(set(states))
+            params["states"] = _dumps(wanted)
+            query = Q["list_held"] if wanted == ["held"] else Q["list_states"]
         with self._tx(immediate=False) as c:
             rows = c.execute(query, params).fetchall()
-        return [_decode(r) for r in rows]
+        return _decode_many(rows)
 
     def stats(self, establishment: str | None = None) -> Stats:
         suffix = "_all" if establishment is None else ""
@@ -410,38 +422,68 @@ class SQLiteStore:
         self._waker.notify()
 
 
-def _row(m: HeldMessage, state: State) -> tuple[Any, ...]:
-    return (
-        m.id,
-        m.establishment,
-        m.idempotency_key,
-        m.collapse_key,
-        m.kind,
-        m.audience,
-        m.sender_role,
-        1 if m.urgent else 0,
-        m.priority,
-        _dumps(list(m.recipients)),
-        m.payload,
-        m.content_type,
-        _dumps(m.meta),
-        m.created_at,
-        m.release_at,
-        m.next_attempt_at,
-        _dumps(list(m.reasons)),
-        _dumps(m.decision),
-        state,
-        m.actor,
-        m.justification,
-        m.publish_to_students_at,
-    )
+def _rows(
+    inserts: Sequence[tuple[HeldMessage, State]], first_seq: int, now: float
+) -> tuple[builtins.list[tuple[Any, ...]], builtins.list[tuple[Any, ...]]]:
+    """Rows for `held` and `held_body`; seq numbers from `first_seq` on."""
+    cache: dict[int, str] = {}  # a batch often shares one decision / meta / reasons object
+
+    def enc(value: Any) -> str:
+        found = cache.get(id(value))
+        if found is None:
+            found = cache[id(value)] = _dumps(value)
+        return found
+
+    heads = []
+    bodies = []
+    for seq, (m, state) in enumerate(inserts, first_seq):
+        heads.append(
+            (
+                seq,
+                m.id,
+                m.establishment,
+                m.idempotency_key,
+                m.collapse_key,
+                m.kind,
+                m.audience,
+                m.sender_role,
+                1 if m.urgent else 0,
+                m.priority,
+                _dumps(m.recipients),
+                m.content_type,
+                m.created_at,
+                m.release_at,
+                m.next_attempt_at,
+                enc(m.reasons),
+                state,
+                m.actor,
+                m.justification,
+                m.publish_to_students_at,
+                now,
+                m.release_at,
+            )
+        )
+        bodies.append((seq, m.payload, enc(m.meta), enc(m.decision)))
+    return heads, bodies
 
 
-def _decode(r: Sequence[Any]) -> HeldMessage:
-    v = builtins.list(r)
-    v[7] = bool(v[7])
-    v[9] = tuple(json.loads(v[9]))
-    v[12] = json.loads(v[12])
-    v[16] = tuple(json.loads(v[16]))
-    v[17] = json.loads(v[17])
-    return HeldMessage(*v)
+def _decode_many(rows: Iterable[Sequence[Any]]) -> builtins.list[HeldMessage]:
+    """Decode rows; equal JSON texts within one call are parsed once (records are read-only)."""
+    parsed: dict[str, Any] = {}
+
+    def load(text: str) -> Any:
+        found = parsed.get(text)
+        if found is None:
+            found = parsed[text] = json.loads(text)
+        return found
+
+    out = []
+    for r in rows:
+        v = builtins.list(r)
+        v[7] = bool(v[7])
+        v[9] = tuple(load(v[9]))
+        v[12] = json.loads(v[12])  # meta: per message, mutable by callers: never shared
+        v[16] = tuple(load(v[16]))
+        v[17] = json.loads(v[17])
+        out.append(HeldMessage(*v))
+    return out

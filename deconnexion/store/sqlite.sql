@@ -1,5 +1,6 @@
 -- SQL of the SQLite hold store (deconnexion/store/sqlite.py), one named block per query.
--- Placeholders in braces are filled once at import ({columns}: the HeldMessage columns).
+-- Placeholders in braces are filled once at import ({columns}: the HeldMessage columns,
+-- read from held AS h joined with held_body AS b).
 
 -- name: schema_v1
 CREATE TABLE held (
@@ -14,14 +15,11 @@ CREATE TABLE held (
     urgent                 INTEGER NOT NULL,
     priority               INTEGER NOT NULL,
     recipients             TEXT NOT NULL,        -- JSON array
-    payload                BLOB NOT NULL,
     content_type           TEXT NOT NULL,
-    meta                   TEXT NOT NULL,        -- JSON object
     created_at             REAL NOT NULL,
     release_at             REAL NOT NULL,
     next_attempt_at        REAL NOT NULL,
     reasons                TEXT NOT NULL,        -- JSON array of reason codes
-    decision               TEXT NOT NULL,        -- JSON object
     state                  TEXT NOT NULL,
     attempts               INTEGER NOT NULL DEFAULT 0,
     lease_until            REAL,
@@ -31,16 +29,28 @@ CREATE TABLE held (
     actor                  TEXT,
     justification          TEXT,
     publish_to_students_at REAL,
+    held_at                REAL NOT NULL,        -- when it was held: the "hold" audit entry
+    held_release_at        REAL NOT NULL,        -- release_at at that moment
     UNIQUE (establishment, idempotency_key)
+);
+-- the bulky, never-updated-by-the-worker part: a state change rewrites only the narrow row
+CREATE TABLE held_body (
+    seq                    INTEGER PRIMARY KEY,  -- = held.seq
+    payload                BLOB NOT NULL,
+    meta                   TEXT NOT NULL,        -- JSON object
+    decision               TEXT NOT NULL         -- JSON object
 );
 -- at most one held message per collapse key and establishment
 CREATE UNIQUE INDEX held_collapse ON held (establishment, collapse_key)
     WHERE state = 'held' AND collapse_key IS NOT NULL;
 -- claim order
 CREATE INDEX held_due ON held (release_at, priority, seq) WHERE state = 'held';
-CREATE INDEX held_next ON held (next_attempt_at) WHERE state = 'held';
+-- retrying messages only (next_attempt_at > release_at): few, cheap to keep
+CREATE INDEX held_retry ON held (next_attempt_at)
+    WHERE state = 'held' AND next_attempt_at > release_at;
 CREATE INDEX held_lease ON held (lease_until) WHERE state = 'claimed';
-CREATE INDEX held_tenant ON held (establishment, state, seq);
+-- per-establishment views of held messages (list, stats, reschedule)
+CREATE INDEX held_tenant ON held (establishment, seq) WHERE state = 'held';
 CREATE TABLE audit (
     n             INTEGER PRIMARY KEY,
     at            REAL NOT NULL,
@@ -70,29 +80,45 @@ WHERE h.state = 'held' AND h.collapse_key IS NOT NULL;
 -- name: mark_replaced
 UPDATE held SET state = 'replaced' WHERE id = ? AND state = 'held';
 
+-- name: last_seq
+SELECT coalesce(max(seq), 0) FROM held;
+
 -- name: insert_held
 INSERT INTO held (
-    id, establishment, idempotency_key, collapse_key, kind, audience, sender_role, urgent,
-    priority, recipients, payload, content_type, meta, created_at, release_at, next_attempt_at,
-    reasons, decision, state, actor, justification, publish_to_students_at
+    seq, id, establishment, idempotency_key, collapse_key, kind, audience, sender_role, urgent,
+    priority, recipients, content_type, created_at, release_at, next_attempt_at, reasons,
+    state, actor, justification, publish_to_students_at, held_at, held_release_at
 ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+
+-- name: insert_body
+INSERT INTO held_body (seq, payload, meta, decision) VALUES (?, ?, ?, ?);
 
 -- name: insert_audit
 INSERT INTO audit (at, establishment, message_id, action, actor, detail)
 VALUES (?, ?, ?, ?, ?, ?);
 
 -- name: get
-SELECT {columns} FROM held WHERE id = :id AND establishment = :establishment;
+SELECT {columns} FROM held AS h JOIN held_body AS b ON b.seq = h.seq
+WHERE h.id = :id AND h.establishment = :establishment;
 
 -- name: list
-SELECT {columns} FROM held
-WHERE establishment = :establishment
-ORDER BY seq LIMIT :limit OFFSET :offset;
+SELECT {columns} FROM held AS h JOIN held_body AS b ON b.seq = h.seq
+WHERE h.establishment = :establishment
+ORDER BY h.seq LIMIT :limit OFFSET :offset;
+
+-- name: list_held
+SELECT {columns} FROM held AS h JOIN held_body AS b ON b.seq = h.seq
+WHERE h.establishment = :establishment AND h.state = 'held'
+ORDER BY h.seq LIMIT :limit OFFSET :offset;
 
 -- name: list_states
-SELECT {columns} FROM held
-WHERE establishment = :establishment AND state IN (SELECT value FROM json_each(:states))
-ORDER BY seq LIMIT :limit OFFSET :offset;
+SELECT {columns} FROM held AS h JOIN held_body AS b ON b.seq = h.seq
+WHERE h.establishment = :establishment AND h.state IN (SELECT value FROM json_each(:states))
+ORDER BY h.seq LIMIT :limit OFFSET :offset;
+
+-- name: by_seqs
+SELECT {columns} FROM held AS h JOIN held_body AS b ON b.seq = h.seq
+WHERE h.seq IN (SELECT value FROM json_each(:seqs));
 
 -- name: cancel
 UPDATE held SET state = 'cancelled'
@@ -101,6 +127,9 @@ WHERE id = :id AND establishment = :establishment AND state = 'held';
 -- name: release_now
 UPDATE held SET release_at = :now, next_attempt_at = :now
 WHERE id = :id AND establishment = :establishment AND state = 'held';
+
+-- name: held_release_at
+SELECT release_at FROM held WHERE id = :id AND establishment = :establishment AND state = 'held';
 
 -- name: claim_due
 -- due held messages and expired leases, best first; RETURNING order is not guaranteed,
@@ -121,12 +150,11 @@ UPDATE held
 SET state = 'claimed', lease_until = :lease_until, worker_id = :worker_id,
     attempts = attempts + 1
 WHERE seq IN (SELECT seq FROM chosen)
-RETURNING {columns};
+RETURNING seq;
 
 -- name: ack
 UPDATE held SET state = 'released', released_at = :now, lease_until = NULL
-WHERE id IN (SELECT value FROM json_each(:ids)) AND state = 'claimed' AND worker_id = :worker_id
-RETURNING establishment, id, attempts;
+WHERE id IN (SELECT value FROM json_each(:ids)) AND state = 'claimed' AND worker_id = :worker_id;
 
 -- name: fail_retry
 UPDATE held
@@ -141,18 +169,27 @@ WHERE id = :id AND state = 'claimed' AND worker_id = :worker_id
 RETURNING establishment, id, attempts;
 
 -- name: held_of
-SELECT {columns} FROM held
-WHERE establishment = :establishment AND state = 'held' ORDER BY seq;
+SELECT {columns} FROM held AS h JOIN held_body AS b ON b.seq = h.seq
+WHERE h.establishment = :establishment AND h.state = 'held' ORDER BY h.seq;
 
 -- name: reschedule
 UPDATE held
-SET release_at = :release_at, next_attempt_at = :next_attempt_at, reasons = :reasons,
-    decision = :decision
-WHERE id = :id AND state = 'held';
+SET release_at = :release_at, next_attempt_at = :next_attempt_at, reasons = :reasons
+WHERE seq = :seq AND state = 'held';
+
+-- name: reschedule_body
+UPDATE held_body SET decision = :decision WHERE seq = :seq;
 
 -- name: next_due_at
+-- first held message not waiting for a retry (claim order), earliest retry, earliest lease end
 SELECT min(x) FROM (
-    SELECT min(next_attempt_at) AS x FROM held WHERE state = 'held'
+    SELECT (
+        SELECT release_at FROM held
+        WHERE state = 'held' AND next_attempt_at <= release_at
+        ORDER BY release_at, priority, seq LIMIT 1
+    ) AS x
+    UNION ALL
+    SELECT min(next_attempt_at) FROM held WHERE state = 'held' AND next_attempt_at > release_at
     UNION ALL
     SELECT min(lease_until) FROM held WHERE state = 'claimed'
 );
@@ -179,10 +216,29 @@ SELECT min(created_at), min(release_at) FROM held
 WHERE establishment = :establishment AND state = 'held';
 
 -- name: audit
-SELECT at, establishment, message_id, action, actor, detail FROM audit
-WHERE establishment = :establishment AND at >= :since
-  AND (:message_id IS NULL OR message_id = :message_id)
-ORDER BY at, n LIMIT :limit;
+-- "hold" and "release" entries are derived from the messages themselves (one row each, no
+-- audit write on the hot paths); everything else is in the audit table. Ties on `at`: holds,
+-- then audit rows, then releases.
+SELECT at, establishment, message_id, action, actor, detail FROM (
+    SELECT held_at AS at, 0 AS src, seq AS n, establishment, id AS message_id,
+           'hold' AS action, actor,
+           json_object('release_at', held_release_at, 'reasons', json(reasons)) AS detail
+    FROM held
+    WHERE establishment = :establishment AND held_at >= :since
+      AND (:message_id IS NULL OR id = :message_id)
+    UNION ALL
+    SELECT at, 1, n, establishment, message_id, action, actor, detail
+    FROM audit
+    WHERE establishment = :establishment AND at >= :since
+      AND (:message_id IS NULL OR message_id = :message_id)
+    UNION ALL
+    SELECT released_at, 2, seq, establishment, id, 'release', worker_id,
+           json_object('attempts', attempts)
+    FROM held
+    WHERE establishment = :establishment AND state = 'released' AND released_at >= :since
+      AND (:message_id IS NULL OR id = :message_id)
+)
+ORDER BY at, src, n LIMIT :limit;
 
 -- name: establishments_with_held
 SELECT DISTINCT establishment FROM held WHERE state = 'held' ORDER BY establishment;
