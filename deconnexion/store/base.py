@@ -188,9 +188,11 @@ class HoldStore(Protocol):
     def insert_many(
         self, messages: Sequence[HeldMessage], *, now: float
     ) -> builtins.list[InsertOutcome]:
-        """Insert a batch atomically (all or nothing), with one audit row per message
-        ("hold", "duplicate" or "replace" + "hold"), actor = message.actor, at = now.
-        Within a batch, later items see earlier ones (same key twice → second is duplicate)."""
+        """Insert a batch atomically (all or nothing). Within a batch, later items see earlier
+        ones (the same key twice: the second is a duplicate). Audit: "duplicate" and
+        "replace" rows are written in the same transaction, actor = message.actor, at = now;
+        the "hold" entry (at = now, detail: release_at, reasons) is derived from the stored
+        message itself, so the hot path writes no audit row."""
         ...
 
     def get(self, establishment: str, message_id: str) -> HeldMessage | None:
@@ -225,7 +227,8 @@ class HoldStore(Protocol):
         ...
 
     def ack(self, ids: Sequence[str], worker_id: str, now: float) -> int:
-        """Claimed by `worker_id` → released (released_at = now) + "release" audit.
+        """Claimed by `worker_id` → released (released_at = now). The "release" audit entry
+        (actor = worker_id, detail: attempts) is derived from the message row.
         Ids no longer claimed by this worker (lease taken over) are skipped.
         Returns how many were acknowledged."""
         ...
@@ -272,7 +275,9 @@ class HoldStore(Protocol):
         limit: int = 1000,
         message_id: str | None = None,
     ) -> builtins.list[AuditEntry]:
-        """Audit entries of one establishment, oldest first (at, then insertion order)."""
+        """Audit entries of one establishment, oldest first. Ties on `at`: derived "hold"
+        entries (message insertion order), then written entries (insertion order), then
+        derived "release" entries."""
         ...
 
     def establishments_with_held(self) -> builtins.list[str]:
