@@ -163,12 +163,16 @@ class Scheduler:
         created_at = message.created_at
         created = created_at.timestamp()
         policy = self.policy
+        # Urgency lifts quiet windows for the heads of school (recommendation 1); it never
+        # shortens the parents' grade delay (recommendation 11): a grade is not an emergency.
         if (
             message.urgent
+            and message.kind is not Kind.GRADE
             and message.sender_role in policy.urgent_roles
             and (message.justification or not policy.urgent_requires_justification)
         ):
             label = message.justification or "urgence"
+            w.check(created, "created_at")
             return Decision(
                 held=False,
                 release_at=created_at.astimezone(self.tz),
@@ -258,6 +262,12 @@ def _delay_reason(policy: Policy) -> Reason:
 
 
 def _refusal(message: Message, policy: Policy) -> Reason:
+    if message.kind is Kind.GRADE:
+        return Reason(
+            ReasonCode.URGENT_REFUSED,
+            "Urgence non retenue : une note n'est pas une urgence (délai parents maintenu)",
+            "Urgent flag not honoured: a grade is not an emergency (parents' delay kept)",
+        )
     if message.sender_role not in policy.urgent_roles:
         return Reason(
             ReasonCode.URGENT_REFUSED,

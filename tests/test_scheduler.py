@@ -621,3 +621,33 @@ def test_next_open_many_refuses_a_batch_with_one_bad_instant(bad: float, says: s
 
 def test_next_open_many_of_nothing_is_nothing() -> None:
     assert zone("C").next_open_many([]) == []
+
+
+def test_urgent_grade_from_the_head_keeps_the_parents_24h_delay() -> None:
+    d = zone("C").decide(
+        Message(
+            kind=Kind.GRADE,
+            audience=Audience.PARENTS,
+            created_at=paris(2025, 11, 14, 17),
+            sender_role=SenderRole.CHEF_ETABLISSEMENT,
+            urgent=True,
+            justification="erreur de saisie",
+        )
+    )
+    assert d.held and d.release_at == paris(2025, 11, 17, 7)
+    assert d.codes[0] == "grade_parent_delay" and d.codes[-1] == "urgent_refused"
+    assert "une note n'est pas une urgence" in d.reasons[-1].label_fr
+
+
+def test_urgent_override_outside_the_compiled_range_is_refused() -> None:
+    with pytest.raises(OutOfRangeError, match="2040"):
+        zone("C").decide(
+            Message(
+                kind=Kind.MESSAGE,
+                audience=Audience.PARENTS,
+                created_at=paris(2040, 1, 1, 22),
+                sender_role=SenderRole.CHEF_ETABLISSEMENT,
+                urgent=True,
+                justification="alerte",
+            )
+        )
