@@ -34,6 +34,18 @@ class InsertPlan:
     outcomes: list[InsertOutcome] = field(default_factory=list)
     audit: list[AuditEntry] = field(default_factory=list)
 
+    def keep_unreplaced(self, ids: set[str]) -> None:
+        """Stored messages in `ids` stopped being held before they could be replaced (a
+        worker claimed them meanwhile): the new messages are plain holds."""
+        if not ids:
+            return
+        self.replace_stored = [i for i in self.replace_stored if i not in ids]
+        self.outcomes = [
+            InsertOutcome(o.id, "held", o.release_at) if o.replaced_id in ids else o
+            for o in self.outcomes
+        ]
+        self.audit = [e for e in self.audit if not (e.action == "replace" and e.message_id in ids)]
+
 
 def plan_inserts(
     messages: list[HeldMessage] | tuple[HeldMessage, ...],

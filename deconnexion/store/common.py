@@ -15,6 +15,7 @@ __all__ = [
     "audit_for_fail",
     "derived_hold",
     "derived_release",
+    "fail_entries",
     "load_queries",
     "sorted_counts",
     "statements",
@@ -28,6 +29,24 @@ def as_rescheduled(value: float | Rescheduled) -> Rescheduled:
             return Rescheduled(float(value.release_at), tuple(value.reasons), value.decision)
         return Rescheduled(float(value.release_at), None, value.decision)
     return Rescheduled(float(value))
+
+
+def fail_entries(
+    establishment: str,
+    message_id: str,
+    attempts: int,
+    state: str,
+    worker_id: str,
+    now: float,
+    error: str,
+    retry_at: float | None,
+) -> list[AuditEntry]:
+    """Audit rows for a failed attempt; `state` is the message's state afterwards."""
+    out = [audit_for_fail(establishment, message_id, attempts, worker_id, now, error, retry_at)]
+    if state == "replaced":
+        detail = {"reason": "a newer message with the same collapse key is held"}
+        out.append(AuditEntry(now, establishment, message_id, "replace", worker_id, detail))
+    return out
 
 
 def audit_for_fail(

@@ -22,9 +22,9 @@ from .batch import Existing, plan_inserts
 from .common import (
     AuditSort,
     as_rescheduled,
-    audit_for_fail,
     derived_hold,
     derived_release,
+    fail_entries,
     sorted_counts,
 )
 
@@ -186,25 +186,22 @@ class MemoryStore:
             row = self._rows.get(message_id)
             if row is None or row.state != "claimed" or row.worker_id != worker_id:
                 return False
-            if retry_at is None:
-                new = replace(row, state="dead", lease_until=None, last_error=error)
-            else:
-                new = replace(
-                    row,
-                    state="held",
-                    lease_until=None,
-                    last_error=error,
-                    next_attempt_at=max(retry_at, row.release_at),
-                )
-            self._put(new)
-            self._append(
-                [
-                    audit_for_fail(
-                        row.establishment, row.id, row.attempts, worker_id, now, error, retry_at
-                    )
-                ]
-            )
+            state: State = "dead"
             if retry_at is not None:
+                # a newer message with the same collapse key supersedes this one
+                ck = None if row.collapse_key is None else (row.establishment, row.collapse_key)
+                state = "replaced" if ck is not None and ck in self._collapse else "held"
+            new = replace(row, state=state, lease_until=None, last_error=error)
+            if state == "held" and retry_at is not None:
+                new = replace(new, next_attempt_at=max(retry_at, row.release_at))
+            self._put(new)
+            if state == "held" and row.collapse_key is not None:
+                self._collapse[(row.establishment, row.collapse_key)] = row.id
+            entries = fail_entries(
+                row.establishment, row.id, row.attempts, state, worker_id, now, error, retry_at
+            )
+            self._append(entries)
+            if state == "held":
                 self._wake()
             return True
 

@@ -27,7 +27,7 @@ from .common import (
     COLUMNS,
     Waker,
     as_rescheduled,
-    audit_for_fail,
+    fail_entries,
     load_queries,
     sorted_counts,
     statements,
@@ -263,9 +263,9 @@ class SQLiteStore:
             found = c.execute(query, params).fetchone()
             if found is None:
                 return False
-            e, i, a = found
-            self._audit(c, [audit_for_fail(e, i, a, worker_id, now, error, retry_at)])
-        if retry_at is not None:
+            e, i, a, state = found
+            self._audit(c, fail_entries(e, i, a, state, worker_id, now, error, retry_at))
+        if state == "held":
             self._waker.notify()
         return True
 

@@ -157,16 +157,24 @@ UPDATE held SET state = 'released', released_at = :now, lease_until = NULL
 WHERE id IN (SELECT value FROM json_each(:ids)) AND state = 'claimed' AND worker_id = :worker_id;
 
 -- name: fail_retry
+-- back to held, unless a newer message with the same collapse key is held meanwhile: then
+-- this one is superseded ("replaced") instead of retried
 UPDATE held
-SET state = 'held', lease_until = NULL, last_error = :error,
-    next_attempt_at = max(:retry_at, release_at)
+SET state = CASE
+        WHEN collapse_key IS NOT NULL AND EXISTS (
+            SELECT 1 FROM held AS o
+            WHERE o.establishment = held.establishment AND o.collapse_key = held.collapse_key
+              AND o.state = 'held'
+        ) THEN 'replaced'
+        ELSE 'held' END,
+    lease_until = NULL, last_error = :error, next_attempt_at = max(:retry_at, release_at)
 WHERE id = :id AND state = 'claimed' AND worker_id = :worker_id
-RETURNING establishment, id, attempts;
+RETURNING establishment, id, attempts, state;
 
 -- name: fail_dead
 UPDATE held SET state = 'dead', lease_until = NULL, last_error = :error
 WHERE id = :id AND state = 'claimed' AND worker_id = :worker_id
-RETURNING establishment, id, attempts;
+RETURNING establishment, id, attempts, state;
 
 -- name: held_of
 SELECT {columns} FROM held AS h JOIN held_body AS b ON b.seq = h.seq

@@ -1,0 +1,429 @@
+"""PostgreSQL hold store (psycopg 3): several workers on several machines share one queue.
+
+Workers claim with `FOR UPDATE SKIP LOCKED`, so two never take the same message while its
+lease runs. Inserts take a transaction-level advisory lock per establishment, which makes the
+idempotency and collapse checks exact under concurrency. The schema is created or migrated
+when the store opens, in one transaction under an advisory lock, inside its own PostgreSQL
+schema (`schema=`, default "deconnexion"; tests use one schema each). Every insert,
+`release_now`, retry and reschedule sends `NOTIFY` on the channel `<schema>_held` with the
+earliest due time it wrote; `wait_for_change` LISTENs on a second connection opened on first
+use. One connection per store object, guarded by a lock. SQL lives in `postgres.sql`.
+"""
+
+from __future__ import annotations
+
+import builtins
+import re
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from ..errors import InvalidInputError, MissingExtraError, NotADatabaseError, StoreError
+from .base import AuditEntry, HeldMessage, InsertOutcome, Rescheduled, State, Stats
+from .batch import Existing, plan_inserts
+from .common import COLUMNS, as_rescheduled, fail_entries, load_queries, sorted_counts
+
+try:
+    import psycopg
+    from psycopg.types.json import Jsonb
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise MissingExtraError("postgres", "psycopg") from exc
+
+__all__ = ["SCHEMA_VERSION", "PostgresStore"]
+
+SCHEMA_VERSION = 1
+_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,40}")
+_BODY = ("payload", "meta", "decision")
+_COLUMNS = ", ".join(("b." if c in _BODY else "h.") + c for c in COLUMNS)
+
+
+class PostgresStore:
+    """A `HoldStore` in a PostgreSQL schema. `dsn` is a libpq URL or key=value string."""
+
+    def __init__(self, dsn: str, *, schema: str = "deconnexion", connect_timeout: int = 10):
+        if not isinstance(schema, str) or not _SCHEMA_NAME.fullmatch(schema):
+            raise InvalidInputError(
+                f"schema: {schema!r} is not accepted; expected lower-case letters, digits "
+                "and _, starting with a letter or _, at most 41 characters"
+            )
+        self.schema = schema
+        self.channel = f"{schema}_held"
+        self._dsn = dsn
+        self._timeout = connect_timeout
+        self._q = load_queries(
+            "postgres.sql", schema=f'"{schema}"', channel=f'"{self.channel}"', columns=_COLUMNS
+        )
+        self._lock = threading.RLock()
+        self._closed = False
+        self._listener: psycopg.Connection[Any] | None = None
+        self._listen_lock = threading.Lock()
+        self._conn = self._connect()
+        try:
+            self._migrate()
+        except BaseException:
+            self._conn.close()
+            raise
+
+    # -- opening ---------------------------------------------------------------------------
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        try:
+            return psycopg.connect(self._dsn, autocommit=True, connect_timeout=self._timeout)
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot connect to the PostgreSQL store: {exc}") from exc
+
+    def _migrate(self) -> None:
+        q = self._q
+        with self._tx() as c:
+            c.execute(q["migration_lock"], {"scope": self.channel})
+            c.execute(q["create_schema"])
+            tables = [r[0] for r in c.execute(q["tables"], {"schema": self.schema})]
+            if tables and "deconnexion_schema" not in tables:
+                raise NotADatabaseError(
+                    f"PostgreSQL schema {self.schema!r} holds tables that are not a deconnexion "
+                    f"hold store ({', '.join(tables[:8])}); expected an empty or deconnexion "
+                    "schema: pick another with ?schema=name"
+                )
+            c.execute(q["version_table"])
+            found = c.execute(q["version_get"]).fetchone()
+            version = 0 if found is None else int(found[0])
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"PostgreSQL schema {self.schema!r} has hold store version {version}, "
+                    f"newer than this deconnexion knows ({SCHEMA_VERSION}); upgrade deconnexion"
+                )
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                c.execute(q[f"schema_v{target}"])
+            if version < SCHEMA_VERSION:
+                c.execute(q["version_set"], {"version": SCHEMA_VERSION})
+
+    @contextmanager
+    def _tx(self) -> Iterator[psycopg.Cursor[Any]]:
+        with self._lock:
+            if self._closed:
+                raise StoreError("the PostgreSQL store is closed")
+            if self._conn.closed or self._conn.broken:
+                self._conn = self._connect()  # one reconnection attempt per call
+            try:
+                with self._conn.transaction(), self._conn.cursor() as cur:
+                    yield cur
+            except psycopg.Error as exc:
+                raise StoreError(f"PostgreSQL store ({self.schema}): {exc}") from exc
+
+    def _notify(self, c: psycopg.Cursor[Any], at: float | None) -> None:
+        if at is not None:
+            c.execute(self._q["notify"], {"channel": self.channel, "at": repr(at)})
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def insert_many(
+        self, messages: Sequence[HeldMessage], *, now: float
+    ) -> builtins.list[InsertOutcome]:
+        if not messages:
+            return []
+        ests = [m.establishment for m in messages]
+        with self._tx() as c:
+            q = self._q
+            c.execute(
+                q["lock_establishment"],
+                {"scope": self.schema, "establishments": sorted(set(ests))},
+            )
+            keys = {"establishments": ests, "keys": [m.idempotency_key for m in messages]}
+            by_key = {
+                (e, k): Existing(i, r, s) for e, k, i, r, s in c.execute(q["find_keys"], keys)
+            }
+            held_collapse: dict[tuple[str, str], str] = {}
+            with_ck = [m for m in messages if m.collapse_key is not None]
+            if with_ck:
+                ck = {
+                    "establishments": [m.establishment for m in with_ck],
+                    "keys": [m.collapse_key for m in with_ck],
+                }
+                for e, k, i in c.execute(q["find_collapse"], ck):
+                    held_collapse[(e, k)] = i
+            plan = plan_inserts(list(messages), by_key, held_collapse, now)
+            if plan.replace_stored:
+                done = {r[0] for r in c.execute(q["mark_replaced"], {"ids": plan.replace_stored})}
+                plan.keep_unreplaced(set(plan.replace_stored) - done)
+            if plan.inserts:
+                c.execute(q["insert_many"], _columns(plan.inserts, now))
+            self._audit(c, plan.audit)
+            if plan.inserts:
+                self._notify(c, min(m.next_attempt_at for m, _ in plan.inserts))
+        return plan.outcomes
+
+    def cancel(self, establishment: str, message_id: str, actor: str | None, now: float) -> bool:
+        with self._tx() as c:
+            c.execute(self._q["cancel"], {"id": message_id, "establishment": establishment})
+            if c.rowcount != 1:
+                return False
+            self._audit(c, [AuditEntry(now, establishment, message_id, "cancel", actor, {})])
+            return True
+
+    def release_now(
+        self, establishment: str, message_id: str, actor: str | None, now: float
+    ) -> bool:
+        params = {"id": message_id, "establishment": establishment, "now": now}
+        with self._tx() as c:
+            found = c.execute(self._q["release_now"], params).fetchone()
+            if found is None:
+                return False
+            detail = {"from": found[0]}
+            self._audit(
+                c, [AuditEntry(now, establishment, message_id, "release_now", actor, detail)]
+            )
+            self._notify(c, now)
+            return True
+
+    def claim_due(
+        self, now: float, limit: int, lease_seconds: float, worker_id: str
+    ) -> builtins.list[HeldMessage]:
+        params = {
+            "now": now,
+            "limit": int(limit),
+            "lease_until": now + lease_seconds,
+            "worker_id": worker_id,
+        }
+        with self._tx() as c:
+            rows = c.execute(self._q["claim_due"], params).fetchall()
+        out = [_decode(r) for r in rows]
+        out.sort(key=lambda m: (m.release_at, m.priority, m.seq))
+        return out
+
+    def ack(self, ids: Sequence[str], worker_id: str, now: float) -> int:
+        if not ids:
+            return 0
+        with self._tx() as c:
+            c.execute(self._q["ack"], {"ids": list(ids), "worker_id": worker_id, "now": now})
+            return int(c.rowcount)
+
+    def fail(
+        self, message_id: str, worker_id: str, now: float, error: str, retry_at: float | None
+    ) -> bool:
+        params = {"id": message_id, "worker_id": worker_id, "error": error, "retry_at": retry_at}
+        q = self._q
+        with self._tx() as c:
+            if retry_at is not None:  # going back to held: same lock as inserts (collapse keys)
+                owner = c.execute(q["establishment_of"], {"id": message_id}).fetchone()
+                if owner is None:
+                    return False
+                lock = {"scope": self.schema, "establishments": [owner[0]]}
+                c.execute(q["lock_establishment"], lock)
+            query = q["fail_dead"] if retry_at is None else q["fail_retry"]
+            found = c.execute(query, params).fetchone()
+            if found is None:
+                return False
+            e, i, a, state = found
+            self._audit(c, fail_entries(e, i, a, state, worker_id, now, error, retry_at))
+            if state == "held":
+                self._notify(c, retry_at)
+            return True
+
+    def reschedule(
+        self,
+        establishment: str,
+        fn: Callable[[HeldMessage], float | Rescheduled],
+        *,
+        actor: str | None = None,
+        now: float,
+    ) -> int:
+        with self._tx() as c:
+            rows = [
+                _decode(r) for r in c.execute(self._q["held_of"], {"establishment": establishment})
+            ]
+            updates: builtins.list[dict[str, Any]] = []
+            audit = []
+            for row in rows:
+                new = as_rescheduled(fn(row))
+                if new.release_at == row.release_at and new.reasons in (None, row.reasons):
+                    continue
+                retry = row.next_attempt_at if row.next_attempt_at != row.release_at else 0.0
+                reasons = row.reasons if new.reasons is None else new.reasons
+                decision = row.decision if new.decision is None else new.decision
+                updates.append(
+                    {
+                        "seq": row.seq,
+                        "release_at": new.release_at,
+                        "next_attempt_at": max(new.release_at, retry),
+                        "reasons": Jsonb(list(reasons)),
+                        "decision": Jsonb(decision),
+                    }
+                )
+                detail = {"from": row.release_at, "to": new.release_at}
+                audit.append(AuditEntry(now, establishment, row.id, "reschedule", actor, detail))
+            if updates:
+                c.executemany(self._q["reschedule"], updates)
+                c.executemany(self._q["reschedule_body"], updates)
+                self._audit(c, audit)
+                self._notify(c, min(u["next_attempt_at"] for u in updates))
+            return len(updates)
+
+    def append_audit(self, entries: Sequence[AuditEntry]) -> None:
+        with self._tx() as c:
+            self._audit(c, entries)
+
+    def _audit(self, c: psycopg.Cursor[Any], entries: Sequence[AuditEntry]) -> None:
+        if entries:
+            c.executemany(
+                self._q["insert_audit"],
+                [
+                    (e.at, e.establishment, e.message_id, e.action, e.actor, Jsonb(e.detail))
+                    for e in entries
+                ],
+            )
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def get(self, establishment: str, message_id: str) -> HeldMessage | None:
+        with self._tx() as c:
+            params = {"id": message_id, "establishment": establishment}
+            row = c.execute(self._q["get"], params).fetchone()
+        return None if row is None else _decode(row)
+
+    def list(
+        self,
+        establishment: str,
+        states: Iterable[State] | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> builtins.list[HeldMessage]:
+        params: dict[str, Any] = {"establishment": establishment, "limit": limit, "offset": offset}
+        query = self._q["list"]
+        if states is not None:
+            wanted = sorted(set(states))
+            params["states"] = wanted
+            query = self._q["list_held"] if wanted == ["held"] else self._q["list_states"]
+        with self._tx() as c:
+            rows = c.execute(query, params).fetchall()
+        return [_decode(r) for r in rows]
+
+    def stats(self, establishment: str | None = None) -> Stats:
+        suffix = "_all" if establishment is None else ""
+        params = {"establishment": establishment}
+        with self._tx() as c:
+            by_state = dict(c.execute(self._q["stats_states" + suffix], params).fetchall())
+            by_reason = dict(c.execute(self._q["stats_reasons" + suffix], params).fetchall())
+            times = c.execute(self._q["stats_times" + suffix], params).fetchone()
+        oldest, nxt = times if times is not None else (None, None)
+        return Stats(
+            establishment,
+            int(by_state.get("held", 0)),
+            sorted_counts({k: int(v) for k, v in by_reason.items()}),
+            sorted_counts({k: int(v) for k, v in by_state.items()}),
+            oldest,
+            nxt,
+        )
+
+    def next_due_at(self) -> float | None:
+        with self._tx() as c:
+            found = c.execute(self._q["next_due_at"]).fetchone()
+        return None if found is None or found[0] is None else float(found[0])
+
+    def audit(
+        self,
+        establishment: str,
+        since: float | None = None,
+        limit: int = 1000,
+        message_id: str | None = None,
+    ) -> builtins.list[AuditEntry]:
+        params = {
+            "establishment": establishment,
+            "since": float("-inf") if since is None else since,
+            "message_id": message_id,
+            "limit": limit,
+        }
+        with self._tx() as c:
+            rows = c.execute(self._q["audit"], params).fetchall()
+        return [AuditEntry(at, e, m, a, who, d) for at, e, m, a, who, d in rows]
+
+    def establishments_with_held(self) -> builtins.list[str]:
+        with self._tx() as c:
+            return [r[0] for r in c.execute(self._q["establishments_with_held"])]
+
+    # -- waiting ---------------------------------------------------------------------------
+
+    def wait_for_change(self, timeout: float) -> bool:
+        """LISTEN on a second connection (opened on first call; a call with timeout 0 just
+        starts listening). True when a NOTIFY arrived, False on timeout or once closed."""
+        with self._listen_lock:
+            if self._closed:
+                return False
+            try:
+                if self._listener is None or self._listener.closed:
+                    self._listener = psycopg.connect(
+                        self._dsn, autocommit=True, connect_timeout=self._timeout
+                    )
+                    self._listener.execute(self._q["listen"])
+                for _ in self._listener.notifies(timeout=max(0.0, timeout), stop_after=1):
+                    return not self._closed
+            except psycopg.Error as exc:
+                if self._listener is not None:
+                    self._listener.close()
+                self._listener = None
+                if self._closed:
+                    return False
+                raise StoreError(f"PostgreSQL store ({self.schema}): LISTEN failed: {exc}") from exc
+            return False
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            try:  # wake a thread blocked in wait_for_change
+                self._conn.execute("SELECT pg_notify(%s, 'close')", (self.channel,))
+            except psycopg.Error:
+                pass
+            self._closed = True
+            self._conn.close()
+        with self._listen_lock:
+            if self._listener is not None:
+                self._listener.close()
+                self._listener = None
+
+
+def _columns(inserts: Sequence[tuple[HeldMessage, State]], now: float) -> dict[str, Any]:
+    """Parallel arrays for the one-statement batch insert."""
+    cache: dict[int, Jsonb] = {}  # a batch often shares one decision / meta / reasons object
+
+    def enc(value: Any) -> Jsonb:
+        found = cache.get(id(value))
+        if found is None:
+            found = cache[id(value)] = Jsonb(value)
+        return found
+
+    ms = [m for m, _ in inserts]
+    return {
+        "now": now,
+        "id": [m.id for m in ms],
+        "establishment": [m.establishment for m in ms],
+        "idempotency_key": [m.idempotency_key for m in ms],
+        "collapse_key": [m.collapse_key for m in ms],
+        "kind": [m.kind for m in ms],
+        "audience": [m.audience for m in ms],
+        "sender_role": [m.sender_role for m in ms],
+        "urgent": [m.urgent for m in ms],
+        "priority": [m.priority for m in ms],
+        "recipients": [Jsonb(list(m.recipients)) for m in ms],
+        "content_type": [m.content_type for m in ms],
+        "created_at": [m.created_at for m in ms],
+        "release_at": [m.release_at for m in ms],
+        "next_attempt_at": [m.next_attempt_at for m in ms],
+        "reasons": [enc(m.reasons) for m in ms],
+        "state": [state for _, state in inserts],
+        "actor": [m.actor for m in ms],
+        "justification": [m.justification for m in ms],
+        "publish_to_students_at": [m.publish_to_students_at for m in ms],
+        "payload": [m.payload for m in ms],
+        "meta": [enc(m.meta) for m in ms],
+        "decision": [enc(m.decision) for m in ms],
+    }
+
+
+def _decode(r: Sequence[Any]) -> HeldMessage:
+    v = builtins.list(r)
+    v[9] = tuple(v[9])
+    v[10] = bytes(v[10])
+    v[16] = tuple(v[16])
+    v[24] = int(v[24])
+    return HeldMessage(*v)
