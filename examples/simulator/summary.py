@@ -1,0 +1,363 @@
+"""What a simulation shows, as numbers: held share and reasons, delays, grades to parents,
+urgent overrides, collapsed messages, release peaks, and the checks (nothing released in a
+quiet window, every held message released exactly once, counts equal to the store's).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+from deconnexion.message import Audience
+
+from .run import SimulationRun
+
+__all__ = ["AUDIENCE_FR", "GROUP_FR", "REASON_FR", "summarize", "to_text"]
+
+REASON_FR = {
+    "night": "nuit (20 h – 7 h)",
+    "weekend": "week-end",
+    "school_holiday": "vacances scolaires",
+    "public_holiday": "jour férié",
+    "closure": "fermeture de l'établissement",
+    "grade_parent_delay": "délai de 24 h des notes aux parents",
+    "urgent_refused": "urgence non retenue",
+    "urgent_override": "urgence du chef d'établissement",
+}
+AUDIENCE_FR = {"students": "élèves", "parents": "parents", "staff": "personnels"}
+GROUP_FR = {
+    "grade": "notes",
+    "grade_corrected": "notes corrigées avant diffusion",
+    "homework": "devoirs",
+    "vie_scolaire": "vie scolaire",
+    "absence": "absences",
+    "staff": "informations aux personnels",
+    "timetable": "changements d'emploi du temps",
+    "urgent_head": "urgences du chef d'établissement",
+    "urgent_teacher": "« urgences » de professeurs",
+    "urgent_unjustified": "urgences sans justification",
+}
+
+
+def _percentile(sorted_values: list[float], q: float) -> float:
+    """Nearest-rank percentile of an ascending list (q in [0, 100])."""
+    if not sorted_values:
+        return 0.0
+    rank = max(1, -(-len(sorted_values) * q // 100))
+    return sorted_values[int(rank) - 1]
+
+
+def _local(run: SimulationRun, t: float) -> str:
+    tz = next(iter(run.schedulers.values())).tz
+    return datetime.fromtimestamp(t, tz).isoformat(timespec="minutes")
+
+
+def delivered_times(run: SimulationRun) -> tuple[list[float | None], list[int]]:
+    """When each message reached its recipients (None: never) and how many times the worker
+    delivered it. Open messages and honoured urgencies go out at creation."""
+    n = len(run.messages)
+    at: list[float | None] = [None] * n
+    count = [0] * n
+    index = run.index_of
+    for when, ids, _digest in run.deliveries:
+        for sid in ids:
+            i = index.get(sid)
+            if i is None:
+                continue
+            count[i] += 1
+            if at[i] is None:
+                at[i] = when
+    for i, m in enumerate(run.messages):
+        if not run.held[i]:
+            at[i] = m.created_at
+    return at, count
+
+
+def summarize(run: SimulationRun) -> dict[str, Any]:
+    """The summary as a JSON-ready dict (keys in English, labels in French)."""
+    messages, held, releases = run.messages, run.held, run.releases
+    at, count = delivered_times(run)
+    n = len(messages)
+    replaced = run.replaced_ids
+    sid = run.store_ids
+    is_replaced = [held[i] and sid[i] in replaced for i in range(n)]
+
+    by_group: dict[str, dict[str, int]] = {}
+    for i, m in enumerate(messages):
+        g = by_group.setdefault(m.group, {"total": 0, "held": 0})
+        g["total"] += 1
+        g["held"] += held[i]
+    reasons: Counter[str] = Counter()
+    for i in range(n):
+        if held[i]:
+            reasons.update(run.reasons[i])
+    n_held = sum(held)
+
+    delays: dict[str, dict[str, float | int]] = {}
+    per_audience: dict[str, list[float]] = {a.value: [] for a in Audience}
+    for i, m in enumerate(messages):
+        if held[i] and not is_replaced[i] and at[i] is not None:
+            per_audience[m.audience.value].append((at[i] - m.created_at) / 3600)  # type: ignore[operator]
+    for audience, values in per_audience.items():
+        values.sort()
+        delays[audience] = {
+            "count": len(values),
+            "median_hours": round(_percentile(values, 50), 2),
+            "p95_hours": round(_percentile(values, 95), 2),
+            "max_hours": round(values[-1], 2) if values else 0.0,
+        }
+
+    grades = _grades(run, at, is_replaced)
+    honoured = sum(1 for i, m in enumerate(messages) if m.urgent and not held[i])
+    refused_by: Counter[str] = Counter(
+        m.group for i, m in enumerate(messages) if m.urgent and held[i]
+    )
+
+    without: Counter[int] = Counter(
+        int(releases[i] // 60) for i in range(n) if held[i] and not is_replaced[i]
+    )
+    with_: Counter[int] = Counter(int(when // 60) for when, _ids, _d in run.deliveries)
+    peak_without = max(without.items(), key=lambda kv: (kv[1], -kv[0]), default=(0, 0))
+    peak_with = max(with_.items(), key=lambda kv: (kv[1], -kv[0]), default=(0, 0))
+
+    quiet = _quiet_check(run)
+    expected = [i for i in range(n) if held[i] and not is_replaced[i]]
+    never = sum(1 for i in expected if count[i] == 0)
+    twice = sum(1 for i in expected if count[i] > 1)
+    replaced_delivered = sum(1 for i in range(n) if is_replaced[i] and count[i])
+    once = {
+        "held_not_replaced": len(expected),
+        "delivered_once": sum(1 for i in expected if count[i] == 1),
+        "never": never,
+        "more_than_once": twice,
+        "replaced_but_delivered": replaced_delivered,
+        "ok": never == 0 and twice == 0 and replaced_delivered == 0,
+    }
+    store = _store_check(
+        run, n_held, len(expected), len(replaced), honoured, sum(refused_by.values())
+    )
+    smoothing = {
+        "spread_minutes": (run.options.spread_seconds or 0) / 60 or None,
+        "max_rate": run.options.max_rate,
+        "digest": run.options.digest,
+    }
+    return {
+        "period": {
+            "start": run.config.start.isoformat(),
+            "end": run.config.end.isoformat(),
+            "timezone": str(next(iter(run.schedulers.values())).tz),
+            "simulated_until": _local(run, run.clock_end),
+        },
+        "establishments": [e.key for e in run.establishments],
+        "policy": run.policy.name,
+        "store": run.options.store_url,
+        "seed": run.config.seed,
+        "smoothing": smoothing,
+        "resolution_seconds": run.options.resolution,
+        "messages": {
+            "total": n,
+            "held": n_held,
+            "held_share": round(n_held / n, 4) if n else 0.0,
+            "sent_at_once": n - n_held,
+            "by_group": by_group,
+        },
+        "held_by_reason": dict(reasons.most_common()),
+        "delays": delays,
+        "grades_to_parents": grades,
+        "urgent": {
+            "honoured": honoured,
+            "refused": sum(refused_by.values()),
+            "refused_by_group": dict(refused_by),
+        },
+        "replaced": len(replaced),
+        "peak_minute": {
+            "without_smoothing": {
+                "count": peak_without[1],
+                "at": _local(run, peak_without[0] * 60) if peak_without[1] else None,
+            },
+            "with_smoothing": {
+                "count": peak_with[1],
+                "at": _local(run, peak_with[0] * 60) if peak_with[1] else None,
+            },
+        },
+        "quiet_window_check": quiet,
+        "exactly_once": once,
+        "store_check": store,
+        "worker": {k: v for k, v in run.worker_counters.items() if k != "last_batch_at"},
+        "wall_seconds": {k: round(v, 2) for k, v in run.wall_seconds.items()},
+        "ok": quiet["ok"] and once["ok"] and store["ok"] and grades["compliant"] == grades["pairs"],
+    }
+
+
+def _grades(run: SimulationRun, at: list[float | None], is_replaced: list[bool]) -> dict[str, Any]:
+    """Each surviving grade's parents copy against its students copy."""
+    students: dict[str, int] = {}
+    parents: dict[str, int] = {}
+    for i, m in enumerate(run.messages):
+        if m.collapse_key is None or is_replaced[i]:
+            continue
+        base = m.collapse_key.rsplit(":", 1)[0]
+        (parents if m.audience is Audience.PARENTS else students)[base] = i
+    need = run.policy.grade_parent_delay.total_seconds()
+    slack = run.options.spread_seconds or 0.0
+    gaps: list[float] = []
+    after_release = 0
+    for base, p in parents.items():
+        s = students.get(base)
+        if s is None or at[s] is None or at[p] is None:
+            continue
+        gaps.append(at[p] - at[s])  # type: ignore[operator]
+        after_release += at[p] >= run.releases[s] + need - 1e-6  # type: ignore[operator]
+    gaps.sort()
+    delivered = sum(1 for g in gaps if g >= need - 1e-6)
+    short = sum(1 for g in gaps if g < need - slack - 1e-6)
+    return {
+        "pairs": len(gaps),
+        "required_hours": need / 3600,
+        # the rule as decided: parents' release ≥ students' decided release + delay
+        "compliant": after_release,
+        "share": round(after_release / len(gaps), 4) if gaps else 1.0,
+        # as delivered: storm smoothing may send either copy up to the spread window later
+        "delivered_compliant": delivered,
+        "delivered_share": round(delivered / len(gaps), 4) if gaps else 1.0,
+        "short_beyond_smoothing": short,
+        "min_gap_hours": round(gaps[0] / 3600, 2) if gaps else None,
+        "median_gap_hours": round(_percentile(gaps, 50) / 3600, 2) if gaps else None,
+    }
+
+
+def _quiet_check(run: SimulationRun) -> dict[str, Any]:
+    """Every worker delivery against the quiet windows of its establishment and audience."""
+    index = run.index_of
+    in_quiet = early = 0
+    examples: list[str] = []
+    for when, ids, _digest in run.deliveries:
+        for sid in ids:
+            i = index.get(sid)
+            if i is None:
+                continue
+            m = run.messages[i]
+            windows = run.schedulers[m.establishment].windows(m.audience)
+            problem = None
+            if not windows.is_open(when):
+                in_quiet += 1
+                problem = "dans une fenêtre de déconnexion"
+            if when < run.releases[i]:
+                early += 1
+                problem = "avant l'heure prévue"
+            if problem and len(examples) < 5:
+                examples.append(
+                    f"{m.label} ({m.establishment}, {AUDIENCE_FR[m.audience.value]}) diffusé "
+                    f"le {_local(run, when)} {problem}"
+                )
+    return {
+        "released_in_quiet_window": in_quiet,
+        "released_early": early,
+        "examples": examples,
+        "ok": in_quiet == 0 and early == 0,
+    }
+
+
+def _store_check(
+    run: SimulationRun, n_held: int, expected: int, replaced: int, honoured: int, refused: int
+) -> dict[str, Any]:
+    """The summary's counts against the store's own (states, and the audit trail)."""
+    states = run.stats.by_state
+    pairs = {
+        "rows": (n_held, sum(states.values())),
+        "released": (expected, states.get("released", 0)),
+        "replaced": (replaced, states.get("replaced", 0)),
+        "still_held": (0, states.get("held", 0) + states.get("claimed", 0)),
+        "dead": (0, states.get("dead", 0)),
+    }
+    if run.audit_counts is not None:
+        audit = run.audit_counts
+        pairs |= {
+            "audit_hold": (n_held, audit.get("hold", 0)),
+            "audit_release": (expected, audit.get("release", 0)),
+            "audit_replace": (replaced, audit.get("replace", 0)),
+            "audit_urgent_override": (honoured, audit.get("urgent_override", 0)),
+            "audit_urgent_refused": (refused, audit.get("urgent_refused", 0)),
+        }
+    mismatches = {k: {"summary": a, "store": b} for k, (a, b) in pairs.items() if a != b}
+    return {
+        "states": dict(states),
+        "audit": run.audit_counts,
+        "compared": sorted(pairs),
+        "mismatches": mismatches,
+        "ok": not mismatches,
+    }
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:.1f} %".replace(".", ",")
+
+
+def _h(x: float | None) -> str:
+    if x is None:
+        return "—"
+    if x < 1:
+        return f"{x * 60:.0f} min"
+    return f"{x:.1f} h".replace(".", ",")
+
+
+def _quiet_failure(q: dict[str, Any]) -> str:
+    return (
+        f"NON ({q['released_in_quiet_window']} dans une fenêtre, {q['released_early']} en avance)"
+    )
+
+
+def to_text(s: dict[str, Any]) -> str:
+    """The summary in French, as printed after a run."""
+    m = s["messages"]
+    lines = [
+        f"Simulation du {s['period']['start']} au {s['period']['end']} — "
+        f"{len(s['establishments'])} établissement(s), politique « {s['policy']} », "
+        f"graine {s['seed']}",
+        f"Messages : {m['total']}, diffusés aussitôt : {m['sent_at_once']}, "
+        f"retenus : {m['held']} ({_pct(m['held_share'])})",
+        "Retenus par motif : "
+        + ", ".join(f"{REASON_FR.get(k, k)} {v}" for k, v in s["held_by_reason"].items()),
+        "Délai des messages retenus (médiane / p95 / max) :",
+    ]
+    for audience, d in s["delays"].items():
+        lines.append(
+            f"  {AUDIENCE_FR[audience]:<11} {d['count']:>7}  {_h(d['median_hours'])} / "
+            f"{_h(d['p95_hours'])} / {_h(d['max_hours'])}"
+        )
+    g = s["grades_to_parents"]
+    lines.append(
+        f"Notes aux parents ≥ {g['required_hours']:g} h après la diffusion prévue aux élèves : "
+        f"{g['compliant']} / {g['pairs']} ({_pct(g['share'])}) ; écart mesuré entre les deux "
+        f"envois : minimum {_h(g['min_gap_hours'])}, ≥ {g['required_hours']:g} h pour "
+        f"{_pct(g['delivered_share'])} (le lissage décale chaque envoi de quelques minutes)"
+    )
+    u = s["urgent"]
+    lines.append(f"Urgences : {u['honoured']} honorées, {u['refused']} refusées (retenues)")
+    lines.append(f"Messages remplacés (même clé de regroupement) : {s['replaced']}")
+    p = s["peak_minute"]
+    spread = s["smoothing"]["spread_minutes"]
+    lines.append(
+        f"Minute la plus chargée : {p['without_smoothing']['count']} envois sans lissage "
+        f"({p['without_smoothing']['at']}), {p['with_smoothing']['count']} "
+        + (f"avec lissage sur {spread:g} min" if spread else "tels que diffusés")
+        + f" ({p['with_smoothing']['at']})"
+    )
+    q = s["quiet_window_check"]
+    lines.append(
+        "Rien diffusé pendant une fenêtre de déconnexion : "
+        + ("OUI" if q["ok"] else _quiet_failure(q))
+    )
+    lines.extend(f"  - {e}" for e in q["examples"])
+    o = s["exactly_once"]
+    lines.append(
+        f"Chaque message retenu diffusé une seule fois : {'OUI' if o['ok'] else 'NON'} "
+        f"({o['delivered_once']} / {o['held_not_replaced']})"
+    )
+    st = s["store_check"]
+    lines.append(
+        "Comptes identiques à ceux du magasin : "
+        + ("OUI" if st["ok"] else f"NON {st['mismatches']}")
+    )
+    return "\n".join(lines)
