@@ -384,12 +384,14 @@ class PostgresStore:
 
 def _columns(inserts: Sequence[tuple[HeldMessage, State]], now: float) -> dict[str, Any]:
     """Parallel arrays for the one-statement batch insert."""
-    cache: dict[int, Jsonb] = {}  # a batch often shares one decision / meta / reasons object
+    cache: dict[Any, Jsonb] = {}  # a batch often shares decisions, reasons, meta
 
     def enc(value: Any) -> Jsonb:
-        found = cache.get(id(value))
+        # tuples (reasons) by value, dicts by identity, every empty value alike
+        key = value if isinstance(value, tuple) else id(value) if value else ()
+        found = cache.get(key)
         if found is None:
-            found = cache[id(value)] = Jsonb(value)
+            found = cache[key] = Jsonb(list(value) if isinstance(value, tuple) else value)
         return found
 
     ms = [m for m, _ in inserts]

@@ -87,7 +87,12 @@ class SQLiteStore:
                 self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
             )
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot open the SQLite store {self.path!r}: {exc}") from exc
+            where = os.path.abspath(self.path)
+            raise StoreError(
+                f"cannot open the SQLite store {self.path!r} ({where}): {exc}; the folder must "
+                "exist and be writable (in a URL, sqlite:///rel/held.db is relative to the "
+                "working directory, sqlite:////abs/held.db absolute)"
+            ) from exc
         try:
             self._check_ours()
             self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
@@ -426,12 +431,14 @@ def _rows(
     inserts: Sequence[tuple[HeldMessage, State]], first_seq: int, now: float
 ) -> tuple[builtins.list[tuple[Any, ...]], builtins.list[tuple[Any, ...]]]:
     """Rows for `held` and `held_body`; seq numbers from `first_seq` on."""
-    cache: dict[int, str] = {}  # a batch often shares one decision / meta / reasons object
+    cache: dict[Any, str] = {(): "[]"}  # a batch often shares decisions, reasons, meta
 
     def enc(value: Any) -> str:
-        found = cache.get(id(value))
+        # tuples (reasons) by value, dicts by identity (an empty one is always "{}")
+        key = value if isinstance(value, tuple) else id(value) if value else ()
+        found = cache.get(key)
         if found is None:
-            found = cache[id(value)] = _dumps(value)
+            found = cache[key] = _dumps(value)
         return found
 
     heads = []

@@ -1,0 +1,266 @@
+"""One hold request, checked and turned into the record a store keeps (`HeldMessage`).
+
+Everything a caller can get wrong is refused here, before any write, with the field, the
+value received and what is accepted: naive datetimes, a payload that is not bytes / text /
+JSON or is too large, an empty idempotency key, an establishment string that cannot be a
+tenant key, a decision made for another message.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from .errors import InvalidInputError, PayloadError
+from .message import Decision, Message
+from .store.base import HeldMessage, State, priority_for
+from .territories import Establishment
+from .timeutil import aware
+
+__all__ = [
+    "DEFAULT_MAX_PAYLOAD",
+    "HoldRequest",
+    "HoldResult",
+    "build_held",
+    "decision_record",
+    "establishment_key",
+    "json_object",
+    "new_id",
+]
+
+DEFAULT_MAX_PAYLOAD = 1024 * 1024  # 1 MiB
+MAX_KEY_LENGTH = 512
+Payload = bytes | bytearray | memoryview | str | dict[str, Any] | list[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class HoldRequest:
+    """The arguments of `HoldQueue.hold`, for `hold_many`."""
+
+    establishment: Establishment | str
+    message: Message
+    decision: Decision
+    payload: Payload
+    idempotency_key: str
+    recipients: Sequence[str] | str = ()
+    collapse_key: str | None = None
+    actor: str | None = None
+    content_type: str | None = None
+    meta: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HoldResult:
+    """What happened to one request. `outcome` "duplicate": the idempotency key was known,
+    `id` and `release_at` are the existing message's. `release_at` is in the establishment's
+    time zone."""
+
+    id: str
+    outcome: Literal["held", "duplicate", "replaced"]
+    replaced_id: str | None
+    release_at: datetime
+    state: State = "held"
+
+
+def new_id() -> str:
+    """32 hex digits like a uuid4, but starting with the time in ms: ids of one batch sort
+    together, which keeps the store's id index appending instead of splitting pages."""
+    return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
+
+
+def establishment_key(value: Establishment | str, field: str = "establishment") -> str:
+    """`Establishment.key`, or a key given as a string (as stored by an earlier hold)."""
+    if isinstance(value, Establishment):
+        return value.key
+    if not isinstance(value, str):
+        raise InvalidInputError(
+            f"{field}: expected an Establishment or its key string, got "
+            f"{type(value).__name__} {value!r}"
+        )
+    if (
+        not value
+        or value != value.strip()
+        or len(value) > 200
+        or any(ord(ch) < 32 or ord(ch) == 127 for ch in value)
+    ):
+        raise InvalidInputError(
+            f"{field}: {value!r} is not an establishment key; expected Establishment(...).key "
+            "such as '0750001A', 'zone:Zone C' or your own id: 1 to 200 printable characters "
+            "without surrounding spaces"
+        )
+    return value
+
+
+def decision_record(decision: Decision) -> dict[str, Any]:
+    """The stored form of a decision: `Decision.to_dict()` without the French sentence
+    (rebuilt on display; formatting it costs more than storing the whole message)."""
+    out: dict[str, Any] = {
+        "held": decision.held,
+        "release_at": decision.release_at.isoformat(),
+        "created_at": decision.created_at.isoformat(),
+        "audience": decision.audience.value,
+        "kind": decision.kind.value,
+        "reasons": [r.to_dict() for r in decision.reasons],
+        "provenance": decision.provenance.value,
+        "timezone": decision.timezone,
+    }
+    if decision.students_release_at is not None:
+        out["students_release_at"] = decision.students_release_at.isoformat()
+    if decision.notes:
+        out["notes"] = list(decision.notes)
+    return out
+
+
+def build_held(
+    r: HoldRequest,
+    *,
+    prefix: str = "",
+    max_payload: int = DEFAULT_MAX_PAYLOAD,
+    records: dict[int, dict[str, Any]] | None = None,
+) -> tuple[HeldMessage, str]:
+    """Check one request; return the record to store and the time zone to report in.
+    `prefix` names the request in errors ("requests[3]."); `records` caches decision records
+    by decision object within a batch."""
+    key = establishment_key(r.establishment, f"{prefix}establishment")
+    message, decision = r.message, r.decision
+    if not isinstance(message, Message):
+        raise InvalidInputError(
+            f"{prefix}message: expected a deconnexion Message, got {type(message).__name__}"
+        )
+    if not isinstance(decision, Decision):
+        raise InvalidInputError(
+            f"{prefix}decision: expected the Decision of Scheduler.decide(message), got "
+            f"{type(decision).__name__}"
+        )
+    release = aware(decision.release_at, f"{prefix}decision.release_at").timestamp()
+    aware(decision.created_at, f"{prefix}decision.created_at")
+    if decision.kind != message.kind or decision.audience != message.audience:
+        raise InvalidInputError(
+            f"{prefix}decision: made for a {decision.kind.value} to {decision.audience.value}, "
+            f"but the message is a {message.kind.value} to {message.audience.value}; "
+            "expected the decision of this message"
+        )
+    if not math.isfinite(release):
+        raise InvalidInputError(f"{prefix}decision.release_at: {release!r} is not a time")
+    body, content_type = encode_payload(r.payload, f"{prefix}payload", max_payload)
+    if r.content_type is not None:
+        content_type = _text(r.content_type, f"{prefix}content_type", 255)
+    record = None if records is None else records.get(id(decision))
+    if record is None:
+        record = decision_record(decision)
+        if records is not None:
+            records[id(decision)] = record
+    publish = message.publish_to_students_at
+    held = HeldMessage(
+        id=new_id(),
+        establishment=key,
+        idempotency_key=_text(r.idempotency_key, f"{prefix}idempotency_key", MAX_KEY_LENGTH),
+        collapse_key=None
+        if r.collapse_key is None
+        else _text(r.collapse_key, f"{prefix}collapse_key", MAX_KEY_LENGTH),
+        kind=message.kind.value,
+        audience=message.audience.value,
+        sender_role=message.sender_role.value,
+        urgent=message.urgent,
+        priority=priority_for(message.kind.value, message.urgent),
+        recipients=_recipients(r.recipients, f"{prefix}recipients"),
+        payload=body,
+        content_type=content_type,
+        meta=json_object(r.meta, f"{prefix}meta"),
+        created_at=message.created_at.timestamp(),
+        release_at=release,
+        next_attempt_at=release,
+        reasons=decision.codes,
+        decision=record,
+        actor=None if r.actor is None else _text(r.actor, f"{prefix}actor", 255),
+        justification=message.justification,
+        publish_to_students_at=None if publish is None else publish.timestamp(),
+    )
+    tz = r.establishment.timezone if isinstance(r.establishment, Establishment) else None
+    return held, tz or decision.timezone
+
+
+def encode_payload(payload: Any, field: str, limit: int) -> tuple[bytes, str]:
+    """bytes as given, str as UTF-8 text, dict/list as JSON; refused if larger than `limit`."""
+    if isinstance(payload, bytes | bytearray | memoryview):
+        body, content_type = bytes(payload), "application/octet-stream"
+    elif isinstance(payload, str):
+        try:
+            body = payload.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise PayloadError(
+                f"{field}: text that cannot be encoded as UTF-8 ({exc.reason} at position "
+                f"{exc.start}); expected valid text"
+            ) from None
+        content_type = "text/plain; charset=utf-8"
+    elif isinstance(payload, dict | list):
+        try:
+            text = json.dumps(payload, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+            body = text.encode("utf-8")
+        except (TypeError, ValueError, UnicodeEncodeError, RecursionError) as exc:
+            raise PayloadError(
+                f"{field}: cannot be written as JSON ({exc}); expected bytes, str, or a "
+                "dict/list of str, numbers, booleans, None"
+            ) from None
+        content_type = "application/json"
+    else:
+        raise PayloadError(
+            f"{field}: {type(payload).__name__} is not accepted; expected bytes, str, or a "
+            "JSON-ready dict/list"
+        )
+    if len(body) > limit:
+        raise PayloadError(
+            f"{field}: {len(body):,} bytes is over the limit of {limit:,} bytes "
+            "(HoldQueue(max_payload_bytes=...)); store large content elsewhere and hold a link"
+        )
+    return body, content_type
+
+
+def _text(value: Any, field: str, limit: int) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInputError(
+            f"{field}: expected a non-empty string, got {type(value).__name__} {value!r}"
+        )
+    if len(value) > limit:
+        raise InvalidInputError(
+            f"{field}: {len(value)} characters, expected at most {limit}: {value[:40]!r}…"
+        )
+    return value
+
+
+def _recipients(value: Any, field: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = (value,)
+    try:
+        items = tuple(value)
+    except TypeError:
+        raise InvalidInputError(
+            f"{field}: expected a list of recipient ids, got {type(value).__name__} {value!r}"
+        ) from None
+    for n, item in enumerate(items):
+        _text(item, f"{field}[{n}]", MAX_KEY_LENGTH)
+    return items
+
+
+def json_object(value: Any, field: str) -> dict[str, Any]:
+    """A JSON-ready copy of a dict with string keys (meta, audit details)."""
+    if not value:
+        return {}
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        raise PayloadError(
+            f"{field}: expected a dict with string keys, got {type(value).__name__} {value!r:.80}"
+        )
+    try:
+        copied: dict[str, Any] = json.loads(json.dumps(dict(value), allow_nan=False))
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise PayloadError(
+            f"{field}: cannot be written as JSON ({exc}); expected str, numbers, booleans, "
+            "None, lists and dicts"
+        ) from None
+    return copied
