@@ -270,6 +270,44 @@ def test_a_retry_superseded_by_a_newer_version_is_replaced_not_retried(store: Ho
     assert actions == ["hold", "failure", "replace"]
 
 
+def test_a_message_given_back_untried_waits_and_keeps_its_attempts(store: HoldStore) -> None:
+    a, b = put(store, msg("a"), msg("b"))
+    store.claim_due(T0, 10, 30, "w1")
+    assert store.give_back([a, b], "w2", T0 + 1, T0 + 60) == 0  # not w2's
+    assert store.give_back([a, "unknown"], "w1", T0 + 1, T0 + 60) == 1
+    got = store.get(EST, a)
+    assert got is not None
+    assert (got.state, got.attempts, got.next_attempt_at, got.lease_until) == (
+        "held",
+        0,
+        T0 + 60,
+        None,
+    )
+    assert store.next_due_at() == T0 + 30  # b's lease ends first
+    store.ack([b], "w1", T0 + 2)
+    assert store.next_due_at() == T0 + 60
+    assert store.claim_due(T0 + 59, 10, 30, "w1") == []
+    (again,) = store.claim_due(T0 + 60, 10, 30, "w1")
+    assert (again.id, again.attempts) == (a, 1)
+    assert [e.action for e in store.audit(EST, message_id=a)] == ["hold"]
+
+
+def test_a_message_is_never_given_back_before_its_release_time(store: HoldStore) -> None:
+    (a,) = put(store, msg("a"))
+    store.claim_due(T0, 10, 30, "w")
+    store.give_back([a], "w", T0 + 1, T0 - 3600)
+    got = store.get(EST, a)
+    assert got is not None and got.next_attempt_at == T0
+
+
+def test_a_message_given_back_after_a_newer_version_arrived_is_replaced(store: HoldStore) -> None:
+    (old,) = put(store, msg("v1", collapse_key="c"))
+    store.claim_due(T0, 10, 30, "w")
+    put(store, msg("v2", collapse_key="c"))
+    assert store.give_back([old], "w", T0 + 1, T0 + 60) == 1
+    assert states(store) == {"v1": "replaced", "v2": "held"}
+
+
 def test_release_now_makes_a_held_message_due_at_once(store: HoldStore) -> None:
     (mid,) = put(store, msg("a", release_at=T0 + 86_400))
     assert store.release_now(EST, mid, "principal", T0) is True

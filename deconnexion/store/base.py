@@ -2,7 +2,7 @@
 
 The logic (validation, priorities, payload encoding, which scheduler to ask) lives above, in
 `deconnexion.queue.HoldQueue`; the release worker talks to the store directly through
-`claim_due` / `ack` / `fail` / `next_due_at` / `wait_for_change`. A store only keeps rows
+`claim_due` / `ack` / `fail` / `give_back` / `next_due_at` / `wait_for_change`. A store only keeps rows
 consistent: every state change and its audit rows are written in one transaction.
 
 Times are epoch seconds (UTC) as floats. Methods are synchronous; asyncio callers use
@@ -11,9 +11,10 @@ Times are epoch seconds (UTC) as floats. Methods are synchronous; asyncio caller
 Life of a message::
 
     held ──claim_due──▶ claimed ──ack──▶ released
-     ▲ │                 │ │
-     │ │                 │ └─fail(retry_at=None)──▶ dead
-     │ │                 └───fail(retry_at=t)──▶ held (next_attempt_at = t)
+     ▲ │                 │ │ │
+     │ │                 │ │ └─fail(retry_at=None)──▶ dead
+     │ │                 │ └───fail(retry_at=t)──▶ held (next_attempt_at = t)
+     │ │                 └─────give_back(at)──▶ held (next_attempt_at = at, not an attempt)
      │ ├─cancel──▶ cancelled
      │ └─insert with same collapse key──▶ replaced
      └── claimed with an expired lease is claimable again (attempts + 1)
@@ -239,6 +240,13 @@ class HoldStore(Protocol):
         """Claimed by `worker_id` → held again with next_attempt_at = retry_at ("failure"
         audit), or → dead when retry_at is None ("dead" audit). False if the lease was
         taken over by another worker (nothing changed)."""
+        ...
+
+    def give_back(self, ids: Sequence[str], worker_id: str, now: float, at: float) -> int:
+        """Claimed by `worker_id`, not tried (smoothing, a recipient's earlier message
+        failed…) → held again, due at `at` (never before release_at); the claim does not count
+        as an attempt. A message whose collapse key is now held by a newer one becomes
+        "replaced". No audit row. Returns how many were given back."""
         ...
 
     def release_now(

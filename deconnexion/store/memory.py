@@ -205,6 +205,30 @@ class MemoryStore:
                 self._wake()
             return True
 
+    def give_back(self, ids: Sequence[str], worker_id: str, now: float, at: float) -> int:
+        done = 0
+        with self._lock:
+            for mid in ids:
+                row = self._rows.get(mid)
+                if row is None or row.state != "claimed" or row.worker_id != worker_id:
+                    continue
+                ck = None if row.collapse_key is None else (row.establishment, row.collapse_key)
+                superseded = ck is not None and ck in self._collapse
+                new = replace(
+                    row,
+                    state="replaced" if superseded else "held",
+                    lease_until=None,
+                    attempts=max(0, row.attempts - 1),
+                    next_attempt_at=max(at, row.release_at),
+                )
+                self._put(new)
+                if ck is not None and not superseded:
+                    self._collapse[ck] = row.id
+                done += 1
+            if done:
+                self._wake()
+        return done
+
     def reschedule(
         self,
         establishment: str,

@@ -220,6 +220,20 @@ class PostgresStore:
                 self._notify(c, retry_at)
             return True
 
+    def give_back(self, ids: Sequence[str], worker_id: str, now: float, at: float) -> int:
+        if not ids:
+            return 0
+        q = self._q
+        params = {"ids": builtins.list(ids), "worker_id": worker_id, "at": at}
+        with self._tx() as c:
+            owners = [r[0] for r in c.execute(q["establishments_of"], params)]
+            c.execute(q["lock_establishment"], {"scope": self.schema, "establishments": owners})
+            c.execute(q["give_back"], params)
+            done = int(c.rowcount)
+            if done:
+                self._notify(c, at)
+            return done
+
     def reschedule(
         self,
         establishment: str,

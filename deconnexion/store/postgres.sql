@@ -232,6 +232,22 @@ SET state = CASE
 WHERE h.id = %(id)s AND h.state = 'claimed' AND h.worker_id = %(worker_id)s
 RETURNING h.establishment, h.id, h.attempts, h.state;
 
+-- name: establishments_of
+SELECT DISTINCT establishment FROM {schema}.held WHERE id = ANY(%(ids)s::text[]);
+
+-- name: give_back
+UPDATE {schema}.held AS h
+SET state = CASE
+        WHEN h.collapse_key IS NOT NULL AND EXISTS (
+            SELECT 1 FROM {schema}.held AS o
+            WHERE o.establishment = h.establishment AND o.collapse_key = h.collapse_key
+              AND o.state = 'held'
+        ) THEN 'replaced'
+        ELSE 'held' END,
+    lease_until = NULL, attempts = greatest(h.attempts - 1, 0),
+    next_attempt_at = greatest(%(at)s, h.release_at)
+WHERE h.id = ANY(%(ids)s::text[]) AND h.state = 'claimed' AND h.worker_id = %(worker_id)s;
+
 -- name: fail_dead
 UPDATE {schema}.held SET state = 'dead', lease_until = NULL, last_error = %(error)s
 WHERE id = %(id)s AND state = 'claimed' AND worker_id = %(worker_id)s

@@ -274,6 +274,16 @@ class SQLiteStore:
             self._waker.notify()
         return True
 
+    def give_back(self, ids: Sequence[str], worker_id: str, now: float, at: float) -> int:
+        if not ids:
+            return 0
+        params = {"ids": _dumps(builtins.list(ids)), "worker_id": worker_id, "at": at}
+        with self._tx() as c:
+            done: int = c.execute(Q["give_back"], params).rowcount
+        if done:
+            self._waker.notify()
+        return done
+
     def reschedule(
         self,
         establishment: str,

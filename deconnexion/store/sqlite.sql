@@ -171,6 +171,18 @@ SET state = CASE
 WHERE id = :id AND state = 'claimed' AND worker_id = :worker_id
 RETURNING establishment, id, attempts, state;
 
+-- name: give_back
+UPDATE held
+SET state = CASE
+        WHEN collapse_key IS NOT NULL AND EXISTS (
+            SELECT 1 FROM held AS o
+            WHERE o.establishment = held.establishment AND o.collapse_key = held.collapse_key
+              AND o.state = 'held'
+        ) THEN 'replaced'
+        ELSE 'held' END,
+    lease_until = NULL, attempts = max(attempts - 1, 0), next_attempt_at = max(:at, release_at)
+WHERE id IN (SELECT value FROM json_each(:ids)) AND state = 'claimed' AND worker_id = :worker_id;
+
 -- name: fail_dead
 UPDATE held SET state = 'dead', lease_until = NULL, last_error = :error
 WHERE id = :id AND state = 'claimed' AND worker_id = :worker_id
