@@ -20,7 +20,15 @@ from .message import Audience, Kind
 from .routes import RouteRule
 from .timeutil import parse_instant
 
-__all__ = ["Extracted", "RequestView", "extract", "parse_json", "request_digest"]
+__all__ = [
+    "Extracted",
+    "Plan",
+    "RequestView",
+    "convert",
+    "extract",
+    "parse_json",
+    "request_digest",
+]
 
 MAX_KEY_LENGTH = 200
 MAX_RECIPIENTS = 100_000
@@ -50,7 +58,7 @@ _TRUE = frozenset({"1", "true", "yes", "oui", "on"})
 _FALSE = frozenset({"0", "false", "no", "non", "off", ""})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RequestView:
     """What an extractor sees of a gated request. `json` is None when the body was not read as
     JSON (no rule field needs it), `{}` for an empty body."""
@@ -58,13 +66,15 @@ class RequestView:
     method: str
     path: str
     params: Mapping[str, str]
-    headers: Mapping[str, str]  # lower-case names; repeated headers joined with ", "
-    query: Mapping[str, str]  # first value of each name
+    headers: Mapping[str, str]  # lower-case names, repeated ones joined with ", "; only
+    # those the rule reads (and content-type), all of them for a callable extractor
+    query: Mapping[str, str]  # first value of each name (empty when no source reads it)
     body: bytes
     json: Any = None
+    query_string: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Extracted:
     kind: Kind
     audiences: tuple[Audience, ...]
@@ -92,36 +102,74 @@ def parse_json(body: bytes) -> Any:
         raise InvalidInputError("request body: JSON nested too deeply") from None
 
 
-def extract(rule: RouteRule, view: RequestView) -> Extracted:
+class Plan:
+    """A rule's sources parsed once: what each field reads, which headers matter, whether the
+    body must be parsed as JSON and the query string at all."""
+
+    __slots__ = ("headers", "readers", "rule", "wants_json", "wants_query")
+
+    def __init__(self, rule: RouteRule) -> None:
+        self.rule = rule
+        readers = []
+        for name, sources in rule.sources().items():
+            readers.append((name, tuple(_parse_source(s) for s in sources)))
+        self.readers: tuple[tuple[str, tuple[tuple[str, Any, str], ...]], ...] = tuple(readers)
+        kinds = {kind for _, parsed in readers for kind, _, _ in parsed}
+        custom = rule.extract is not None
+        # None: every header (a callable extractor may read any of them).
+        self.headers: frozenset[str] | None = (
+            None
+            if custom
+            else frozenset(
+                key for _, parsed in readers for kind, key, _ in parsed if kind == "header"
+            )
+            | {"content-type"}
+        )
+        self.wants_json = custom or "body" in kinds
+        self.wants_query = custom or "query" in kinds
+
+
+def _parse_source(source: str) -> tuple[str, Any, str]:
+    prefix, sep, key = source.partition(":")
+    if not sep or prefix not in ("body", "header", "path", "query", "const"):
+        return ("const", source, source)
+    if prefix == "header":
+        return ("header", key.lower(), source)
+    if prefix == "body":
+        return ("body", tuple(key.split(".")), source)
+    return (prefix, key, source)
+
+
+def extract(rule: RouteRule | Plan, view: RequestView) -> Extracted:
     """The message fields of `view` under `rule` (declarations first, then `rule.extract`)."""
+    plan = rule if isinstance(rule, Plan) else Plan(rule)
     raw: dict[str, tuple[Any, str]] = {}
-    for name, sources in rule.sources().items():
-        for source in sources:
-            value = _read(source, view)
+    for name, parsed in plan.readers:
+        for kind, key, source in parsed:
+            value = _read(kind, key, view)
             if value is not _MISSING:
                 raw[name] = (value, source)
                 break
-    if rule.extract is not None:
-        extra = rule.extract(view)
+    custom = plan.rule.extract
+    if custom is not None:
+        extra = custom(view)
         unknown = set(extra) - set(_CONVERT)
         if unknown:
             raise TypeError(
-                f"route {rule.path}: extract returned unknown fields {sorted(unknown)}; "
+                f"route {plan.rule.path}: extract returned unknown fields {sorted(unknown)}; "
                 f"expected some of {sorted(_CONVERT)}"
             )
         raw.update({k: (v, "extract") for k, v in extra.items()})
-    out: dict[str, Any] = {}
-    for name, convert in _CONVERT.items():
-        value, source = raw.get(name, (None, "default"))
-        if value is None:
-            if name in ("kind", "audience"):
-                raise InvalidInputError(
-                    f"{name}: missing (read from {_describe(rule, name)}); "
-                    f"expected one of {_accepted(name)}"
-                )
-            out[name] = convert(None, name, source)
-            continue
-        out[name] = convert(value, name, source)
+    for name in ("kind", "audience"):
+        if raw.get(name, (None,))[0] is None:
+            raise InvalidInputError(
+                f"{name}: missing (read from {_describe(plan.rule, name)}); "
+                f"expected one of {_accepted(name)}"
+            )
+    out = dict(_DEFAULTS)
+    for name, (value, source) in raw.items():
+        if value is not None:
+            out[name] = _CONVERT[name](value, name, source)
     return Extracted(
         kind=out["kind"],
         audiences=out["audience"],
@@ -138,7 +186,7 @@ def request_digest(view: RequestView, sender_id: str | None) -> str:
     """A stable idempotency key for a request that carries none: sender, method, path,
     query and body."""
     h = hashlib.sha256()
-    for part in (sender_id or "", view.method, view.path, json.dumps(sorted(view.query.items()))):
+    for part in (sender_id or "", view.method, view.path, view.query_string):
         h.update(part.encode())
         h.update(b"\0")
     h.update(view.body)
@@ -148,25 +196,22 @@ def request_digest(view: RequestView, sender_id: str | None) -> str:
 # -- reading ---------------------------------------------------------------------------------
 
 
-def _read(source: str, view: RequestView) -> Any:
-    prefix, sep, key = source.partition(":")
-    if not sep or prefix not in ("body", "header", "path", "query", "const"):
-        return source
-    if prefix == "const":
+def _read(kind: str, key: Any, view: RequestView) -> Any:
+    if kind == "body":
+        node = view.json
+        for part in key:
+            if not isinstance(node, dict) or part not in node:
+                return _MISSING
+            node = node[part]
+        return _MISSING if node is None else node
+    if kind == "const":
         return key
-    if prefix == "header":
-        value = view.headers.get(key.lower())
+    if kind == "header":
+        value = view.headers.get(key)
         return _MISSING if value is None else value
-    if prefix == "path":
+    if kind == "path":
         return view.params.get(key, _MISSING)
-    if prefix == "query":
-        return view.query.get(key, _MISSING)
-    node = view.json
-    for part in key.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return _MISSING
-        node = node[part]
-    return _MISSING if node is None else node
+    return view.query.get(key, _MISSING)
 
 
 def _describe(rule: RouteRule, name: str) -> str:
@@ -189,8 +234,15 @@ def _norm(text: str) -> str:
     return ascii_only.replace(" ", "_").replace("-", "_").replace("'", "_")
 
 
+_KINDS: dict[str, Kind] = {k.value: k for k in Kind}
+_AUDIENCES: dict[str, tuple[Audience, ...]] = {a.value: (a,) for a in Audience}
+
+
 def _kind(value: Any, name: str, source: str) -> Kind:
     if isinstance(value, str):
+        fast = _KINDS.get(value)
+        if fast is not None:
+            return fast
         key = _norm(value)
         try:
             return Kind(key)
@@ -203,11 +255,15 @@ def _kind(value: Any, name: str, source: str) -> Kind:
 
 
 def _audiences(value: Any, name: str, source: str) -> tuple[Audience, ...]:
+    if isinstance(value, str) and value in _AUDIENCES:
+        return _AUDIENCES[value]
     items = value if isinstance(value, list) else [value]
     out: list[Audience] = []
     for item in items:
         found: tuple[Audience, ...] | None = None
         if isinstance(item, str):
+            found = _AUDIENCES.get(item)
+        if found is None and isinstance(item, str):
             key = _norm(item)
             try:
                 found = (Audience(key),)
@@ -310,4 +366,19 @@ _CONVERT: dict[str, Any] = {
     "urgent": _bool,
     "justification": _text,
     "publish_to_students_at": _instant,
+}
+
+
+def convert(name: str, value: Any, source: str) -> Any:
+    """Validate one field's raw `value` read from `source` (InvalidInputError if refused)."""
+    return _CONVERT[name](value, name, source)
+
+
+_DEFAULTS: dict[str, Any] = {
+    "recipients": (),
+    "idempotency_key": None,
+    "collapse_key": None,
+    "urgent": False,
+    "justification": None,
+    "publish_to_students_at": None,
 }

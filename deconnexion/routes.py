@@ -145,11 +145,31 @@ class Routes:
         self._compiled = [
             (frozenset(r.methods), _compile(r, source, i), r) for i, r in enumerate(self.rules)
         ]
+        # Paths without parameters are looked up in a dict, unless a rule with parameters
+        # comes first and could match the same path (first rule wins).
+        self._literal: dict[tuple[str, str], RouteMatch] = {}
+        for i, rule in enumerate(self.rules):
+            if rule.path_params():
+                continue
+            for method in rule.methods:
+                earlier = self._scan(method, rule.path, i)
+                self._literal.setdefault((method, rule.path), earlier or RouteMatch(rule, {}))
+
+    def _scan(self, method: str, path: str, stop: int) -> RouteMatch | None:
+        for methods, regex, rule in self._compiled[:stop]:
+            if method in methods:
+                found = regex.fullmatch(path)
+                if found is not None:
+                    return RouteMatch(rule, found.groupdict())
+        return None
 
     def match(self, method: str, path: str) -> RouteMatch | None:
         """The first rule matching `method` and `path`, with its path parameters."""
         if method not in self.methods:
             return None
+        literal = self._literal.get((method, path))
+        if literal is not None:
+            return literal
         for methods, regex, rule in self._compiled:
             if method in methods:
                 found = regex.fullmatch(path)
