@@ -18,13 +18,14 @@ from datetime import datetime
 from typing import Any, Literal
 
 from .errors import InvalidInputError, PayloadError
-from .message import Decision, Message
+from .message import Audience, Decision, Kind, Message, SenderRole
 from .store.base import HeldMessage, State, priority_for
 from .territories import Establishment
 from .timeutil import aware
 
 __all__ = [
     "DEFAULT_MAX_PAYLOAD",
+    "Batch",
     "HoldRequest",
     "HoldResult",
     "build_held",
@@ -35,6 +36,8 @@ __all__ = [
 ]
 
 DEFAULT_MAX_PAYLOAD = 1024 * 1024  # 1 MiB
+# one encoder, built once: json.dumps with options builds a new one per call
+_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 MAX_KEY_LENGTH = 512
 Payload = bytes | bytearray | memoryview | str | dict[str, Any] | list[Any]
 
@@ -117,45 +120,67 @@ def decision_record(decision: Decision) -> dict[str, Any]:
     return out
 
 
-def build_held(
-    r: HoldRequest,
-    *,
-    prefix: str = "",
-    max_payload: int = DEFAULT_MAX_PAYLOAD,
-    records: dict[int, dict[str, Any]] | None = None,
-) -> tuple[HeldMessage, str]:
+class Batch:
+    """Per-batch caches: a batch repeats establishments, decisions and enum values, and
+    looking them up again costs more than storing the message."""
+
+    def __init__(self, max_payload: int = DEFAULT_MAX_PAYLOAD) -> None:
+        self.max_payload = max_payload
+        # values keep the object itself: its id() cannot be reused while the batch lives
+        self.places: dict[int, tuple[object, str, str | None]] = {}
+        self.decisions: dict[int, tuple[object, dict[str, Any], float, tuple[str, ...]]] = {}
+
+    def place(self, value: Establishment | str, field: str) -> tuple[str, str | None]:
+        """(key, time zone or None) of an establishment."""
+        found = self.places.get(id(value))
+        if found is None:
+            key = establishment_key(value, field)
+            tz = value.timezone if isinstance(value, Establishment) else None
+            found = self.places[id(value)] = (value, key, tz)
+        return found[1], found[2]
+
+    def decision(self, d: Decision, prefix: str) -> tuple[dict[str, Any], float, tuple[str, ...]]:
+        """(stored record, release epoch, reason codes) of a checked decision."""
+        found = self.decisions.get(id(d))
+        if found is None:
+            if not isinstance(d, Decision):
+                raise InvalidInputError(
+                    f"{prefix}decision: expected the Decision of Scheduler.decide(message), got "
+                    f"{type(d).__name__}"
+                )
+            release = aware(d.release_at, f"{prefix}decision.release_at").timestamp()
+            aware(d.created_at, f"{prefix}decision.created_at")
+            if not math.isfinite(release):
+                raise InvalidInputError(f"{prefix}decision.release_at: {release!r} is not a time")
+            found = self.decisions[id(d)] = (d, decision_record(d), release, d.codes)
+        return found[1], found[2], found[3]
+
+
+_KIND = {k: k.value for k in Kind}
+_AUDIENCE = {a: a.value for a in Audience}
+_ROLE = {r: r.value for r in SenderRole}
+
+
+def build_held(r: HoldRequest, batch: Batch, prefix: str = "") -> tuple[HeldMessage, str]:
     """Check one request; return the record to store and the time zone to report in.
-    `prefix` names the request in errors ("requests[3]."); `records` caches decision records
-    by decision object within a batch."""
-    key = establishment_key(r.establishment, f"{prefix}establishment")
+    `prefix` names the request in errors ("requests[3].")."""
+    key, tz = batch.place(r.establishment, f"{prefix}establishment")
     message, decision = r.message, r.decision
     if not isinstance(message, Message):
         raise InvalidInputError(
             f"{prefix}message: expected a deconnexion Message, got {type(message).__name__}"
         )
-    if not isinstance(decision, Decision):
-        raise InvalidInputError(
-            f"{prefix}decision: expected the Decision of Scheduler.decide(message), got "
-            f"{type(decision).__name__}"
-        )
-    release = aware(decision.release_at, f"{prefix}decision.release_at").timestamp()
-    aware(decision.created_at, f"{prefix}decision.created_at")
+    record, release, codes = batch.decision(decision, prefix)
     if decision.kind != message.kind or decision.audience != message.audience:
         raise InvalidInputError(
             f"{prefix}decision: made for a {decision.kind.value} to {decision.audience.value}, "
             f"but the message is a {message.kind.value} to {message.audience.value}; "
             "expected the decision of this message"
         )
-    if not math.isfinite(release):
-        raise InvalidInputError(f"{prefix}decision.release_at: {release!r} is not a time")
-    body, content_type = encode_payload(r.payload, f"{prefix}payload", max_payload)
+    body, content_type = encode_payload(r.payload, f"{prefix}payload", batch.max_payload)
     if r.content_type is not None:
         content_type = _text(r.content_type, f"{prefix}content_type", 255)
-    record = None if records is None else records.get(id(decision))
-    if record is None:
-        record = decision_record(decision)
-        if records is not None:
-            records[id(decision)] = record
+    kind = _KIND[message.kind]
     publish = message.publish_to_students_at
     held = HeldMessage(
         id=new_id(),
@@ -164,11 +189,11 @@ def build_held(
         collapse_key=None
         if r.collapse_key is None
         else _text(r.collapse_key, f"{prefix}collapse_key", MAX_KEY_LENGTH),
-        kind=message.kind.value,
-        audience=message.audience.value,
-        sender_role=message.sender_role.value,
+        kind=kind,
+        audience=_AUDIENCE[message.audience],
+        sender_role=_ROLE[message.sender_role],
         urgent=message.urgent,
-        priority=priority_for(message.kind.value, message.urgent),
+        priority=priority_for(kind, message.urgent),
         recipients=_recipients(r.recipients, f"{prefix}recipients"),
         payload=body,
         content_type=content_type,
@@ -176,13 +201,12 @@ def build_held(
         created_at=message.created_at.timestamp(),
         release_at=release,
         next_attempt_at=release,
-        reasons=decision.codes,
+        reasons=codes,
         decision=record,
         actor=None if r.actor is None else _text(r.actor, f"{prefix}actor", 255),
         justification=message.justification,
         publish_to_students_at=None if publish is None else publish.timestamp(),
     )
-    tz = r.establishment.timezone if isinstance(r.establishment, Establishment) else None
     return held, tz or decision.timezone
 
 
@@ -201,8 +225,7 @@ def encode_payload(payload: Any, field: str, limit: int) -> tuple[bytes, str]:
         content_type = "text/plain; charset=utf-8"
     elif isinstance(payload, dict | list):
         try:
-            text = json.dumps(payload, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-            body = text.encode("utf-8")
+            body = _JSON.encode(payload).encode("utf-8")
         except (TypeError, ValueError, UnicodeEncodeError, RecursionError) as exc:
             raise PayloadError(
                 f"{field}: cannot be written as JSON ({exc}); expected bytes, str, or a "

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from .errors import InvalidInputError
 from .hold import (
     DEFAULT_MAX_PAYLOAD,
+    Batch,
     HoldRequest,
     HoldResult,
     Payload,
@@ -83,16 +84,11 @@ class HoldQueue:
         return self._hold(requests, single=False)
 
     def _hold(self, requests: Sequence[HoldRequest], *, single: bool) -> builtins.list[HoldResult]:
-        records: dict[int, dict[str, Any]] = {}
+        batch = Batch(self.max_payload_bytes)
         built: builtins.list[tuple[HeldMessage, str]] = []
         for n, request in enumerate(requests):
-            prefix = "" if single else f"requests[{n}]."
             try:
-                built.append(
-                    build_held(
-                        request, prefix=prefix, max_payload=self.max_payload_bytes, records=records
-                    )
-                )
+                built.append(build_held(request, batch, "" if single else f"requests[{n}]."))
             except InvalidInputError as exc:
                 if single:
                     raise

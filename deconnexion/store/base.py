@@ -2,8 +2,8 @@
 
 The logic (validation, priorities, payload encoding, which scheduler to ask) lives above, in
 `deconnexion.queue.HoldQueue`; the release worker talks to the store directly through
-`claim_due` / `ack` / `fail` / `give_back` / `next_due_at` / `wait_for_change`. A store only keeps rows
-consistent: every state change and its audit rows are written in one transaction.
+`claim_due` / `ack` / `fail` / `give_back` / `next_due_at` / `wait_for_change`. A store only
+keeps rows consistent: every state change and its audit rows are written in one transaction.
 
 Times are epoch seconds (UTC) as floats. Methods are synchronous; asyncio callers use
 `asyncio.to_thread`. Every implementation is safe to call from several threads.

@@ -13,6 +13,7 @@ use. One connection per store object, guarded by a lock. SQL lives in `postgres.
 from __future__ import annotations
 
 import builtins
+import json
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -36,6 +37,7 @@ SCHEMA_VERSION = 1
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,40}")
 _BODY = ("payload", "meta", "decision")
 _COLUMNS = ", ".join(("b." if c in _BODY else "h.") + c for c in COLUMNS)
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # built once
 
 
 class PostgresStore:
@@ -129,17 +131,15 @@ class PostgresStore:
                 q["lock_establishment"],
                 {"scope": self.schema, "establishments": sorted(set(ests))},
             )
-            keys = {"establishments": ests, "keys": [m.idempotency_key for m in messages]}
+            pairs = sorted({(m.establishment, m.idempotency_key) for m in messages})
+            keys = {"establishments": [e for e, _ in pairs], "keys": [k for _, k in pairs]}
             by_key = {
                 (e, k): Existing(i, r, s) for e, k, i, r, s in c.execute(q["find_keys"], keys)
             }
             held_collapse: dict[tuple[str, str], str] = {}
-            with_ck = [m for m in messages if m.collapse_key is not None]
-            if with_ck:
-                ck = {
-                    "establishments": [m.establishment for m in with_ck],
-                    "keys": [m.collapse_key for m in with_ck],
-                }
+            cpairs = sorted({(m.establishment, m.collapse_key) for m in messages if m.collapse_key})
+            if cpairs:
+                ck = {"establishments": [e for e, _ in cpairs], "keys": [k for _, k in cpairs]}
                 for e, k, i in c.execute(q["find_collapse"], ck):
                     held_collapse[(e, k)] = i
             plan = plan_inserts(list(messages), by_key, held_collapse, now)
@@ -147,11 +147,26 @@ class PostgresStore:
                 done = {r[0] for r in c.execute(q["mark_replaced"], {"ids": plan.replace_stored})}
                 plan.keep_unreplaced(set(plan.replace_stored) - done)
             if plan.inserts:
-                c.execute(q["insert_many"], _columns(plan.inserts, now))
+                self._copy(c, plan.inserts, now)
             self._audit(c, plan.audit)
             if plan.inserts:
                 self._notify(c, min(m.next_attempt_at for m, _ in plan.inserts))
         return plan.outcomes
+
+    def _copy(
+        self, c: psycopg.Cursor[Any], inserts: Sequence[tuple[HeldMessage, State]], now: float
+    ) -> None:
+        """COPY both tables: several times faster than INSERT for big batches."""
+        table = f'"{self.schema}".held'
+        found = c.execute(self._q["next_seqs"], {"table": table, "n": len(inserts)})
+        seqs = sorted(r[0] for r in found)
+        heads, bodies = _rows(inserts, seqs, now)
+        with c.copy(self._q["copy_held"]) as copy:
+            for row in heads:
+                copy.write_row(row)
+        with c.copy(self._q["copy_body"]) as copy:
+            for row in bodies:
+                copy.write_row(row)
 
     def cancel(self, establishment: str, message_id: str, actor: str | None, now: float) -> bool:
         with self._tx() as c:
@@ -186,6 +201,7 @@ class PostgresStore:
             "worker_id": worker_id,
         }
         with self._tx() as c:
+            c.execute(self._q["claim_plan"])
             rows = c.execute(self._q["claim_due"], params).fetchall()
         out = [_decode(r) for r in rows]
         out.sort(key=lambda m: (m.release_at, m.priority, m.seq))
@@ -396,44 +412,51 @@ class PostgresStore:
                 self._listener = None
 
 
-def _columns(inserts: Sequence[tuple[HeldMessage, State]], now: float) -> dict[str, Any]:
-    """Parallel arrays for the one-statement batch insert."""
-    cache: dict[Any, Jsonb] = {}  # a batch often shares decisions, reasons, meta
+def _rows(
+    inserts: Sequence[tuple[HeldMessage, State]], seqs: Sequence[int], now: float
+) -> tuple[builtins.list[tuple[Any, ...]], builtins.list[tuple[Any, ...]]]:
+    """Rows for COPY into held and held_body (JSON columns as text: the server parses it)."""
+    cache: dict[Any, str] = {(): "[]"}  # a batch often shares decisions, reasons, meta
 
-    def enc(value: Any) -> Jsonb:
-        # tuples (reasons) by value, dicts by identity, every empty value alike
+    def enc(value: Any) -> str:
+        # tuples (reasons, recipients) by value, dicts by identity (an empty one is "{}")
         key = value if isinstance(value, tuple) else id(value) if value else ()
         found = cache.get(key)
         if found is None:
-            found = cache[key] = Jsonb(list(value) if isinstance(value, tuple) else value)
+            found = cache[key] = _dumps(value)
         return found
 
-    ms = [m for m, _ in inserts]
-    return {
-        "now": now,
-        "id": [m.id for m in ms],
-        "establishment": [m.establishment for m in ms],
-        "idempotency_key": [m.idempotency_key for m in ms],
-        "collapse_key": [m.collapse_key for m in ms],
-        "kind": [m.kind for m in ms],
-        "audience": [m.audience for m in ms],
-        "sender_role": [m.sender_role for m in ms],
-        "urgent": [m.urgent for m in ms],
-        "priority": [m.priority for m in ms],
-        "recipients": [Jsonb(list(m.recipients)) for m in ms],
-        "content_type": [m.content_type for m in ms],
-        "created_at": [m.created_at for m in ms],
-        "release_at": [m.release_at for m in ms],
-        "next_attempt_at": [m.next_attempt_at for m in ms],
-        "reasons": [enc(m.reasons) for m in ms],
-        "state": [state for _, state in inserts],
-        "actor": [m.actor for m in ms],
-        "justification": [m.justification for m in ms],
-        "publish_to_students_at": [m.publish_to_students_at for m in ms],
-        "payload": [m.payload for m in ms],
-        "meta": [enc(m.meta) for m in ms],
-        "decision": [enc(m.decision) for m in ms],
-    }
+    heads = []
+    bodies = []
+    for seq, (m, state) in zip(seqs, inserts, strict=True):
+        heads.append(
+            (
+                seq,
+                m.id,
+                m.establishment,
+                m.idempotency_key,
+                m.collapse_key,
+                m.kind,
+                m.audience,
+                m.sender_role,
+                m.urgent,
+                m.priority,
+                enc(m.recipients),
+                m.content_type,
+                m.created_at,
+                m.release_at,
+                m.next_attempt_at,
+                enc(m.reasons),
+                state,
+                m.actor,
+                m.justification,
+                m.publish_to_students_at,
+                now,
+                m.release_at,
+            )
+        )
+        bodies.append((seq, m.payload, enc(m.meta), enc(m.decision)))
+    return heads, bodies
 
 
 def _decode(r: Sequence[Any]) -> HeldMessage:

@@ -52,8 +52,7 @@ _WAKERS: dict[str, Waker] = {}
 _WAKERS_LOCK = threading.Lock()
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # built once
 
 
 class SQLiteStore:
@@ -466,7 +465,7 @@ def _rows(
                 m.sender_role,
                 1 if m.urgent else 0,
                 m.priority,
-                _dumps(m.recipients),
+                enc(m.recipients),
                 m.content_type,
                 m.created_at,
                 m.release_at,
