@@ -2,9 +2,11 @@
 
 Everything that is not a gated route (reads, data entry, websockets, lifespan) goes straight to
 the application with the same `receive` and `send`: no buffering, streaming kept. A gated
-request's body is read (up to `max_body`), its message decided; in an open window the request
-goes on with its body replayed, in a quiet window it is held and answered 202 with when it
-will go out. The release worker replays it later (`deconnexion.replay.replay_deliverer`).
+request whose body cannot change the answer (open window for every audience the route may
+name, no urgency asked) also goes straight through, body unread. Otherwise the body is read (up
+to `max_body`, 413 beyond), its message decided; in an open window the request goes on with its
+body replayed, in a quiet window it is held and answered 202 with when it will go out. The
+release worker replays it later (`deconnexion.replay.replay_deliverer`).
 """
 
 from __future__ import annotations
@@ -121,6 +123,9 @@ class DeconnexionMiddleware:
             await self.app(scope, receive, send)
             return
         match = self.routes.match(scope["method"], route_path(scope))
+        if match is not None and (declared_length(scope) or 0) > self.max_body:
+            await self._too_large(send)
+            return
         if match is None or self.gate.passes_unread(scope, match):
             # Not gated, or open whatever the body says: the body streams to the app unread.
             await self.app(scope, receive, send)
@@ -138,10 +143,6 @@ class DeconnexionMiddleware:
         await self.app(scope, receive, send)
 
     async def _gated(self, scope: Scope, receive: Receive, send: Send, match: RouteMatch) -> None:
-        length = declared_length(scope)
-        if length is not None and length > self.max_body:
-            await self._too_large(send)
-            return
         try:
             body = await read_body(receive, self.max_body)
         except BodyTooLarge:

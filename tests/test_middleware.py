@@ -10,7 +10,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-from _asgi_support import NEXT_MORNING, OPEN, QUIET, Clock, fake_auth
+from _asgi_support import NEXT_MORNING, OPEN, QUIET, USERS, Clock, fake_auth
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -446,3 +446,107 @@ async def test_a_replay_header_does_not_bypass_the_gate() -> None:
             headers={"deconnexion.replay": "1", "Deconnexion-Replay": "1"},
         )
     assert r.status_code == 202
+
+
+# -- fast paths ------------------------------------------------------------------------------
+
+
+async def test_the_open_span_ends_at_20h_sharp() -> None:
+    s = Setup(now=QUIET - 2 * 3600 - 1)  # 19:59:59
+    async with s.client() as c:
+        first = await c.post(
+            "/api/notifications", json={"audience": "parents"}, headers={"Authorization": "prof"}
+        )
+        s.clock.now = QUIET - 2 * 3600  # 20:00:00
+        second = await c.post(
+            "/api/notifications", json={"audience": "parents"}, headers={"Authorization": "prof"}
+        )
+    assert (first.status_code, second.status_code) == (201, 202)
+
+
+@pytest.mark.parametrize(
+    ("kind", "streamed"),
+    # a kind read from the body may be a grade, which parents see 24 h later: read it
+    [("message", True), (["body:kind", "message"], False)],
+)
+async def test_open_window_streams_the_body_of_a_route_decidable_unread(
+    kind: object, streamed: bool
+) -> None:
+    routes = [{"path": "/api/notifications", "audience": "body:audience", "kind": kind}]
+    s = Setup(now=OPEN, routes=routes)
+    chunks_seen: list[bytes] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            chunks_seen.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        await send({"type": "http.response.start", "status": 201, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    s.middleware.app = app
+    parts = [b'{"audience":', b' "parents",', b' "text": "x"}']
+    incoming = [
+        {"type": "http.request", "body": part, "more_body": i < 2} for i, part in enumerate(parts)
+    ]
+    sent: list[Any] = []
+
+    async def receive() -> dict[str, Any]:
+        return incoming.pop(0)
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/api/notifications",
+        "headers": [],
+        "query_string": b"",
+        "root_path": "",
+        "user": USERS["prof"],
+    }
+    await s.middleware(scope, receive, send)
+    assert sent[0]["status"] == 201
+    assert chunks_seen[:3] == (parts if streamed else [b"".join(parts)])
+
+
+async def test_a_grade_that_may_go_to_parents_is_read_even_in_an_open_window() -> None:
+    s = Setup(now=OPEN)
+    async with s.client() as c:
+        r = await c.post(
+            "/api/grades/3/publish", json={"audience": "parents"}, headers={"Authorization": "prof"}
+        )
+    assert r.status_code == 202  # parents: 24 h after the students
+    assert r.json()["reasons"][0]["code"] == "grade_parent_delay"
+
+
+async def test_declared_body_over_the_limit_is_413_even_in_an_open_window() -> None:
+    s = Setup(now=OPEN, max_body=10)
+    async with s.client() as c:
+        r = await c.post("/api/notifications", json={"audience": "parents", "text": "long"})
+    assert r.status_code == 413
+
+
+async def test_urgent_header_in_an_open_window_is_decided_not_waved_through() -> None:
+    s = Setup(now=OPEN)
+    async with s.client() as c:
+        r = await c.post(
+            "/api/notifications",
+            json={"audience": "parents"},
+            headers={"Deconnexion-Urgent": "maybe", "Authorization": "prof"},
+        )
+    assert r.status_code == 400
+    assert "yes/no" in r.json()["message"]
+
+
+async def test_an_unauthenticated_sender_claiming_a_head_role_stays_held() -> None:
+    def claims(scope: Any) -> Sender:  # a careless resolver: role without authentication
+        return Sender("x", SenderRole.CHEF_ETABLISSEMENT, "0750001A", authenticated=False)
+
+    s = Setup(identity=claims, establishment=fixed(PARIS_SCHOOL))
+    async with s.client() as c:
+        r = await c.post("/api/notifications", json={"audience": "parents"}, headers=URGENT)
+    assert r.status_code == 202
+    assert "urgent_refused" in [x["code"] for x in r.json()["reasons"]]
