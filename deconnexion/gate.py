@@ -17,13 +17,12 @@ from functools import partial
 from typing import Any
 from urllib.parse import parse_qsl
 
-import anyio.to_thread
-
 from ._asgi import Scope, route_path
 from .errors import (
     CalendarUnknownError,
     DeconnexionError,
     InvalidInputError,
+    MissingExtraError,
     OutOfRangeError,
     StoreError,
 )
@@ -38,6 +37,11 @@ from .routes import RouteMatch
 from .scheduler import Scheduler
 from .tenant import EstablishmentResolver, same_establishment
 from .territories import Establishment
+
+try:
+    import anyio.to_thread
+except ImportError as exc:  # pragma: no cover - the asgi extra brings anyio
+    raise MissingExtraError("asgi", "anyio") from exc
 
 __all__ = ["Gate", "Verdict"]
 

@@ -13,10 +13,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import anyio
-import anyio.to_thread
+from .errors import InvalidInputError, MissingExtraError
 
-from .errors import InvalidInputError
+try:
+    import anyio
+    import anyio.to_thread
+except ImportError as exc:  # pragma: no cover - the asgi extra brings anyio
+    raise MissingExtraError("asgi", "anyio") from exc
 
 __all__ = ["GroupCommit"]
 

@@ -12,13 +12,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import anyio
-import anyio.to_thread
-
 from ._asgi import ASGIApp, Message, Scope
 from .deliver import Deliverer, Delivery, DeliveryError, PermanentDeliveryError
+from .errors import MissingExtraError
 from .identity import Sender, SenderUser
 from .store.base import HeldMessage, HoldStore
+
+try:
+    import anyio
+    import anyio.to_thread
+except ImportError as exc:  # pragma: no cover - the asgi extra brings anyio
+    raise MissingExtraError("asgi", "anyio") from exc
 
 __all__ = ["REPLAY_KEY", "Replay", "replay_deliverer", "replay_parts", "restore_sender"]
 
