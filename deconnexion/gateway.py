@@ -18,19 +18,17 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ._asgi import Receive, Scope, Send, route_path
 from .admin import admin_app
 from .errors import InvalidInputError, MissingExtraError
 from .identity import IdentityResolver
-from .middleware import DEFAULT_HEADER_ALLOWLIST, DEFAULT_MAX_BODY, DeconnexionMiddleware
+from .middleware import DeconnexionMiddleware
 from .policy import Policy
 from .proxy import DEFAULT_TIMEOUT, ReverseProxy, upstream_deliverer
 from .queue import HoldQueue
-from .routes import Routes, load_mapping
+from .routes import RouteRules
 from .signing import SignedHeaderResolver
 from .store import open_store
 from .store.base import HoldStore
@@ -43,45 +41,10 @@ try:
 except ImportError as exc:  # pragma: no cover - the dev environment has the extra
     raise MissingExtraError("asgi", "httpx") from exc
 
-__all__ = ["ADMIN_PREFIX", "Gateway", "GatewayConfig", "gateway_main", "load_gateway_config"]
+__all__ = ["ADMIN_PREFIX", "Gateway", "gateway_main"]
 
 ADMIN_PREFIX = "/_deconnexion"
 log = logging.getLogger("deconnexion.gateway")
-
-
-@dataclass(frozen=True)
-class GatewayConfig:
-    """What a routes file holds besides the routes."""
-
-    routes: Routes
-    header_allowlist: tuple[str, ...] = DEFAULT_HEADER_ALLOWLIST
-    default_uai: str | None = None
-    max_body: int = DEFAULT_MAX_BODY
-    options: Mapping[str, Any] = field(default_factory=dict)
-
-
-_FILE_KEYS = ("routes", "header_allowlist", "default_uai", "max_body")
-
-
-def load_gateway_config(path: str | Path) -> GatewayConfig:
-    """Routes and gateway options from a TOML/JSON file (see examples/routes.toml)."""
-    data = load_mapping(path)
-    where = f"routes file {str(path)!r}"
-    unknown = sorted(set(data) - set(_FILE_KEYS))
-    if unknown:
-        raise InvalidInputError(
-            f"{where}: unknown keys {unknown}; expected some of {', '.join(_FILE_KEYS)}"
-        )
-    allow = data.get("header_allowlist", list(DEFAULT_HEADER_ALLOWLIST))
-    if not isinstance(allow, list) or not all(isinstance(h, str) for h in allow):
-        raise InvalidInputError(f"{where}: header_allowlist must be a list of names, got {allow!r}")
-    uai = data.get("default_uai")
-    if uai is not None:
-        Establishment(uai=uai)  # fail now, naming the UAI, rather than on the first request
-    max_body = data.get("max_body", DEFAULT_MAX_BODY)
-    if not isinstance(max_body, int) or isinstance(max_body, bool) or max_body < 0:
-        raise InvalidInputError(f"{where}: max_body {max_body!r}; expected a number of bytes")
-    return GatewayConfig(Routes.from_mapping(data, where), tuple(allow), uai, max_body)
 
 
 class Gateway:
@@ -92,7 +55,7 @@ class Gateway:
         *,
         upstream: str,
         store: HoldStore,
-        config: GatewayConfig,
+        config: RouteRules,
         policy: Policy | None = None,
         identity: IdentityResolver,
         establishment: EstablishmentResolver | None = None,
@@ -108,7 +71,7 @@ class Gateway:
         self.gate = DeconnexionMiddleware(
             self.proxy,
             queue=self.queue,
-            routes=config.routes,
+            routes=config.compile(),
             policy=policy,
             identity=identity,
             establishment=where,
@@ -204,7 +167,7 @@ def gateway_main(argv: Sequence[str]) -> int:
             f"--secret-env: ${args.secret_env} is not set; the gateway needs the shared secret "
             "that signs Deconnexion-Sender headers (at least 16 bytes)"
         )
-    config = load_gateway_config(args.routes)
+    config = RouteRules.from_file(args.routes)
     policy = Policy.from_file(args.policy) if args.policy else Policy.national()
     store = open_store(args.store)
     try:

@@ -35,26 +35,18 @@ from .identity import IdentityResolver, ScopeIdentity, Sender
 from .policy import Policy
 from .queue import HoldQueue
 from .replay import REPLAY_KEY, Replay, restore_sender
-from .routes import RouteMatch, RouteRule, Routes
+from .routes import (
+    DEFAULT_HEADER_ALLOWLIST,
+    DEFAULT_MAX_BODY,
+    RouteMatch,
+    RouteRule,
+    Routes,
+)
 from .scheduler import Scheduler
 from .tenant import EstablishmentResolver, from_sender
 from .territories import Establishment
 
 __all__ = ["DEFAULT_HEADER_ALLOWLIST", "DEFAULT_MAX_BODY", "DeconnexionMiddleware", "schedulers"]
-
-DEFAULT_MAX_BODY = 1024 * 1024
-# Headers kept with a held request and replayed with it. Credentials are not kept: the replay
-# carries the sender verified at hold time instead of a token that may have expired by then.
-DEFAULT_HEADER_ALLOWLIST = (
-    "content-type",
-    "content-language",
-    "accept",
-    "accept-language",
-    "user-agent",
-    "x-request-id",
-    "x-correlation-id",
-    "deconnexion-sender",
-)
 
 
 def schedulers(policy: Policy) -> Callable[[Establishment], Scheduler]:

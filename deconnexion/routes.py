@@ -20,11 +20,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .errors import InvalidInputError
 
-__all__ = ["PREFIXES", "RouteMatch", "RouteRule", "Routes", "Source"]
+__all__ = [
+    "DEFAULT_HEADER_ALLOWLIST",
+    "DEFAULT_MAX_BODY",
+    "PREFIXES",
+    "RouteMatch",
+    "RouteRule",
+    "RouteRules",
+    "Routes",
+    "Source",
+]
 
 PREFIXES = ("body", "header", "path", "query", "const")
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::(path))?\}")
@@ -51,6 +67,15 @@ class RouteRule(BaseModel):
     justification: Source | None = "header:Deconnexion-Justification"
     publish_to_students_at: Source | None = None
     extract: Extractor | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _method_alias(cls, data: Any) -> Any:
+        # `method = "POST"` reads better than a list when there is one.
+        if isinstance(data, Mapping) and "method" in data and "methods" not in data:
+            data = dict(data)
+            data["methods"] = data.pop("method")
+        return data
 
     @field_validator("methods", mode="before")
     @classmethod
@@ -128,6 +153,75 @@ def _check_source(value: Any) -> str:
     return value
 
 
+DEFAULT_MAX_BODY = 1024 * 1024
+# Headers kept with a held request and replayed with it. Credentials are not kept: the replay
+# carries the sender verified at hold time instead of a token that may have expired by then.
+DEFAULT_HEADER_ALLOWLIST = (
+    "content-type",
+    "content-language",
+    "accept",
+    "accept-language",
+    "user-agent",
+    "x-request-id",
+    "x-correlation-id",
+    "deconnexion-sender",
+)
+
+
+class RouteRules(BaseModel):
+    """A routes file (`deconnexion gateway --routes FILE`): the gated routes and the gate's
+    options. `default_uai` is the establishment of requests whose sender carries none."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    routes: tuple[RouteRule, ...] = Field(min_length=1)
+    header_allowlist: tuple[str, ...] = DEFAULT_HEADER_ALLOWLIST
+    default_uai: str | None = None
+    max_body: int = Field(default=DEFAULT_MAX_BODY, ge=0)
+
+    @field_validator("default_uai")
+    @classmethod
+    def _known_uai(cls, value: str | None) -> str | None:
+        if value is not None:
+            from .territories import Establishment
+
+            try:
+                Establishment(uai=value)
+            except InvalidInputError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    @model_validator(mode="after")
+    def _compiles(self) -> RouteRules:
+        try:
+            Routes(self.routes)
+        except InvalidInputError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+    def compile(self) -> Routes:
+        return Routes(self.routes)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> RouteRules:
+        """Load a `.toml` or `.json` routes file; errors name the file, route and field."""
+        source = f"routes file {str(path)!r}"
+        try:
+            return cls.model_validate(load_mapping(path))
+        except ValidationError as exc:
+            raise InvalidInputError(f"{source}: " + _describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
+        value = err.get("input")
+        shown = "" if isinstance(value, dict | list) else f" (got {value!r})"
+        parts.append(f"{loc}: {err['msg'].removeprefix('Value error, ')}{shown}")
+    return "; ".join(parts)
+
+
 @dataclass(frozen=True, slots=True)
 class RouteMatch:
     rule: RouteRule
@@ -180,20 +274,6 @@ class Routes:
     def __len__(self) -> int:
         return len(self.rules)
 
-    @classmethod
-    def from_mapping(cls, data: Mapping[str, Any], source: str = "routes") -> Routes:
-        """From ``{"routes": [{...}, ...]}`` (other top-level keys are left to the caller)."""
-        rules = data.get("routes")
-        if not isinstance(rules, list) or not rules:
-            raise InvalidInputError(
-                f"{source}: expected a non-empty 'routes' list ([[routes]] in TOML), got {rules!r}"
-            )
-        return cls(rules, source=source)
-
-    @classmethod
-    def from_file(cls, path: str | Path) -> Routes:
-        return cls.from_mapping(load_mapping(path), source=f"routes file {str(path)!r}")
-
 
 def load_mapping(path: str | Path) -> dict[str, Any]:
     """Read a TOML or JSON file into a dict; errors name the file."""
@@ -225,8 +305,6 @@ def _rule(item: RouteRule | Mapping[str, Any], source: str, index: int) -> Route
     if not isinstance(item, Mapping):
         raise InvalidInputError(f"{source}: route #{index + 1} is {item!r}, expected a table")
     data = dict(item)
-    if "method" in data:  # the singular spelling reads better for one method
-        data["methods"] = data.pop("method")
     try:
         return RouteRule.model_validate(data)
     except ValidationError as exc:

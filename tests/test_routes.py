@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from deconnexion.errors import InvalidInputError, NaiveDatetimeError
 from deconnexion.extract import RequestView, extract, parse_json, request_digest
 from deconnexion.message import Audience, Kind
-from deconnexion.routes import RouteRule, Routes
+from deconnexion.routes import RouteRule, RouteRules, Routes
 
 
 def view(body: object = None, **kw: object) -> RequestView:
@@ -85,27 +86,47 @@ def test_path_must_start_with_a_slash() -> None:
         Routes([{"path": "api/x"}])
 
 
-def test_routes_file_toml(tmp_path: object) -> None:
-    from pathlib import Path
-
-    path = Path(str(tmp_path)) / "routes.toml"
+def test_routes_file_toml(tmp_path: Path) -> None:
+    path = tmp_path / "routes.toml"
     path.write_text(
-        '[[routes]]\nmethod = "POST"\npath = "/api/grades/{id}/publish"\nkind = "grade"\n'
+        'default_uai = "0750001A"\n[[routes]]\nmethod = "POST"\n'
+        'path = "/api/grades/{id}/publish"\nkind = "grade"\n'
         'audience = ["body:audience", "parents"]\n',
         encoding="utf-8",
     )
-    routes = Routes.from_file(path)
+    rules = RouteRules.from_file(path)
+    assert rules.default_uai == "0750001A"
+    assert rules.max_body == 1024 * 1024
+    routes = rules.compile()
     assert len(routes) == 1
     assert routes.rules[0].audience == ("body:audience", "parents")
 
 
-def test_routes_file_without_routes_says_what_is_expected(tmp_path: object) -> None:
-    from pathlib import Path
+def test_the_example_routes_file_is_valid() -> None:
+    rules = RouteRules.from_file(Path(__file__).resolve().parents[1] / "examples" / "routes.toml")
+    assert rules.compile().match("POST", "/api/grades/12/publish") is not None
 
-    path = Path(str(tmp_path)) / "routes.json"
-    path.write_text('{"route": []}', encoding="utf-8")
-    with pytest.raises(InvalidInputError, match="expected a non-empty 'routes' list"):
-        Routes.from_file(path)
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[[route]]\npath = "/x"\n', "routes: Field required"),
+        ("routes = []\n", "routes: Tuple should have at least 1 item"),
+        ('default_uai = "ZZZ"\n[[routes]]\npath = "/x"\n', "default_uai"),
+        ('[[routes]]\npath = "/x/{id}"\ncollapse_key = "path:y"\n', "has no {y} parameter"),
+        ('max_body = -1\n[[routes]]\npath = "/x"\n', "max_body"),
+        ("[[routes]\n", "not valid TOML"),
+    ],
+)
+def test_bad_routes_files_name_the_file_and_the_field(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = tmp_path / "routes.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InvalidInputError) as err:
+        RouteRules.from_file(path)
+    assert message in str(err.value)
+    assert "routes.toml" in str(err.value)
 
 
 def test_extract_reads_body_path_and_constants() -> None:

@@ -27,7 +27,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from deconnexion.gateway import Gateway, load_gateway_config
+from deconnexion.gateway import Gateway
+from deconnexion.routes import RouteRules
 from deconnexion.signing import SignedHeaderResolver, sign_sender
 from deconnexion.store import open_store
 
@@ -141,7 +142,7 @@ def test_gateway_scenario(upstream: tuple[Upstream, Served], tmp_path: Path) -> 
     gateway = Gateway(
         upstream=up_served.url,
         store=store,
-        config=load_gateway_config(ROOT / "examples" / "routes.toml"),
+        config=RouteRules.from_file(ROOT / "examples" / "routes.toml"),
         identity=SignedHeaderResolver(SECRET, clock=clock),
         clock=clock,
         worker_options={"poll_interval": 0.1},
