@@ -129,6 +129,11 @@ class Batch:
         # values keep the object itself: its id() cannot be reused while the batch lives
         self.places: dict[int, tuple[object, str, str | None]] = {}
         self.decisions: dict[int, tuple[object, dict[str, Any], float, tuple[str, ...]]] = {}
+        self._id_prefix = f"{time.time_ns() // 1_000_000:012x}"
+
+    def new_id(self) -> str:
+        """Like `new_id()`, with the time read once per batch."""
+        return self._id_prefix + os.urandom(10).hex()
 
     def place(self, value: Establishment | str, field: str) -> tuple[str, str | None]:
         """(key, time zone or None) of an establishment."""
@@ -177,33 +182,32 @@ def build_held(r: HoldRequest, batch: Batch, prefix: str = "") -> tuple[HeldMess
             f"but the message is a {message.kind.value} to {message.audience.value}; "
             "expected the decision of this message"
         )
-    body, content_type = encode_payload(r.payload, f"{prefix}payload", batch.max_payload)
+    body, content_type = encode_payload(r.payload, prefix + "payload", batch.max_payload)
     if r.content_type is not None:
-        content_type = _text(r.content_type, f"{prefix}content_type", 255)
+        content_type = _text(r.content_type, prefix, "content_type", 255)
     kind = _KIND[message.kind]
     publish = message.publish_to_students_at
+    collapse = r.collapse_key
     held = HeldMessage(
-        id=new_id(),
+        id=batch.new_id(),
         establishment=key,
-        idempotency_key=_text(r.idempotency_key, f"{prefix}idempotency_key", MAX_KEY_LENGTH),
-        collapse_key=None
-        if r.collapse_key is None
-        else _text(r.collapse_key, f"{prefix}collapse_key", MAX_KEY_LENGTH),
+        idempotency_key=_text(r.idempotency_key, prefix, "idempotency_key", MAX_KEY_LENGTH),
+        collapse_key=None if collapse is None else _text(collapse, prefix, "collapse_key"),
         kind=kind,
         audience=_AUDIENCE[message.audience],
         sender_role=_ROLE[message.sender_role],
         urgent=message.urgent,
         priority=priority_for(kind, message.urgent),
-        recipients=_recipients(r.recipients, f"{prefix}recipients"),
+        recipients=_recipients(r.recipients, prefix),
         payload=body,
         content_type=content_type,
-        meta=json_object(r.meta, f"{prefix}meta"),
+        meta=json_object(r.meta, prefix + "meta") if r.meta else {},
         created_at=message.created_at.timestamp(),
         release_at=release,
         next_attempt_at=release,
         reasons=codes,
         decision=record,
-        actor=None if r.actor is None else _text(r.actor, f"{prefix}actor", 255),
+        actor=None if r.actor is None else _text(r.actor, prefix, "actor", 255),
         justification=message.justification,
         publish_to_students_at=None if publish is None else publish.timestamp(),
     )
@@ -212,7 +216,7 @@ def build_held(r: HoldRequest, batch: Batch, prefix: str = "") -> tuple[HeldMess
 
 def encode_payload(payload: Any, field: str, limit: int) -> tuple[bytes, str]:
     """bytes as given, str as UTF-8 text, dict/list as JSON; refused if larger than `limit`."""
-    if isinstance(payload, bytes | bytearray | memoryview):
+    if isinstance(payload, (bytes, bytearray, memoryview)):  # tuple: faster
         body, content_type = bytes(payload), "application/octet-stream"
     elif isinstance(payload, str):
         try:
@@ -223,7 +227,7 @@ def encode_payload(payload: Any, field: str, limit: int) -> tuple[bytes, str]:
                 f"{exc.start}); expected valid text"
             ) from None
         content_type = "text/plain; charset=utf-8"
-    elif isinstance(payload, dict | list):
+    elif isinstance(payload, (dict, list)):
         try:
             body = _JSON.encode(payload).encode("utf-8")
         except (TypeError, ValueError, UnicodeEncodeError, RecursionError) as exc:
@@ -245,29 +249,34 @@ def encode_payload(payload: Any, field: str, limit: int) -> tuple[bytes, str]:
     return body, content_type
 
 
-def _text(value: Any, field: str, limit: int) -> str:
-    if not isinstance(value, str) or not value.strip():
+def _text(value: Any, prefix: str, name: str, limit: int = MAX_KEY_LENGTH) -> str:
+    # the field name is only formatted for an error: this runs several times per message
+    if value.__class__ is not str or not value.strip():
+        if isinstance(value, str) and value.strip():
+            return _text(str(value), prefix, name, limit)
         raise InvalidInputError(
-            f"{field}: expected a non-empty string, got {type(value).__name__} {value!r}"
+            f"{prefix}{name}: expected a non-empty string, got {type(value).__name__} {value!r}"
         )
     if len(value) > limit:
         raise InvalidInputError(
-            f"{field}: {len(value)} characters, expected at most {limit}: {value[:40]!r}…"
+            f"{prefix}{name}: {len(value)} characters, expected at most {limit}: {value[:40]!r}…"
         )
     return value
 
 
-def _recipients(value: Any, field: str) -> tuple[str, ...]:
+def _recipients(value: Any, prefix: str) -> tuple[str, ...]:
     if isinstance(value, str):
         value = (value,)
     try:
-        items = tuple(value)
+        items = value if value.__class__ is tuple else tuple(value)
     except TypeError:
         raise InvalidInputError(
-            f"{field}: expected a list of recipient ids, got {type(value).__name__} {value!r}"
+            f"{prefix}recipients: expected a list of recipient ids, got "
+            f"{type(value).__name__} {value!r}"
         ) from None
     for n, item in enumerate(items):
-        _text(item, f"{field}[{n}]", MAX_KEY_LENGTH)
+        if item.__class__ is not str or not item.strip() or len(item) > MAX_KEY_LENGTH:
+            _text(item, prefix, f"recipients[{n}]")
     return items
 
 

@@ -54,6 +54,12 @@ def plan_inserts(
 ) -> InsertPlan:
     """Decide the batch. `by_key` and `held_collapse` describe the store before the batch."""
     plan = InsertPlan()
+    if not by_key and all(m.collapse_key is None for m in messages):
+        keys = {(m.establishment, m.idempotency_key) for m in messages}
+        if len(keys) == len(messages):  # the common case: all new, nothing to collapse
+            plan.inserts = [(m, "held") for m in messages]
+            plan.outcomes = [InsertOutcome(m.id, "held", m.release_at) for m in messages]
+            return plan
     staged_keys: dict[tuple[str, str], Existing] = {}
     staged_collapse: dict[tuple[str, str], int] = {}  # → index in plan.inserts
     collapse_owner = dict(held_collapse)

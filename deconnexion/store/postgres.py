@@ -37,6 +37,13 @@ SCHEMA_VERSION = 1
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,40}")
 _BODY = ("payload", "meta", "decision")
 _COLUMNS = ", ".join(("b." if c in _BODY else "h.") + c for c in COLUMNS)
+_PLAIN = re.compile(r"[ !#-\[\]-~]*").fullmatch  # printable ASCII but " and \\
+
+
+def _plain(value: Any) -> bool:
+    return value.__class__ is str and _PLAIN(value) is not None
+
+
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # built once
 
 
@@ -420,6 +427,8 @@ def _rows(
 
     def enc(value: Any) -> str:
         # tuples (reasons, recipients) by value, dicts by identity (an empty one is "{}")
+        if value.__class__ is tuple and len(value) == 1 and _plain(value[0]):
+            return f'["{value[0]}"]'  # one recipient id: no escaping needed
         key = value if isinstance(value, tuple) else id(value) if value else ()
         found = cache.get(key)
         if found is None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import builtins
 import json
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -50,6 +51,13 @@ TUNING = (
 
 _WAKERS: dict[str, Waker] = {}
 _WAKERS_LOCK = threading.Lock()
+
+
+_PLAIN = re.compile(r"[ !#-\[\]-~]*").fullmatch  # printable ASCII but " and \\
+
+
+def _plain(value: Any) -> bool:
+    return value.__class__ is str and _PLAIN(value) is not None
 
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # built once
@@ -444,6 +452,8 @@ def _rows(
 
     def enc(value: Any) -> str:
         # tuples (reasons) by value, dicts by identity (an empty one is always "{}")
+        if value.__class__ is tuple and len(value) == 1 and _plain(value[0]):
+            return f'["{value[0]}"]'  # one recipient id: no escaping needed
         key = value if isinstance(value, tuple) else id(value) if value else ()
         found = cache.get(key)
         if found is None:
