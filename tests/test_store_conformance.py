@@ -86,6 +86,18 @@ def test_a_held_message_reads_back_field_for_field(store: HoldStore) -> None:
     assert replace(got, seq=0) == m
 
 
+@pytest.mark.parametrize(
+    "recipients",
+    [("parent:1",), ('a"b',), ("x\\y",), ("élève:Zoé",), ("a", "b"), (), (" ", "[1]")],
+)
+def test_recipient_ids_read_back_exactly(store: HoldStore, recipients: tuple[str, ...]) -> None:
+    (mid,) = put(store, msg(recipients=recipients, reasons=recipients))
+    got = store.get(EST, mid)
+    assert got is not None and (got.recipients, got.reasons) == (recipients, recipients)
+    (claimed,) = store.claim_due(T0, 1, 30, "w")
+    assert (claimed.recipients, claimed.reasons) == (recipients, recipients)
+
+
 def test_holding_the_same_idempotency_key_twice_keeps_the_first(store: HoldStore) -> None:
     first = msg("k")
     put(store, first)

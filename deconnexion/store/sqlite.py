@@ -494,22 +494,27 @@ def _rows(
 
 
 def _decode_many(rows: Iterable[Sequence[Any]]) -> builtins.list[HeldMessage]:
-    """Decode rows; equal JSON texts within one call are parsed once (records are read-only)."""
-    parsed: dict[str, Any] = {}
+    """Decode rows. Lists of ids and codes become tuples, parsed once per distinct text."""
+    tuples: dict[str, tuple[str, ...]] = {"[]": ()}
 
-    def load(text: str) -> Any:
-        found = parsed.get(text)
+    def strings(text: str) -> tuple[str, ...]:
+        found = tuples.get(text)
         if found is None:
-            found = parsed[text] = json.loads(text)
+            inner = text[2:-2]
+            if text[:2] == '["' and text[-2:] == '"]' and _PLAIN(inner):
+                found = (inner,)  # one plain string: what one recipient or reason looks like
+            else:
+                found = tuple(json.loads(text))
+            tuples[text] = found
         return found
 
     out = []
     for r in rows:
         v = builtins.list(r)
         v[7] = bool(v[7])
-        v[9] = tuple(load(v[9]))
-        v[12] = json.loads(v[12])  # meta: per message, mutable by callers: never shared
-        v[16] = tuple(load(v[16]))
+        v[9] = strings(v[9])
+        v[12] = {} if v[12] == "{}" else json.loads(v[12])  # dicts: never shared
+        v[16] = strings(v[16])
         v[17] = json.loads(v[17])
         out.append(HeldMessage(*v))
     return out
