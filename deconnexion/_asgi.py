@@ -45,16 +45,6 @@ def route_path(scope: Scope) -> str:
     return path
 
 
-def declared_length(scope: Scope) -> int | None:
-    for key, value in scope.get("headers") or ():
-        if key.lower() == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
-
-
 async def read_body(receive: Receive, limit: int) -> bytes:
     """The whole request body; `BodyTooLarge` beyond `limit`, `ClientGone` on disconnect."""
     chunks: list[bytes] = []

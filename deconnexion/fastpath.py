@@ -33,36 +33,34 @@ _LIMIT = 10_000
 
 
 class OpenSpans:
-    """(scheduler, audience) → the open interval [start, end) last seen."""
+    """(scheduler, audiences) → the open interval [start, end) common to them, last seen."""
 
     def __init__(self) -> None:
-        self._spans: dict[tuple[Any, Audience], tuple[float, float]] = {}
+        self._spans: dict[tuple[Any, tuple[Audience, ...]], tuple[float, float]] = {}
         self._lock = threading.Lock()
 
-    def still_open(self, scheduler: Any, audiences: Sequence[Audience], t: float) -> bool:
-        """True when every audience is inside a remembered open interval at `t`."""
-        for audience in audiences:
-            span = self._spans.get((scheduler, audience))
-            if span is None or not span[0] <= t < span[1]:
-                return False
-        return True
+    def still_open(self, scheduler: Any, audiences: tuple[Audience, ...], t: float) -> bool:
+        """True when `t` is inside the open interval remembered for these audiences."""
+        span = self._spans.get((scheduler, audiences))
+        return span is not None and span[0] <= t < span[1]
 
-    def all_open(self, scheduler: Any, audiences: Sequence[Audience], t: float) -> bool:
+    def all_open(self, scheduler: Any, audiences: tuple[Audience, ...], t: float) -> bool:
         """Like `still_open`, asking the scheduler (and remembering) on a miss."""
-        for audience in audiences:
-            span = self._spans.get((scheduler, audience))
-            if span is not None and span[0] <= t < span[1]:
-                continue
-            try:
-                if scheduler.is_quiet(datetime.fromtimestamp(t, UTC), audience):
-                    return False
-            except (DeconnexionError, ValueError, OverflowError, OSError):
-                return False  # out of range, strict mode: the full path answers
-            self.remember(scheduler, (audience,), t)
+        span = self._spans.get((scheduler, audiences))
+        if span is not None and span[0] <= t < span[1]:
+            return True
+        try:
+            when = datetime.fromtimestamp(t, UTC)
+            if any(scheduler.is_quiet(when, a) for a in audiences):
+                return False
+        except (DeconnexionError, ValueError, OverflowError, OSError):
+            return False  # out of range, strict mode: the full path answers
+        self.remember(scheduler, audiences, t)
         return True
 
-    def remember(self, scheduler: Any, audiences: Sequence[Audience], t: float) -> None:
+    def remember(self, scheduler: Any, audiences: tuple[Audience, ...], t: float) -> None:
         """`t` was decided open for these audiences: keep the interval around it."""
+        lo, hi = float("-inf"), float("inf")
         for audience in audiences:
             bounds = getattr(scheduler.windows(audience), "bounds", None)
             if not bounds:
@@ -70,10 +68,11 @@ class OpenSpans:
             i = bisect_right(bounds, t)
             if i & 1 == 0 or i >= len(bounds):  # not inside an open interval after all
                 return
-            with self._lock:
-                if len(self._spans) >= _LIMIT:
-                    self._spans.clear()
-                self._spans[(scheduler, audience)] = (bounds[i - 1], bounds[i])
+            lo, hi = max(lo, bounds[i - 1]), min(hi, bounds[i])
+        with self._lock:
+            if len(self._spans) >= _LIMIT:
+                self._spans.clear()
+            self._spans[(scheduler, audiences)] = (lo, hi)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +81,7 @@ class Unread:
 
     audiences: tuple[Audience, ...]  # every audience the body could name
     urgent: tuple[tuple[str, Any, str], ...]  # (kind, key, source) readers, never the body
+    headers: frozenset[bytes]  # header names the urgent readers look at
 
 
 def _constants(readers: Sequence[tuple[str, Any, str]], name: str) -> Any:
@@ -106,26 +106,30 @@ def unread_plan(plan: Plan) -> Unread | None:
         return None  # a bad constant: the full path explains it
     if kind in (None, Kind.GRADE) and Audience.PARENTS in audiences:
         return None
-    return Unread(tuple(audiences), tuple(urgent))
+    names = frozenset(key.encode("latin-1") for kind, key, _ in urgent if kind == "header")
+    return Unread(tuple(audiences), tuple(urgent), names)
 
 
-def urgency_asked(unread: Unread, scope: Mapping[str, Any], params: Mapping[str, str]) -> bool:
-    """True when the request asks for urgency, or its flag cannot be read (full path)."""
+def urgency_asked(
+    unread: Unread,
+    headers: Mapping[bytes, bytes],
+    scope: Mapping[str, Any],
+    params: Mapping[str, str],
+) -> bool:
+    """True when the request asks for urgency, or its flag cannot be read (full path).
+    `headers` holds the request's headers named in `unread.headers`."""
     for kind, key, source in unread.urgent:
         value: Any = None
         if kind == "const":
             value = key
         elif kind == "header":
-            wanted = key.encode("latin-1")
-            for k, v in scope.get("headers") or ():
-                if k.lower() == wanted:
-                    value = v.decode("latin-1")
-                    break
+            raw = headers.get(key.encode("latin-1"))
+            value = None if raw is None else raw.decode("latin-1")
         elif kind == "path":
             value = params.get(key)
         elif kind == "query":
-            raw = scope.get("query_string", b"").decode("latin-1")
-            value = next((v for k, v in parse_qsl(raw, keep_blank_values=True) if k == key), None)
+            query = scope.get("query_string", b"").decode("latin-1")
+            value = next((v for k, v in parse_qsl(query, keep_blank_values=True) if k == key), None)
         if value is None:
             continue
         try:

@@ -43,7 +43,7 @@ try:
 except ImportError as exc:  # pragma: no cover - the asgi extra brings anyio
     raise MissingExtraError("asgi", "anyio") from exc
 
-__all__ = ["Gate", "Verdict"]
+__all__ = ["PASS_UNREAD", "READ", "TOO_LARGE", "Gate", "Verdict"]
 
 log = logging.getLogger("deconnexion.gate")
 
@@ -62,6 +62,8 @@ class Verdict:
 
 
 PASS = Verdict()
+READ, PASS_UNREAD, TOO_LARGE = 0, 1, 2
+_NO_HEADERS: frozenset[bytes] = frozenset()
 
 
 def _error(status: int, code: str, message: str) -> Verdict:
@@ -102,19 +104,29 @@ class Gate:
             found = self._plans[id(match.rule)] = (plan, unread_plan(plan))
         return found
 
-    def passes_unread(self, scope: Scope, match: RouteMatch) -> bool:
-        """True when the request may go on without its body being read (see fastpath)."""
+    def triage(self, scope: Scope, match: RouteMatch, max_body: int) -> int:
+        """Before the body: READ it, PASS unread (see fastpath), or TOO_LARGE (declared)."""
         unread = (self._plans.get(id(match.rule)) or self._plan(match))[1]
-        if unread is None or urgency_asked(unread, scope, match.params):
-            return False
+        wanted = _NO_HEADERS if unread is None else unread.headers
+        seen: dict[bytes, bytes] = {}
+        for k, v in scope.get("headers") or ():  # ASGI servers give lower-case names
+            if k == b"content-length":
+                if v.isdigit() and int(v) > max_body:
+                    return TOO_LARGE
+            elif k in wanted:
+                seen[k] = v
+        if unread is None or urgency_asked(unread, seen, scope, match.params):
+            return READ
         try:
             establishment = self.establishment(scope, self.identity(scope))
             if establishment is None:
-                return False
+                return READ
             scheduler = self.scheduler_for(establishment)
         except DeconnexionError:
-            return False  # the full path answers with the error
-        return self._open.all_open(scheduler, unread.audiences, self.clock())
+            return READ  # the full path answers with the error
+        return (
+            PASS_UNREAD if self._open.all_open(scheduler, unread.audiences, self.clock()) else READ
+        )
 
     async def judge(self, scope: Scope, match: RouteMatch, body: bytes) -> Verdict:
         try:

@@ -23,14 +23,13 @@ from ._asgi import (
     Receive,
     Scope,
     Send,
-    declared_length,
     read_body,
     replay_receive,
     route_path,
     send_json,
 )
 from .errors import InvalidInputError
-from .gate import Gate
+from .gate import PASS_UNREAD, TOO_LARGE, Gate
 from .identity import IdentityResolver, ScopeIdentity, Sender
 from .policy import Policy
 from .queue import HoldQueue
@@ -115,14 +114,16 @@ class DeconnexionMiddleware:
             await self.app(scope, receive, send)
             return
         match = self.routes.match(scope["method"], route_path(scope))
-        if match is not None and (declared_length(scope) or 0) > self.max_body:
-            await self._too_large(send)
-            return
-        if match is None or self.gate.passes_unread(scope, match):
-            # Not gated, or open whatever the body says: the body streams to the app unread.
+        if match is None:
             await self.app(scope, receive, send)
             return
-        await self._gated(scope, receive, send, match)
+        triage = self.gate.triage(scope, match, self.max_body)
+        if triage == PASS_UNREAD:  # open whatever the body says: it streams to the app unread
+            await self.app(scope, receive, send)
+        elif triage == TOO_LARGE:
+            await self._too_large(send)
+        else:
+            await self._gated(scope, receive, send, match)
 
     async def _replayed(self, scope: Scope, receive: Receive, send: Send, replay: Any) -> None:
         # Only the in-process replay deliverer can put a `Replay` in the scope: servers copy no

@@ -86,9 +86,9 @@ class ReverseProxy:
         if scope["type"] != "http":
             await send({"type": "websocket.close", "code": 1003})
             return
-        headers = _strip([(k.lower(), v) for k, v in scope.get("headers") or ()])
-        has_body = any(k in (b"content-length", b"transfer-encoding") for k, _ in scope["headers"])
-        headers = [(k, v) for k, v in headers if k != b"host"]
+        incoming = [(k.lower(), v) for k, v in scope.get("headers") or ()]
+        has_body = any(k in (b"content-length", b"transfer-encoding") for k, _ in incoming)
+        headers = [(k, v) for k, v in _strip(incoming) if k != b"host"]
         headers += _forwarded(scope)
         request = self.client.build_request(
             scope["method"],
@@ -112,8 +112,13 @@ class ReverseProxy:
                     "headers": _strip(list(response.headers.raw)),
                 }
             )
-            async for chunk in response.aiter_raw():
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            if response.is_stream_consumed:  # a transport that read the body already
+                await send(
+                    {"type": "http.response.body", "body": response.content, "more_body": True}
+                )
+            else:
+                async for chunk in response.aiter_raw():
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             await response.aclose()

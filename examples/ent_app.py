@@ -102,19 +102,24 @@ async def timeline(request: Request) -> JSONResponse:  # reading: never gated
     return JSONResponse(TIMELINE)
 
 
+API_ROUTES = [  # the ENT's own API, unchanged
+    Route("/api/grades/{id}/publish", publish_grades, methods=["POST"]),
+    Route("/api/grades/{id}", save_grade, methods=["PUT"]),
+    Route("/api/messages", send_message, methods=["POST"]),
+    Route("/api/timeline", timeline),
+]
+
+
+# -- the deconnexion wiring (the README's middleware section) ---------------------------------
+
+
 def create_app(
     store_url: str = "sqlite:///ent-held.db", clock: Callable[[], float] = time.time
 ) -> Starlette:
     store = open_store(store_url)
-    api = Starlette(
-        routes=[
-            Route("/api/grades/{id}/publish", publish_grades, methods=["POST"]),
-            Route("/api/grades/{id}", save_grade, methods=["PUT"]),
-            Route("/api/messages", send_message, methods=["POST"]),
-            Route("/api/timeline", timeline),
-        ]
-    )
+    api = Starlette(routes=API_ROUTES)
     gated = DeconnexionMiddleware(api, queue=HoldQueue(store, clock), routes=GATED, clock=clock)
+    # At release the worker replays each held request into the API, past the gate.
     worker = ReleaseWorker(store, replay_deliverer(gated, store), clock=clock)
 
     @contextlib.asynccontextmanager
