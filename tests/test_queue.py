@@ -4,6 +4,7 @@ Scheduler, and a store file that is not a database."""
 from __future__ import annotations
 
 import sqlite3
+import sys
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 
 from deconnexion.errors import (
     InvalidInputError,
+    MissingExtraError,
     NaiveDatetimeError,
     NotADatabaseError,
     PayloadError,
@@ -291,6 +293,44 @@ def test_an_unknown_store_url_names_the_accepted_ones(url: str) -> None:
     with pytest.raises(InvalidInputError, match="sqlite:///") as caught:
         open_store(url)
     assert repr(url) in str(caught.value)
+
+
+def test_open_store_picks_the_backend_from_the_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from deconnexion.store.sqlite import SQLiteStore
+
+    assert isinstance(open_store("memory://"), MemoryStore)
+    for url in ("sqlite:///:memory:", f"sqlite:///{tmp_path}/a.db"):
+        store = open_store(url)
+        assert isinstance(store, SQLiteStore)
+        store.close()
+    monkeypatch.chdir(tmp_path)
+    relative = open_store("sqlite:///rel.db")
+    relative.close()
+    assert (tmp_path / "rel.db").exists()
+
+
+def test_postgres_urls_open_a_postgres_store_in_the_given_schema(
+    pg_schema: tuple[str, str],
+) -> None:
+    from deconnexion.store.postgres import PostgresStore
+
+    dsn, schema = pg_schema
+    for url in (
+        f"{dsn}?schema={schema}",
+        f"{dsn.replace('postgresql', 'postgres', 1)}?schema={schema}",
+    ):
+        store = open_store(url)
+        assert isinstance(store, PostgresStore) and store.schema == schema
+        store.close()
+
+
+def test_postgres_without_psycopg_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # import psycopg now fails
+    monkeypatch.delitem(sys.modules, "deconnexion.store.postgres", raising=False)
+    with pytest.raises(MissingExtraError, match=r"pip install 'deconnexion\[postgres\]'"):
+        open_store("postgresql://postgres@127.0.0.1/postgres")
 
 
 def test_a_sqlite_path_in_a_missing_folder_is_a_store_error(tmp_path: Path) -> None:
