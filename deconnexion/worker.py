@@ -486,19 +486,17 @@ class ReleaseWorker:
         return await asyncio.to_thread(work)
 
     async def _give_back(self, items: list[tuple[list[HeldMessage], float]]) -> int:
-        """Return claimed, untried messages to the store, due again at the given instant."""
+        """Return claimed, untried messages to the store, due again at the given instant
+        (the claim does not count as an attempt)."""
         now = self._clock()
-        release = getattr(self.store, "release", None)
+        by_at: dict[float, list[str]] = {}
+        for messages, at in items:
+            by_at.setdefault(at, []).extend(m.id for m in messages)
 
         def work() -> int:
-            count = 0
-            for messages, at in items:
-                if release is not None:
-                    count += int(release([m.id for m in messages], self.worker_id, now, at))
-                    continue
-                for m in messages:  # fallback: costs the message an attempt
-                    count += self.store.fail(m.id, self.worker_id, now, "given back untried", at)
-            return count
+            return sum(
+                self.store.give_back(ids, self.worker_id, now, at) for at, ids in by_at.items()
+            )
 
         return await asyncio.to_thread(work)
 
