@@ -3,9 +3,10 @@
 On Monday at 07:00 a weekend's backlog is due at once. Sending it all in the same second floods
 the ENT's notification system; smoothing gives every message a send slot instead:
 
-- never before its `release_at` (nor before `now`);
+- never before its `release_at` (nor before `now`), never after its `latest` (the end of its
+  open window; a recipient's earlier messages inherit it);
 - at most `max_rate` messages per second (consecutive slots at least 1/max_rate apart, carried
-  over from one batch to the next);
+  over from one batch to the next), except messages capped by their `latest`;
 - urgent messages and timetable changes (priority 0) first;
 - a recipient's messages never reorder: a message that must go early pulls the recipient's
   earlier messages forward with it.
@@ -30,12 +31,15 @@ class Due:
 
     `recipients` are hashables (the worker uses `(establishment, recipient)` pairs); a message
     to several recipients is ordered with respect to each of them. `release_at` is epoch
-    seconds; `priority` 0 is urgent or timetable, larger values later.
+    seconds; `priority` 0 is urgent or timetable, larger values later. `latest`, when set, is
+    the last instant it may be sent (the end of its open window): smoothing never delays it
+    past that, even if the rate must be exceeded (a burst is better than a message at night).
     """
 
     recipients: tuple[Hashable, ...]
     release_at: float
     priority: int = 1
+    latest: float | None = None
 
 
 def _check_rate(name: str, value: float | None) -> None:
@@ -75,6 +79,25 @@ def _send_order(items: Sequence[Due]) -> list[int]:
     return sorted(range(n), key=lambda i: (prio[i], due[i], i))
 
 
+def _inherited_latest(items: Sequence[Due]) -> list[float | None]:
+    """A message must go no later than its recipients' later messages must (else keeping
+    their order would push those past their own `latest`)."""
+    out: list[float | None] = [None] * len(items)
+    following: dict[Hashable, float] = {}
+    for i in range(len(items) - 1, -1, -1):
+        item = items[i]
+        cap = item.latest
+        for r in item.recipients:
+            after = following.get(r)
+            if after is not None and (cap is None or after < cap):
+                cap = after
+        out[i] = cap
+        if cap is not None:
+            for r in item.recipients:
+                following[r] = cap
+    return out
+
+
 def plan_slots(
     items: Sequence[Due],
     *,
@@ -92,13 +115,17 @@ def plan_slots(
     last: dict[Hashable, float] = {}
     gap = 1.0 / max_rate if max_rate else 0.0
     free = now if next_free is None else max(now, next_free)
+    latest = _inherited_latest(items)
     for i in _send_order(items):
         item = items[i]
-        slot = max(now, item.release_at)
+        base = max(now, item.release_at)
         for r in item.recipients:
-            slot = max(slot, last.get(r, slot))
-        if max_rate:
-            slot = max(slot, free)
+            base = max(base, last.get(r, base))
+        slot = max(base, free) if max_rate else base
+        cap = latest[i]
+        if cap is not None and slot > cap:
+            slot = max(base, cap)  # capped: a burst, outside the rate's budget
+        elif max_rate:
             free = slot + gap
         slots[i] = slot
         for r in item.recipients:

@@ -30,6 +30,7 @@ from typing import Any
 from .batching import Unit, backoff_delay, build_units, chains
 from .deliver import Deliverer, PermanentDeliveryError
 from .errors import InvalidInputError
+from .message import ReasonCode
 from .smoothing import Due, Smoother, spread_rate
 from .store.base import HeldMessage, HoldStore
 from .timeutil import zone
@@ -42,6 +43,18 @@ LEASE_USE = 0.8  # deliver nothing later than this fraction of the lease after t
 RECOUNT_SECONDS = 30.0  # spread windows: how often the backlog is counted again
 
 Outcome = BaseException | None  # None: delivered
+# a message held for one of these reasons is released when a quiet window ends: at the start
+# of an open window, which smoothing may spread into
+QUIET_CODES = frozenset(
+    code.value
+    for code in (
+        ReasonCode.NIGHT,
+        ReasonCode.WEEKEND,
+        ReasonCode.PUBLIC_HOLIDAY,
+        ReasonCode.SCHOOL_HOLIDAY,
+        ReasonCode.CLOSURE,
+    )
+)
 
 
 def _positive(name: str, value: float | None, *, allow_none: bool = False) -> None:
@@ -301,6 +314,8 @@ class ReleaseWorker:
         if self._smoother is None or not self.spread_seconds:
             return
         window = self._window
+        if window is not None and now >= window[0] + self.spread_seconds:
+            window = self._window = None  # that window is over; a backlog left opens another
         if window is None or now - window[3] >= RECOUNT_SECONDS:
             backlog = await asyncio.to_thread(self._count_due, now)
             if window is None:
@@ -367,7 +382,7 @@ class ReleaseWorker:
     def _plan(self, units: Sequence[Unit], now: float) -> list[float]:
         if self._smoother is None:
             return [max(now, u.release_at) for u in units]
-        items = [Due(u.keys, u.release_at, u.priority) for u in units]
+        items = [Due(u.keys, u.release_at, u.priority, _latest(u)) for u in units]
         return self._smoother.plan(items, now)
 
     async def _deliver_wave(self, parts: list[list[Unit]]) -> dict[int, Outcome]:
@@ -550,6 +565,26 @@ _METRICS = (
     ("digests", "Digests built."),
     ("batches", "Batches processed."),
 )
+
+
+def _latest(unit: Unit) -> float | None:
+    """The last instant smoothing may send a unit: for a message released when a quiet window
+    ends, the end of the open window if the queue recorded it (`meta["open_until"]`), else
+    unbounded; for a message released in the middle of an open window (a grade reaching
+    parents 24 h after students), its release time: it may be shortly before 20:00, so it is
+    never delayed."""
+    cap: float | None = None
+    for m in unit.messages:
+        until = m.meta.get("open_until") if isinstance(m.meta, dict) else None
+        if isinstance(until, int | float) and not isinstance(until, bool):
+            own: float | None = float(until) - 1.0
+        elif QUIET_CODES.isdisjoint(m.reasons):
+            own = m.release_at
+        else:
+            own = None
+        if own is not None and (cap is None or own < cap):
+            cap = own
+    return cap
 
 
 def _advance(

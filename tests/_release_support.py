@@ -63,6 +63,8 @@ def held(
     kind: str = "grade",
     urgent: bool = False,
     created_at: float | None = None,
+    reasons: tuple[str, ...] = ("weekend",),
+    meta: dict[str, Any] | None = None,
 ) -> HeldMessage:
     return HeldMessage(
         id=uuid.uuid4().hex,
@@ -77,10 +79,10 @@ def held(
         recipients=recipients,
         payload=json.dumps({"key": key}).encode(),
         content_type="application/json",
-        meta={},
+        meta=meta or {},
         created_at=release_at - 36_000 if created_at is None else created_at,
         release_at=release_at,
         next_attempt_at=release_at,
-        reasons=("weekend",),
+        reasons=reasons,
         decision={"timezone": "Europe/Paris"},
     )

@@ -150,3 +150,46 @@ def _chained(items: list[Due], j: int, i: int) -> bool:
 def test_same_input_gives_same_slots() -> None:
     items = [Due((f"r{i % 7}",), T0 - i, i % 3) for i in range(50)]
     assert plan_slots(items, now=T0, max_rate=20) == plan_slots(items, now=T0, max_rate=20)
+
+
+def test_a_message_is_never_smoothed_past_the_end_of_its_window() -> None:
+    # parents' grades due at 19:59:50, window closes at 20:00: a burst, not a night message
+    close = T0 + 13 * 3600
+    items = [Due((f"p{i}",), close - 10, 2, latest=close - 1) for i in range(5)]
+    slots, free = plan_slots(items, now=close - 10, max_rate=0.1)
+    assert slots[0] == close - 10
+    assert all(s <= close - 1 for s in slots)
+    assert free == close  # only the first one used the rate's budget
+
+
+def test_a_recipients_earlier_message_inherits_a_later_ones_deadline() -> None:
+    items = [Due(("y",), T0, 2), Due(("x",), T0, 2), Due(("x",), T0, 2, latest=T0 + 1)]
+    slots, _ = plan_slots(items, now=T0, max_rate=0.5)
+    assert slots[1] <= slots[2] <= T0 + 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    items=st.lists(
+        st.builds(
+            Due,
+            recipients=st.lists(st.sampled_from("abcd"), min_size=1, max_size=2, unique=True).map(
+                tuple
+            ),
+            release_at=st.floats(T0 - 3600, T0, allow_nan=False),
+            priority=st.integers(0, 2),
+            latest=st.one_of(st.none(), st.floats(T0, T0 + 120, allow_nan=False)),
+        ),
+        max_size=40,
+    ),
+    rate=st.one_of(st.none(), st.floats(0.05, 50)),
+)
+def test_due_messages_never_go_after_their_latest(items: list[Due], rate: float | None) -> None:
+    slots, _ = plan_slots(items, now=T0, max_rate=rate)
+    for item, slot in zip(items, slots, strict=True):
+        assert slot >= max(T0, item.release_at)
+        if item.latest is not None:
+            assert slot <= item.latest
+    for r in "abcd":
+        theirs = [s for item, s in zip(items, slots, strict=True) if r in item.recipients]
+        assert theirs == sorted(theirs)

@@ -310,6 +310,36 @@ def test_a_spread_window_releases_the_backlog_over_the_window(store: HoldStore) 
     assert T0 + 45 <= times[-1] <= T0 + 60  # spread, and done within the window
 
 
+def test_smoothing_never_delays_a_message_released_inside_an_open_window(
+    store: HoldStore,
+) -> None:
+    # parents' grades released at 19:59:55 (24 h after the students'): no spreading into 20:00
+    evening = T0 + 13 * 3600 - 5
+    clock = FakeClock(evening)
+    grades = [
+        held(f"g{i}", release_at=evening, recipients=(f"p{i}",), reasons=("grade_parent_delay",))
+        for i in range(5)
+    ]
+    hold(store, *grades)
+    worker, rec = make(store, clock, spread_seconds=900.0, max_rate=0.1)
+    drain(worker)
+    assert sorted(rec.keys) == [f"g{i}" for i in range(5)]
+    assert all(at == evening for _, _, at, _ in rec.seen)
+
+
+def test_smoothing_stops_at_the_end_of_the_open_window_the_queue_recorded(
+    store: HoldStore,
+) -> None:
+    clock = FakeClock()
+    until = T0 + 30
+    msgs = [held(f"m{i}", recipients=(f"p{i}",), meta={"open_until": until}) for i in range(10)]
+    hold(store, *msgs)
+    worker, rec = make(store, clock, max_rate=0.1)  # one per 10 s would end at T0 + 90
+    drain(worker)
+    assert len(rec.seen) == 10
+    assert max(at for _, _, at, _ in rec.seen) <= until - 1
+
+
 def test_digest_merges_one_recipients_messages_into_one_delivery(store: HoldStore) -> None:
     clock = FakeClock()
     friday_evening = T0 - 2 * 86_400 - 11 * 3600 + 1800  # Friday 20:30
