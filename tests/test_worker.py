@@ -412,3 +412,50 @@ def test_bad_settings_are_refused_by_name(store: HoldStore, field: str, value: f
 def test_something_that_is_not_a_store_is_refused() -> None:
     with pytest.raises(InvalidInputError, match="HoldStore"):
         ReleaseWorker(object(), Recorder(lambda: 0.0))
+
+
+def test_a_hold_queue_is_accepted_and_its_messages_come_out_as_held(store: HoldStore) -> None:
+    from datetime import datetime
+
+    from deconnexion.message import (
+        Audience,
+        Decision,
+        Kind,
+        Message,
+        Provenance,
+        Reason,
+        ReasonCode,
+    )
+    from deconnexion.queue import HoldQueue
+    from deconnexion.timeutil import zone
+
+    paris = zone("Europe/Paris")
+    friday = datetime(2025, 10, 31, 21, 0, tzinfo=paris)
+    monday = datetime(2025, 11, 3, 7, 0, tzinfo=paris)
+    message = Message(kind=Kind.HOMEWORK, audience=Audience.STUDENTS, created_at=friday)
+    decision = Decision(
+        held=True,
+        release_at=monday,
+        created_at=friday,
+        audience=Audience.STUDENTS,
+        kind=Kind.HOMEWORK,
+        reasons=(Reason(ReasonCode.WEEKEND, "week-end", "weekend"),),
+        provenance=Provenance.OFFICIAL,
+    )
+    queue = HoldQueue(store, clock=lambda: friday.timestamp())
+    queue.hold(
+        establishment="0750001A",
+        message=message,
+        decision=decision,
+        payload={"devoir": "exercice 3 p. 42"},
+        idempotency_key="hw-1",
+        recipients=("eleve:9",),
+    )
+    clock = FakeClock(monday.timestamp())
+    worker, rec = make(queue, clock)  # type: ignore[arg-type]
+    drain(worker)
+    (delivery,) = [d for _, _, _, d in rec.seen]
+    assert delivery.idempotency_key == "hw-1"
+    assert delivery.recipients == ("eleve:9",)
+    assert delivery.release_at == monday
+    assert json.loads(delivery.payload) == {"devoir": "exercice 3 p. 42"}
