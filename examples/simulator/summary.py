@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from deconnexion.message import Audience
+from deconnexion.windows import CompiledWindows
 
 from .run import SimulationRun
 
@@ -81,62 +82,68 @@ def summarize(run: SimulationRun) -> dict[str, Any]:
     n = len(messages)
     replaced = run.replaced_ids
     sid = run.store_ids
-    is_replaced = [held[i] and sid[i] in replaced for i in range(n)]
+    is_replaced = [h and x in replaced for h, x in zip(held, sid, strict=True)]
 
-    by_group: dict[str, dict[str, int]] = {}
+    # one pass over the messages (a term of a hundred collèges is a million of them)
+    totals: Counter[str] = Counter()
+    held_groups: Counter[str] = Counter()
+    reason_sets: Counter[tuple[str, ...]] = Counter()
+    per_audience: dict[Audience, list[float]] = {a: [] for a in Audience}
+    without: Counter[int] = Counter()
+    honoured = 0
+    refused_by: Counter[str] = Counter()
+    expected = never = twice = once_count = replaced_delivered = 0
     for i, m in enumerate(messages):
-        g = by_group.setdefault(m.group, {"total": 0, "held": 0})
-        g["total"] += 1
-        g["held"] += held[i]
+        totals[m.group] += 1
+        if not held[i]:
+            honoured += m.urgent
+            continue
+        held_groups[m.group] += 1
+        reason_sets[run.reasons[i]] += 1
+        if m.urgent:
+            refused_by[m.group] += 1
+        c = count[i]
+        if is_replaced[i]:
+            replaced_delivered += c > 0
+            continue
+        expected += 1
+        never += c == 0
+        twice += c > 1
+        once_count += c == 1
+        without[int(releases[i] // 60)] += 1
+        when = at[i]
+        if when is not None:
+            per_audience[m.audience].append((when - m.created_at) / 3600)
+    by_group = {g: {"total": t, "held": held_groups[g]} for g, t in totals.items()}
     reasons: Counter[str] = Counter()
-    for i in range(n):
-        if held[i]:
-            reasons.update(run.reasons[i])
-    n_held = sum(held)
-
+    for codes, times in reason_sets.items():
+        for code in codes:
+            reasons[code] += times
+    n_held = sum(held_groups.values())
     delays: dict[str, dict[str, float | int]] = {}
-    per_audience: dict[str, list[float]] = {a.value: [] for a in Audience}
-    for i, m in enumerate(messages):
-        if held[i] and not is_replaced[i] and at[i] is not None:
-            per_audience[m.audience.value].append((at[i] - m.created_at) / 3600)  # type: ignore[operator]
     for audience, values in per_audience.items():
         values.sort()
-        delays[audience] = {
+        delays[audience.value] = {
             "count": len(values),
             "median_hours": round(_percentile(values, 50), 2),
             "p95_hours": round(_percentile(values, 95), 2),
             "max_hours": round(values[-1], 2) if values else 0.0,
         }
-
     grades = _grades(run, at, is_replaced)
-    honoured = sum(1 for i, m in enumerate(messages) if m.urgent and not held[i])
-    refused_by: Counter[str] = Counter(
-        m.group for i, m in enumerate(messages) if m.urgent and held[i]
-    )
-
-    without: Counter[int] = Counter(
-        int(releases[i] // 60) for i in range(n) if held[i] and not is_replaced[i]
-    )
     with_: Counter[int] = Counter(int(when // 60) for when, _ids, _d in run.deliveries)
     peak_without = max(without.items(), key=lambda kv: (kv[1], -kv[0]), default=(0, 0))
     peak_with = max(with_.items(), key=lambda kv: (kv[1], -kv[0]), default=(0, 0))
 
     quiet = _quiet_check(run)
-    expected = [i for i in range(n) if held[i] and not is_replaced[i]]
-    never = sum(1 for i in expected if count[i] == 0)
-    twice = sum(1 for i in expected if count[i] > 1)
-    replaced_delivered = sum(1 for i in range(n) if is_replaced[i] and count[i])
     once = {
-        "held_not_replaced": len(expected),
-        "delivered_once": sum(1 for i in expected if count[i] == 1),
+        "held_not_replaced": expected,
+        "delivered_once": once_count,
         "never": never,
         "more_than_once": twice,
         "replaced_but_delivered": replaced_delivered,
         "ok": never == 0 and twice == 0 and replaced_delivered == 0,
     }
-    store = _store_check(
-        run, n_held, len(expected), len(replaced), honoured, sum(refused_by.values())
-    )
+    store = _store_check(run, n_held, expected, len(replaced), honoured, sum(refused_by.values()))
     smoothing = {
         "spread_minutes": (run.options.spread_seconds or 0) / 60 or None,
         "max_rate": run.options.max_rate,
@@ -230,6 +237,7 @@ def _grades(run: SimulationRun, at: list[float | None], is_replaced: list[bool])
 def _quiet_check(run: SimulationRun) -> dict[str, Any]:
     """Every worker delivery against the quiet windows of its establishment and audience."""
     index = run.index_of
+    cache: dict[tuple[str, Audience], CompiledWindows] = {}
     in_quiet = early = 0
     examples: list[str] = []
     for when, ids, _digest in run.deliveries:
@@ -238,7 +246,10 @@ def _quiet_check(run: SimulationRun) -> dict[str, Any]:
             if i is None:
                 continue
             m = run.messages[i]
-            windows = run.schedulers[m.establishment].windows(m.audience)
+            key = (m.establishment, m.audience)
+            windows = cache.get(key)
+            if windows is None:
+                windows = cache[key] = run.schedulers[m.establishment].windows(m.audience)
             problem = None
             if not windows.is_open(when):
                 in_quiet += 1
