@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from deconnexion.deliver import Delivery
+from deconnexion.errors import StoreError
 from deconnexion.message import Audience, Decision, Kind, Message
 from deconnexion.policy import Policy
 from deconnexion.queue import HoldQueue, HoldRequest
@@ -178,9 +179,10 @@ def prepare_store(url: str, fresh: bool) -> HoldStore:
         store = open_store(url)
     if fresh and any(store.stats().by_state.values()):
         store.close()
-        raise SystemExit(
-            f"store {url!r} already holds messages; give an empty database or schema "
-            "(e.g. postgresql://…/db?schema=simulation_2)"
+        raise StoreError(
+            f"store {url!r} already holds messages; expected an empty database or schema "
+            "(e.g. postgresql://…/db?schema=simulation_2), the summary compares its counts "
+            "with the store's"
         )
     return store
 
