@@ -10,19 +10,42 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Hashable, Sequence
+from collections.abc import Container, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import tzinfo
 from zoneinfo import ZoneInfoNotFoundError
 
 from .deliver import Delivery
 from .digest import DigestItem, digest_key, digest_payload
+from .message import ReasonCode
 from .store.base import HeldMessage
 from .timeutil import from_epoch, zone
 
-__all__ = ["Unit", "backoff_delay", "build_units", "chains", "recipient_keys"]
+__all__ = [
+    "QUIET_CODES",
+    "Unit",
+    "advance",
+    "backoff_delay",
+    "build_units",
+    "chains",
+    "recipient_keys",
+    "send_deadline",
+]
 
 RecipientKey = tuple[str, str]
+
+# a message held for one of these reasons is released when a quiet window ends: at the start
+# of an open window, which smoothing may spread into
+QUIET_CODES = frozenset(
+    code.value
+    for code in (
+        ReasonCode.NIGHT,
+        ReasonCode.WEEKEND,
+        ReasonCode.PUBLIC_HOLIDAY,
+        ReasonCode.SCHOOL_HOLIDAY,
+        ReasonCode.CLOSURE,
+    )
+)
 
 
 @dataclass(slots=True)
@@ -168,3 +191,52 @@ def backoff_delay(
     digest = hashlib.blake2b(f"{key}:{n}".encode(), digest_size=8).digest()
     spread = int.from_bytes(digest, "big") / 2**64
     return float(min(cap, delay * (1.0 + jitter * spread)))
+
+
+def send_deadline(unit: Unit) -> float | None:
+    """The last instant smoothing may send a unit: for a message released when a quiet window
+    ends, the end of the open window if the queue recorded it (`meta["open_until"]`), else
+    unbounded; for a message released in the middle of an open window (a grade reaching
+    parents 24 h after students), its release time: it may be shortly before 20:00, so it is
+    never delayed."""
+    cap: float | None = None
+    for m in unit.messages:
+        until = m.meta.get("open_until") if isinstance(m.meta, dict) else None
+        if isinstance(until, int | float) and not isinstance(until, bool):
+            own: float | None = float(until) - 1.0
+        elif QUIET_CODES.isdisjoint(m.reasons):
+            own = m.release_at
+        else:
+            own = None
+        if own is not None and (cap is None or own < cap):
+            cap = own
+    return cap
+
+
+def advance(
+    pending: list[list[int]],
+    units: list[Unit],
+    slots: list[float],
+    settled: Container[int],
+    blocked: dict[int, float],
+) -> tuple[list[list[int]], list[tuple[list[HeldMessage], float]]]:
+    """Drop the units a wave settled (`id(unit)` in `settled`); a chain's units after one that
+    will be retried (`blocked`: id → when) are held back until that retry: a recipient's
+    messages never overtake each other. Returns the chains left and the units held back."""
+    still: list[list[int]] = []
+    held_back: list[tuple[list[HeldMessage], float]] = []
+    for chain in pending:
+        rest: list[int] = []
+        block: float | None = None
+        for i in chain:
+            key = id(units[i])
+            if key in settled:
+                if key in blocked:
+                    block = blocked[key] if block is None else max(block, blocked[key])
+            elif block is not None:
+                held_back.append((units[i].messages, max(block, slots[i])))
+            else:
+                rest.append(i)
+        if rest:
+            still.append(rest)
+    return still, held_back

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from .errors import InvalidInputError
 
-__all__ = ["Due", "Smoother", "plan_slots", "spread_rate"]
+__all__ = ["Due", "Smoother", "SpreadWindow", "plan_slots", "spread_rate"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,3 +175,48 @@ class Smoother:
             items, now=now, max_rate=self.rate, next_free=self.next_free
         )
         return slots
+
+
+class SpreadWindow:
+    """The state of a spread window across batches: when the backlog was found, how big it
+    was, how much of it went out. The worker counts the backlog (`needs_count`), reports
+    each batch (`sent`) and asks for the rate; an empty or partial claim (`drained`) or the
+    end of the window closes it, and the next backlog opens a new one."""
+
+    def __init__(self, spread_seconds: float, recount_seconds: float = 30.0) -> None:
+        if not spread_seconds > 0:
+            raise InvalidInputError(f"spread_seconds: {spread_seconds!r}; expected seconds > 0")
+        self.spread_seconds = float(spread_seconds)
+        self.recount_seconds = float(recount_seconds)
+        self.opened_at: float | None = None
+        self.backlog = 0
+        self.sent_since_count = 0
+        self.counted_at = 0.0
+
+    def needs_count(self, now: float) -> bool:
+        """True when the backlog must be counted: no open window, the window is over, or
+        the last count is older than `recount_seconds` (other workers drain it too)."""
+        if self.opened_at is not None and now >= self.opened_at + self.spread_seconds:
+            self.opened_at = None
+        return self.opened_at is None or now - self.counted_at >= self.recount_seconds
+
+    def counted(self, now: float, backlog: int) -> None:
+        if self.opened_at is None:
+            self.opened_at = now
+        self.backlog, self.sent_since_count, self.counted_at = backlog, 0, now
+
+    def rate(self, now: float) -> float | None:
+        if self.opened_at is None:
+            return None
+        return spread_rate(
+            self.backlog - self.sent_since_count,
+            window_open=self.opened_at,
+            spread_seconds=self.spread_seconds,
+            now=now,
+        )
+
+    def sent(self, count: int) -> None:
+        self.sent_since_count += count
+
+    def drained(self) -> None:
+        self.opened_at = None

@@ -27,11 +27,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .batching import Unit, backoff_delay, build_units, chains
-from .deliver import Deliverer, PermanentDeliveryError
+from .batching import Unit, send_deadline
+from .deliver import Deliverer
 from .errors import InvalidInputError
-from .message import ReasonCode
-from .smoothing import Due, Smoother, spread_rate
+from .release import LEASE_USE, BatchRelease
+from .smoothing import Due, Smoother, SpreadWindow
 from .store.base import HeldMessage, HoldStore
 from .timeutil import zone
 
@@ -39,22 +39,7 @@ __all__ = ["ReleaseWorker"]
 
 log = logging.getLogger("deconnexion.worker")
 
-LEASE_USE = 0.8  # deliver nothing later than this fraction of the lease after the claim
 RECOUNT_SECONDS = 30.0  # spread windows: how often the backlog is counted again
-
-Outcome = BaseException | None  # None: delivered
-# a message held for one of these reasons is released when a quiet window ends: at the start
-# of an open window, which smoothing may spread into
-QUIET_CODES = frozenset(
-    code.value
-    for code in (
-        ReasonCode.NIGHT,
-        ReasonCode.WEEKEND,
-        ReasonCode.PUBLIC_HOLIDAY,
-        ReasonCode.SCHOOL_HOLIDAY,
-        ReasonCode.CLOSURE,
-    )
-)
 
 
 def _positive(name: str, value: float | None, *, allow_none: bool = False) -> None:
@@ -122,7 +107,7 @@ class ReleaseWorker:
         self._sleep = sleep
         self._log_tz = zone(log_timezone)
         self._smoother = Smoother(max_rate) if (max_rate or spread_seconds) else None
-        self._window: list[float] | None = None  # [opened_at, backlog, sent, counted_at]
+        self._window = SpreadWindow(spread_seconds, RECOUNT_SECONDS) if spread_seconds else None
         self._stopping = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake_event: asyncio.Event | None = None
@@ -200,7 +185,7 @@ class ReleaseWorker:
                     failures += 1
                     delay = min(self.poll_interval, 2.0**failures)
                     log.exception("release batch failed; retrying in %.0fs", delay)
-                    await self._pause(delay)
+                    await self.pause(delay)
                     continue
                 if self._stopping or full:
                     continue
@@ -213,7 +198,7 @@ class ReleaseWorker:
                 if due is not None:
                     delay = min(delay, max(due - self._clock(), 0.05 if claimed == 0 else 0.0))
                 if delay > 0:
-                    await self._pause(delay, wakeable=True)
+                    await self.pause(delay, wakeable=True)
         finally:
             if prefetch is not None:
                 await self._return_prefetched(prefetch)
@@ -232,8 +217,13 @@ class ReleaseWorker:
             return
         if claim.batch:
             now = self._clock()
-            count = await self._give_back([([m], max(now, m.release_at)) for m in claim.batch])
+            items = [([m], max(now, m.release_at)) for m in claim.batch]
+            count = await BatchRelease(self).give_back(items)
             self.counters["deferred"] += count
+
+    def clock(self) -> float:
+        """Now, by the worker's clock (epoch seconds; a fake one in simulations)."""
+        return self._clock()
 
     def _bind(self) -> tuple[asyncio.Event, asyncio.Event]:
         """The (stop, wake) events of the running loop (asyncio events belong to one loop)."""
@@ -246,7 +236,7 @@ class ReleaseWorker:
                 self._stop_event.set()
         return self._stop_event, self._wake_event
 
-    async def _pause(self, delay: float, *, wakeable: bool = False) -> None:
+    async def pause(self, delay: float, *, wakeable: bool = False) -> None:
         """Sleep `delay` (with the injected sleep), cut short by stop() or, if asked, wake()."""
         stop_event, wake_event = self._bind()
         if self._stopping:
@@ -281,8 +271,10 @@ class ReleaseWorker:
         self._bind()
         started = time.perf_counter()
         now = self._clock()
-        if self.spread_seconds:
-            await self._update_spread(now)
+        if self._window is not None and self._smoother is not None:
+            if self._window.needs_count(now):
+                self._window.counted(now, await asyncio.to_thread(self._count_due, now))
+            self._smoother.set_spread_rate(self._window.rate(now))
         limit = self._claim_limit()
         batch = await asyncio.to_thread(
             self.store.claim_due, now, limit, self.lease_seconds, self.worker_id
@@ -293,14 +285,15 @@ class ReleaseWorker:
         started = time.perf_counter()
         batch = claim.batch
         if not batch:
-            self._window = None
+            if self._window is not None:
+                self._window.drained()
             return 0
         tally = {"released": 0, "failed": 0, "dead": 0, "deferred": 0}
-        await self._process(batch, claim.at, tally)
+        await BatchRelease(self).process(batch, claim.at, tally)
         if self._window is not None:
-            self._window[2] += len(batch)
+            self._window.sent(len(batch))
             if not claim.full:
-                self._window = None  # backlog drained: the next one opens a new window
+                self._window.drained()  # the next backlog opens a new window
         self.counters["claimed"] += len(batch)
         self.counters["batches"] += 1
         self.counters["last_batch_at"] = self._clock()
@@ -310,210 +303,18 @@ class ReleaseWorker:
         await self._log_batch(tally, seconds, full=claim.full)
         return len(batch)
 
-    async def _update_spread(self, now: float) -> None:
-        if self._smoother is None or not self.spread_seconds:
-            return
-        window = self._window
-        if window is not None and now >= window[0] + self.spread_seconds:
-            window = self._window = None  # that window is over; a backlog left opens another
-        if window is None or now - window[3] >= RECOUNT_SECONDS:
-            backlog = await asyncio.to_thread(self._count_due, now)
-            if window is None:
-                window = self._window = [now, float(backlog), 0.0, now]
-            else:
-                window[1], window[2], window[3] = float(backlog), 0.0, now
-        rate = spread_rate(
-            int(window[1] - window[2]),
-            window_open=window[0],
-            spread_seconds=self.spread_seconds,
-            now=now,
-        )
-        self._smoother.set_spread_rate(rate)
-
     def _count_due(self, now: float) -> int:
         counter = getattr(self.store, "count_due", None)
         if counter is not None:
             return int(counter(now))
         return self.store.stats().held  # over-counts future messages: spreads faster
 
-    async def _process(
-        self, batch: list[HeldMessage], claimed_at: float, tally: dict[str, int]
-    ) -> None:
-        worn = [m for m in batch if m.attempts > self.max_attempts]
-        if worn:
-            # leases expired max_attempts times: the worker dies on it, or cannot finish in time
-            error = f"gave up after {self.max_attempts} attempts (leases expired)"
-            tally["dead"] += await self._fail([(m, error, None) for m in worn])
-            batch = [m for m in batch if m.attempts <= self.max_attempts]
-        units = build_units(batch, digest=self.digest)
-        self.counters["digests"] += sum(1 for u in units if u.delivery.digest)
-        slots = self._plan(units, claimed_at)
-        horizon = claimed_at + self.lease_seconds * LEASE_USE
-        later = [i for i, slot in enumerate(slots) if slot > horizon]
-        if later:
-            tally["deferred"] += await self._give_back(
-                [(units[i].messages, slots[i]) for i in later]
-            )
-        pending = [
-            [i for i in chain if slots[i] <= horizon] for chain in chains([u.keys for u in units])
-        ]
-        pending = [chain for chain in pending if chain]
-        while pending:
-            now = self._clock()
-            wave = [[units[i] for i in chain if slots[i] <= now] for chain in pending]
-            wave = [part for part in wave if part]
-            if not wave:
-                if self._stopping:
-                    break
-                await self._pause(min(slots[chain[0]] for chain in pending) - now)
-                continue
-            outcomes = await self._deliver_wave(wave)
-            blocked = await self._settle(units, outcomes, tally)
-            pending, held_back = _advance(pending, units, slots, outcomes, blocked)
-            if held_back:
-                tally["deferred"] += await self._give_back(held_back)
-            if self._stopping:
-                break
-        if pending:  # stopping: give the undelivered rest back, due now
-            now = self._clock()
-            rest = [(units[i].messages, max(slots[i], now)) for chain in pending for i in chain]
-            tally["deferred"] += await self._give_back(rest)
-
-    def _plan(self, units: Sequence[Unit], now: float) -> list[float]:
+    def send_slots(self, units: Sequence[Unit], now: float) -> list[float]:
+        """When to send each unit of a batch: at once, or as storm smoothing plans."""
         if self._smoother is None:
             return [max(now, u.release_at) for u in units]
-        items = [Due(u.keys, u.release_at, u.priority, _latest(u)) for u in units]
+        items = [Due(u.keys, u.release_at, u.priority, send_deadline(u)) for u in units]
         return self._smoother.plan(items, now)
-
-    async def _deliver_wave(self, parts: list[list[Unit]]) -> dict[int, Outcome]:
-        """Deliver each part's units in order, parts concurrently (at most `concurrency`).
-        A part stops at its first failure; the units after it get no outcome."""
-        outcomes: dict[int, Outcome] = {}
-        queue = iter(parts)
-
-        async def runner() -> None:
-            for part in queue:
-                for unit in part:
-                    outcome = await self._deliver_one(unit)
-                    outcomes[id(unit)] = outcome
-                    if outcome is not None:
-                        break  # the rest of this chain waits (see _advance)
-
-        n = min(self.concurrency, len(parts))
-        if n == 1:
-            await runner()
-        else:
-            await asyncio.gather(*(runner() for _ in range(n)))
-        return outcomes
-
-    async def _deliver_one(self, unit: Unit) -> Outcome:
-        now = self._clock()
-        if unit.release_at > now:
-            # never before release_at: the store or the smoothing got it wrong; do not send
-            return _TooEarly(unit.release_at, now)
-        try:
-            await self.deliverer(unit.delivery)
-        except Exception as exc:
-            return exc
-        return None
-
-    async def _settle(
-        self, units: list[Unit], outcomes: dict[int, Outcome], tally: dict[str, int]
-    ) -> dict[int, float]:
-        """Acknowledge delivered units, retry or dead-letter failed ones, give back early ones.
-        Returns {id(unit): instant} for units that will be tried again at that instant."""
-        now = self._clock()
-        delivered: list[str] = []
-        failures: list[tuple[HeldMessage, str, float | None]] = []
-        early: list[tuple[list[HeldMessage], float]] = []
-        blocked: dict[int, float] = {}
-        for unit in units:
-            if id(unit) not in outcomes:
-                continue
-            outcome = outcomes[id(unit)]
-            if outcome is None:
-                delivered.extend(unit.ids)
-            elif isinstance(outcome, _TooEarly):
-                log.error("%s; not delivered, given back", outcome)
-                early.append((unit.messages, unit.release_at))
-                blocked[id(unit)] = unit.release_at
-            else:
-                plan = self._failure_plan(unit, outcome, now)
-                failures.extend(plan)
-                retries = [retry for _, _, retry in plan if retry is not None]
-                if retries:
-                    blocked[id(unit)] = max(retries)
-        if delivered:
-            acked = await asyncio.to_thread(self.store.ack, delivered, self.worker_id, now)
-            tally["released"] += acked
-            if acked < len(delivered):
-                log.warning(
-                    "%d delivered messages were no longer leased to %s (lease expired): "
-                    "another worker may deliver them again with the same idempotency key",
-                    len(delivered) - acked,
-                    self.worker_id,
-                )
-        if failures:
-            dead = sum(1 for _, _, retry in failures if retry is None)
-            changed = await self._fail(failures)
-            tally["dead"] += min(dead, changed)
-            tally["failed"] += changed - min(dead, changed)
-        if early:
-            self.counters["early_skipped"] += sum(len(messages) for messages, _ in early)
-            await self._give_back(early)
-        return blocked
-
-    def _failure_plan(
-        self, unit: Unit, error: BaseException, now: float
-    ) -> list[tuple[HeldMessage, str, float | None]]:
-        text = f"{type(error).__name__}: {error}"[:1000]
-        plan: list[tuple[HeldMessage, str, float | None]] = []
-        for m in unit.messages:
-            if isinstance(error, PermanentDeliveryError) or m.attempts >= self.max_attempts:
-                plan.append((m, text, None))
-                continue
-            delay = backoff_delay(
-                m.attempts, base=self.backoff_base, cap=self.backoff_max, key=m.id
-            )
-            retry_after = getattr(error, "retry_after", None)
-            if isinstance(retry_after, int | float):
-                delay = max(delay, min(float(retry_after), self.backoff_max))
-            plan.append((m, text, now + delay))
-        if not isinstance(error, PermanentDeliveryError):
-            log.warning(
-                "delivery of %s failed (attempt %d): %s",
-                unit.delivery.idempotency_key,
-                unit.delivery.attempt,
-                text,
-            )
-        return plan
-
-    async def _fail(self, plan: list[tuple[HeldMessage, str, float | None]]) -> int:
-        now = self._clock()
-
-        def work() -> int:
-            return sum(
-                1
-                for m, error, retry in plan
-                if self.store.fail(m.id, self.worker_id, now, error, retry)
-            )
-
-        return await asyncio.to_thread(work)
-
-    async def _give_back(self, items: list[tuple[list[HeldMessage], float]]) -> int:
-        """Return claimed, untried messages to the store, due again at the given instant
-        (the claim does not count as an attempt)."""
-        now = self._clock()
-        by_at: dict[float, list[str]] = {}
-        for messages, at in items:
-            by_at.setdefault(at, []).extend(m.id for m in messages)
-
-        def work() -> int:
-            return sum(
-                self.store.give_back(ids, self.worker_id, now, at) for at, ids in by_at.items()
-            )
-
-        return await asyncio.to_thread(work)
 
     # -- reporting ----------------------------------------------------------------------------
 
@@ -567,54 +368,6 @@ _METRICS = (
 )
 
 
-def _latest(unit: Unit) -> float | None:
-    """The last instant smoothing may send a unit: for a message released when a quiet window
-    ends, the end of the open window if the queue recorded it (`meta["open_until"]`), else
-    unbounded; for a message released in the middle of an open window (a grade reaching
-    parents 24 h after students), its release time: it may be shortly before 20:00, so it is
-    never delayed."""
-    cap: float | None = None
-    for m in unit.messages:
-        until = m.meta.get("open_until") if isinstance(m.meta, dict) else None
-        if isinstance(until, int | float) and not isinstance(until, bool):
-            own: float | None = float(until) - 1.0
-        elif QUIET_CODES.isdisjoint(m.reasons):
-            own = m.release_at
-        else:
-            own = None
-        if own is not None and (cap is None or own < cap):
-            cap = own
-    return cap
-
-
-def _advance(
-    pending: list[list[int]],
-    units: list[Unit],
-    slots: list[float],
-    outcomes: dict[int, Outcome],
-    blocked: dict[int, float],
-) -> tuple[list[list[int]], list[tuple[list[HeldMessage], float]]]:
-    """Drop the units a wave settled; a chain's units after one that will be retried are held
-    back until that retry (a recipient's messages never overtake each other)."""
-    still: list[list[int]] = []
-    held_back: list[tuple[list[HeldMessage], float]] = []
-    for chain in pending:
-        rest: list[int] = []
-        block: float | None = None
-        for i in chain:
-            key = id(units[i])
-            if key in outcomes:
-                if key in blocked:
-                    block = blocked[key] if block is None else max(block, blocked[key])
-            elif block is not None:
-                held_back.append((units[i].messages, max(block, slots[i])))
-            else:
-                rest.append(i)
-        if rest:
-            still.append(rest)
-    return still, held_back
-
-
 @dataclass(frozen=True, slots=True)
 class _Claim:
     batch: list[HeldMessage]
@@ -625,11 +378,6 @@ class _Claim:
     @property
     def full(self) -> bool:
         return len(self.batch) >= self.limit
-
-
-class _TooEarly(Exception):
-    def __init__(self, release_at: float, now: float) -> None:
-        super().__init__(f"claimed message due at {release_at:.3f} but it is {now:.3f}")
 
 
 class _ChangeWatcher:

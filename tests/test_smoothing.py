@@ -193,3 +193,30 @@ def test_due_messages_never_go_after_their_latest(items: list[Due], rate: float 
     for r in "abcd":
         theirs = [s for item, s in zip(items, slots, strict=True) if r in item.recipients]
         assert theirs == sorted(theirs)
+
+
+def test_a_spread_window_counts_once_then_paces_the_rest_of_the_backlog() -> None:
+    from deconnexion.smoothing import SpreadWindow
+
+    window = SpreadWindow(900, recount_seconds=30)
+    assert window.needs_count(T0)
+    window.counted(T0, 900)
+    assert window.rate(T0) == pytest.approx(1.0)
+    window.sent(300)
+    assert not window.needs_count(T0 + 10)
+    assert window.rate(T0 + 300) == pytest.approx(1.0)  # 600 left in 600 s
+    assert window.needs_count(T0 + 40)  # recount: other workers drain it too
+
+
+def test_a_spread_window_is_over_after_its_length_and_a_new_backlog_opens_another() -> None:
+    from deconnexion.smoothing import SpreadWindow
+
+    window = SpreadWindow(900)
+    window.counted(T0, 10)
+    window.sent(10)  # a last full batch: not drained as far as the worker knows
+    later = T0 + 3 * 3600
+    assert window.needs_count(later)
+    window.counted(later, 1800)
+    assert window.rate(later) == pytest.approx(2.0)  # not None: the new backlog is spread
+    window.drained()
+    assert window.rate(later) is None

@@ -104,7 +104,7 @@ def test_the_last_check_before_sending_refuses_an_early_message(store: HoldStore
     (mid,) = hold(store, held("in-an-hour", release_at=T0 + 3600))
     worker, rec = make(store, clock)
     worker.store = EarlyStore(store)  # type: ignore[assignment]
-    worker._plan = lambda units, now: [now for _ in units]  # type: ignore[method-assign]
+    worker.send_slots = lambda units, now: [now for _ in units]  # type: ignore[method-assign]
     asyncio.run(worker.run_once())
     assert rec.seen == []
     assert worker.counters["early_skipped"] == 1
