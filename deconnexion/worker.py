@@ -159,8 +159,9 @@ class ReleaseWorker:
     async def run(self, stop_event: asyncio.Event | None = None, *, drain: bool = False) -> None:
         """Release batches until `stop()` (or `stop_event` is set); sleep in between.
         With `drain`, return as soon as nothing is due (`deconnexion worker --once`)."""
-        self._bind()
+        stop, _ = self._bind()
         self._stopping = False
+        stop.clear()
         watcher = _ChangeWatcher(self.store, self.wake)
         watcher.start()
         outside = asyncio.ensure_future(stop_event.wait()) if stop_event is not None else None
@@ -172,8 +173,8 @@ class ReleaseWorker:
             while not self._stopping:
                 full = False
                 try:
-                    claim = await (prefetch if prefetch is not None else self._claim())
-                    prefetch = None
+                    ahead, prefetch = prefetch, None
+                    claim = await (ahead if ahead is not None else self._claim())
                     full = claim.full
                     if full and self._smoother is None and not self._stopping:
                         # claim the next batch while this one is delivered: the store works

@@ -459,3 +459,33 @@ def test_a_hold_queue_is_accepted_and_its_messages_come_out_as_held(store: HoldS
     assert delivery.recipients == ("eleve:9",)
     assert delivery.release_at == monday
     assert json.loads(delivery.payload) == {"devoir": "exercice 3 p. 42"}
+
+
+class FlakyStore(EarlyStore):
+    """A store whose first claim fails (a dropped connection)."""
+
+    def __init__(self, inner: HoldStore) -> None:
+        super().__init__(inner)
+        self.failures = 1
+
+    def claim_due(self, now: float, limit: int, lease: float, worker: str) -> list[HeldMessage]:
+        if self.failures:
+            self.failures -= 1
+            from deconnexion.errors import StoreError
+
+            raise StoreError("server closed the connection unexpectedly")
+        return self.inner.claim_due(now, limit, lease, worker)
+
+
+def test_run_survives_a_store_error_and_carries_on(
+    store: HoldStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = FakeClock()
+    hold(store, held("a"))
+    worker, rec = make(store, clock)
+    worker.store = FlakyStore(store)  # type: ignore[assignment]
+    with caplog.at_level("ERROR", logger="deconnexion.worker"):
+        asyncio.run(worker.run(drain=True))
+    assert rec.keys == ["a"]
+    assert "release batch failed" in caplog.text
+    assert clock.slept and clock.slept[0] == 2.0  # backed off before trying again
