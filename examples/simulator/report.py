@@ -163,7 +163,7 @@ def _timeline(
             f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{bottom + (6 if mark else 0)}" '
             f'stroke="{"#9ca3af" if mark else "#d1d5db"}" stroke-width="1"/>'
         )
-        if mark and day < last:
+        if mark and day < last and x < right - 60:
             out.append(
                 f'<text class="small" x="{x + 3:.1f}" y="{bottom + 18}">{_day_fr(day)}</text>'
             )
@@ -238,7 +238,10 @@ def _peaks(run: SimulationRun, summary: dict[str, Any]) -> str:
     else:
         peak = int(run.config.start.toordinal())
     minutes = list(range(peak - 3, peak + 27))
-    top_value = max([1] + [without[m] for m in minutes] + [with_[m] for m in minutes])
+    step, ticks = _nice_ticks(
+        max([1] + [without[m] for m in minutes] + [with_[m] for m in minutes])
+    )
+    top_value = step * ticks
     width, height, left, right, top, bottom = 1200, 300, 70, 1180, 20, 250
     slot = (right - left) / len(minutes)
     tz = next(iter(run.schedulers.values())).tz
@@ -246,13 +249,12 @@ def _peaks(run: SimulationRun, summary: dict[str, Any]) -> str:
         f'<svg id="peaks" viewBox="0 0 {width} {height}" role="img" '
         'aria-label="Envois par minute autour du pic">'
     ]
-    for k in range(5):
-        v = top_value * k / 4
-        y = bottom - (bottom - top) * k / 4
+    for k in range(ticks + 1):
+        y = bottom - (bottom - top) * k / ticks
         out.append(
             f'<line x1="{left}" y1="{y:.1f}" x2="{right}" y2="{y:.1f}" stroke="#eef0f3"/>'
             f'<text class="small" x="{left - 8}" y="{y + 4:.1f}" text-anchor="end">'
-            f"{round(v)}</text>"
+            f"{_num(step * k)}</text>"
         )
     for j, minute in enumerate(minutes):
         x = left + j * slot
@@ -281,6 +283,26 @@ def _peaks(run: SimulationRun, summary: dict[str, Any]) -> str:
     return "".join(out)
 
 
+def _nice_ticks(top: int) -> tuple[int, int]:
+    """(step, count): a round step (1, 2 or 5 × 10^k) and 3 to 6 ticks reaching `top`."""
+    magnitude = 1
+    while True:
+        for unit in (1, 2, 5):
+            step = unit * magnitude
+            count = -(-top // step)
+            if count <= 6:
+                return step, max(count, 3 if step * 3 >= top else count)
+        magnitude *= 10
+
+
+def _when_fr(iso: str | None) -> str:
+    """'2025-11-03T07:00+01:00' → 'lun. 3 nov. 2025 à 07:00'."""
+    if not iso:
+        return "—"
+    t = datetime.fromisoformat(iso)
+    return f"{_day_fr(t.date())} {t.year} à {t:%H:%M}"
+
+
 # -- summary table -----------------------------------------------------------------------------
 
 
@@ -288,7 +310,14 @@ def _rows(s: dict[str, Any]) -> list[tuple[str, str, str]]:
     """(label, value, css class) for each row of the summary table."""
     m = s["messages"]
     rows: list[tuple[str, str, str]] = [
-        ("Période simulée", f"du {s['period']['start']} au {s['period']['end']}", ""),
+        (
+            "Période simulée",
+            f"du {_day_fr(date.fromisoformat(s['period']['start']))} au "
+            f"{_day_fr(date.fromisoformat(s['period']['end']))} "
+            f"{s['period']['end'][:4]} (horloge simulée jusqu'au "
+            f"{_when_fr(s['period']['simulated_until'])})",
+            "",
+        ),
         (
             "Établissements",
             ", ".join(s["establishments"][:6]) + (" …" if len(s["establishments"]) > 6 else ""),
@@ -348,7 +377,8 @@ def _rows(s: dict[str, Any]) -> list[tuple[str, str, str]]:
     rows.append(
         (
             "Minute la plus chargée sans lissage",
-            f"{_num(p['without_smoothing']['count'])} envois ({p['without_smoothing']['at']})",
+            f"{_num(p['without_smoothing']['count'])} envois "
+            f"({_when_fr(p['without_smoothing']['at'])})",
             "num",
         )
     )
@@ -357,7 +387,7 @@ def _rows(s: dict[str, Any]) -> list[tuple[str, str, str]]:
             f"Minute la plus chargée avec lissage sur {spread:g} min"
             if spread
             else "Minute la plus chargée (sans lissage)",
-            f"{_num(p['with_smoothing']['count'])} envois ({p['with_smoothing']['at']})",
+            f"{_num(p['with_smoothing']['count'])} envois ({_when_fr(p['with_smoothing']['at'])})",
             "num",
         )
     )
