@@ -13,7 +13,6 @@ use. One connection per store object, guarded by a lock. SQL lives in `postgres.
 from __future__ import annotations
 
 import builtins
-import json
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -23,6 +22,7 @@ from typing import Any
 from ..errors import InvalidInputError, MissingExtraError, NotADatabaseError, StoreError
 from .base import AuditEntry, HeldMessage, InsertOutcome, Rescheduled, State, Stats
 from .batch import Existing, plan_inserts
+from .codec import batch_encoder
 from .common import COLUMNS, as_rescheduled, fail_entries, load_queries, sorted_counts
 
 try:
@@ -37,14 +37,6 @@ SCHEMA_VERSION = 1
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,40}")
 _BODY = ("payload", "meta", "decision")
 _COLUMNS = ", ".join(("b." if c in _BODY else "h.") + c for c in COLUMNS)
-_PLAIN = re.compile(r"[ !#-\[\]-~]*").fullmatch  # printable ASCII but " and \\
-
-
-def _plain(value: Any) -> bool:
-    return value.__class__ is str and _PLAIN(value) is not None
-
-
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # built once
 
 
 class PostgresStore:
@@ -423,18 +415,7 @@ def _rows(
     inserts: Sequence[tuple[HeldMessage, State]], seqs: Sequence[int], now: float
 ) -> tuple[builtins.list[tuple[Any, ...]], builtins.list[tuple[Any, ...]]]:
     """Rows for COPY into held and held_body (JSON columns as text: the server parses it)."""
-    cache: dict[Any, str] = {(): "[]"}  # a batch often shares decisions, reasons, meta
-
-    def enc(value: Any) -> str:
-        # tuples (reasons, recipients) by value, dicts by identity (an empty one is "{}")
-        if value.__class__ is tuple and len(value) == 1 and _plain(value[0]):
-            return f'["{value[0]}"]'  # one recipient id: no escaping needed
-        key = value if isinstance(value, tuple) else id(value) if value else ()
-        found = cache.get(key)
-        if found is None:
-            found = cache[key] = _dumps(value)
-        return found
-
+    enc = batch_encoder()
     heads = []
     bodies = []
     for seq, (m, state) in zip(seqs, inserts, strict=True):

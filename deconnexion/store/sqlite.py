@@ -13,7 +13,6 @@ from __future__ import annotations
 import builtins
 import json
 import os
-import re
 import sqlite3
 import threading
 import time
@@ -24,6 +23,7 @@ from typing import Any
 from ..errors import NotADatabaseError, StoreError
 from .base import AuditEntry, HeldMessage, InsertOutcome, Rescheduled, State, Stats
 from .batch import Existing, plan_inserts
+from .codec import batch_encoder, dumps, strings_decoder
 from .common import (
     COLUMNS,
     Waker,
@@ -51,16 +51,6 @@ TUNING = (
 
 _WAKERS: dict[str, Waker] = {}
 _WAKERS_LOCK = threading.Lock()
-
-
-_PLAIN = re.compile(r"[ !#-\[\]-~]*").fullmatch  # printable ASCII but " and \\
-
-
-def _plain(value: Any) -> bool:
-    return value.__class__ is str and _PLAIN(value) is not None
-
-
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # built once
 
 
 class SQLiteStore:
@@ -197,7 +187,7 @@ class SQLiteStore:
     ) -> builtins.list[InsertOutcome]:
         if not messages:
             return []
-        pairs = _dumps([[m.establishment, m.idempotency_key] for m in messages])
+        pairs = dumps([[m.establishment, m.idempotency_key] for m in messages])
         cpairs = [[m.establishment, m.collapse_key] for m in messages if m.collapse_key]
         with self._tx() as c:
             by_key = {
@@ -206,7 +196,7 @@ class SQLiteStore:
             }
             held_collapse: dict[tuple[str, str], str] = {}
             if cpairs:
-                for e, ck, i in c.execute(Q["find_collapse"], {"pairs": _dumps(cpairs)}):
+                for e, ck, i in c.execute(Q["find_collapse"], {"pairs": dumps(cpairs)}):
                     held_collapse[(e, ck)] = i
             plan = plan_inserts(list(messages), by_key, held_collapse, now)
             if plan.replace_stored:
@@ -253,7 +243,7 @@ class SQLiteStore:
         }
         with self._tx() as c:
             seqs = [r[0] for r in c.execute(Q["claim_due"], params)]
-            rows = c.execute(Q["by_seqs"], {"seqs": _dumps(seqs)}).fetchall() if seqs else []
+            rows = c.execute(Q["by_seqs"], {"seqs": dumps(seqs)}).fetchall() if seqs else []
         out = _decode_many(rows)
         out.sort(key=lambda m: (m.release_at, m.priority, m.seq))
         return out
@@ -261,7 +251,7 @@ class SQLiteStore:
     def ack(self, ids: Sequence[str], worker_id: str, now: float) -> int:
         if not ids:
             return 0
-        params = {"ids": _dumps(list(ids)), "worker_id": worker_id, "now": now}
+        params = {"ids": dumps(list(ids)), "worker_id": worker_id, "now": now}
         with self._tx() as c:
             done: int = c.execute(Q["ack"], params).rowcount
         return done
@@ -284,7 +274,7 @@ class SQLiteStore:
     def give_back(self, ids: Sequence[str], worker_id: str, now: float, at: float) -> int:
         if not ids:
             return 0
-        params = {"ids": _dumps(builtins.list(ids)), "worker_id": worker_id, "at": at}
+        params = {"ids": dumps(builtins.list(ids)), "worker_id": worker_id, "at": at}
         with self._tx() as c:
             done: int = c.execute(Q["give_back"], params).rowcount
         if done:
@@ -315,8 +305,8 @@ class SQLiteStore:
                         "seq": row.seq,
                         "release_at": new.release_at,
                         "next_attempt_at": max(new.release_at, retry),
-                        "reasons": _dumps(list(reasons)),
-                        "decision": _dumps(decision),
+                        "reasons": dumps(list(reasons)),
+                        "decision": dumps(decision),
                     }
                 )
                 detail = {"from": row.release_at, "to": new.release_at}
@@ -337,7 +327,7 @@ class SQLiteStore:
             c.executemany(
                 Q["insert_audit"],
                 [
-                    (e.at, e.establishment, e.message_id, e.action, e.actor, _dumps(e.detail))
+                    (e.at, e.establishment, e.message_id, e.action, e.actor, dumps(e.detail))
                     for e in entries
                 ],
             )
@@ -361,7 +351,7 @@ class SQLiteStore:
         query = Q["list"]
         if states is not None:
             wanted = sorted(set(states))
-            params["states"] = _dumps(wanted)
+            params["states"] = dumps(wanted)
             query = Q["list_held"] if wanted == ["held"] else Q["list_states"]
         with self._tx(immediate=False) as c:
             rows = c.execute(query, params).fetchall()
@@ -448,18 +438,7 @@ def _rows(
     inserts: Sequence[tuple[HeldMessage, State]], first_seq: int, now: float
 ) -> tuple[builtins.list[tuple[Any, ...]], builtins.list[tuple[Any, ...]]]:
     """Rows for `held` and `held_body`; seq numbers from `first_seq` on."""
-    cache: dict[Any, str] = {(): "[]"}  # a batch often shares decisions, reasons, meta
-
-    def enc(value: Any) -> str:
-        # tuples (reasons) by value, dicts by identity (an empty one is always "{}")
-        if value.__class__ is tuple and len(value) == 1 and _plain(value[0]):
-            return f'["{value[0]}"]'  # one recipient id: no escaping needed
-        key = value if isinstance(value, tuple) else id(value) if value else ()
-        found = cache.get(key)
-        if found is None:
-            found = cache[key] = _dumps(value)
-        return found
-
+    enc = batch_encoder()
     heads = []
     bodies = []
     for seq, (m, state) in enumerate(inserts, first_seq):
@@ -494,20 +473,8 @@ def _rows(
 
 
 def _decode_many(rows: Iterable[Sequence[Any]]) -> builtins.list[HeldMessage]:
-    """Decode rows. Lists of ids and codes become tuples, parsed once per distinct text."""
-    tuples: dict[str, tuple[str, ...]] = {"[]": ()}
-
-    def strings(text: str) -> tuple[str, ...]:
-        found = tuples.get(text)
-        if found is None:
-            inner = text[2:-2]
-            if text[:2] == '["' and text[-2:] == '"]' and _PLAIN(inner):
-                found = (inner,)  # one plain string: what one recipient or reason looks like
-            else:
-                found = tuple(json.loads(text))
-            tuples[text] = found
-        return found
-
+    """Decode rows. Lists of ids and codes become tuples; dicts are never shared."""
+    strings = strings_decoder()
     out = []
     for r in rows:
         v = builtins.list(r)

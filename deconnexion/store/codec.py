@@ -1,0 +1,51 @@
+"""JSON text for the SQL stores: one encoder built once, per-batch caches, and a fast path for
+the lists of one plain string (one recipient, one reason) that most messages carry."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["batch_encoder", "dumps", "strings_decoder"]
+
+dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # built once
+_PLAIN = re.compile(r"[ !#-\[\]-~]*").fullmatch  # printable ASCII except " and \ : no escaping
+
+
+def batch_encoder() -> Callable[[Any], str]:
+    """An encoder for one batch: tuples (reasons, recipients) cached by value, dicts by
+    identity (decisions and meta are often one shared object), every empty value alike."""
+    cache: dict[Any, str] = {(): "[]"}
+
+    def enc(value: Any) -> str:
+        if value.__class__ is tuple and len(value) == 1:
+            one = value[0]
+            if one.__class__ is str and _PLAIN(one) is not None:
+                return f'["{one}"]'
+        key = value if isinstance(value, tuple) else id(value) if value else ()
+        found = cache.get(key)
+        if found is None:
+            found = cache[key] = dumps(value)
+        return found
+
+    return enc
+
+
+def strings_decoder() -> Callable[[str], tuple[str, ...]]:
+    """A decoder for one read: JSON lists of strings to tuples, each distinct text once."""
+    seen: dict[str, tuple[str, ...]] = {"[]": ()}
+
+    def strings(text: str) -> tuple[str, ...]:
+        found = seen.get(text)
+        if found is None:
+            inner = text[2:-2]
+            if text[:2] == '["' and text[-2:] == '"]' and _PLAIN(inner) is not None:
+                found = (inner,)
+            else:
+                found = tuple(json.loads(text))
+            seen[text] = found
+        return found
+
+    return strings
