@@ -24,7 +24,9 @@ from .errors import (
 )
 from .message import Audience, Decision, Kind, Message, Provenance, Reason, ReasonCode, SenderRole
 from .policy import AudienceRule, Closure, Deviation, OpenHours, Policy
+from .queue import HoldQueue, HoldRequest, HoldResult
 from .scheduler import Scheduler
+from .store import AuditEntry, HeldMessage, HoldStore, MemoryStore, Stats, open_store
 from .territories import Establishment, Location, Territory, resolve, territory
 from .windows import QuietWindow
 
@@ -33,6 +35,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Audience",
     "AudienceRule",
+    "AuditEntry",
     "CalendarFileError",
     "CalendarUnknownError",
     "Closure",
@@ -40,9 +43,15 @@ __all__ = [
     "DeconnexionError",
     "Deviation",
     "Establishment",
+    "HeldMessage",
+    "HoldQueue",
+    "HoldRequest",
+    "HoldResult",
+    "HoldStore",
     "InvalidInputError",
     "Kind",
     "Location",
+    "MemoryStore",
     "Message",
     "MissingExtraError",
     "NaiveDatetimeError",
@@ -59,10 +68,12 @@ __all__ = [
     "Scheduler",
     "SchoolCalendar",
     "SenderRole",
+    "Stats",
     "StoreError",
     "Territory",
     "UnknownTerritoryError",
     "__version__",
+    "open_store",
     "resolve",
     "territory",
 ]
