@@ -226,6 +226,23 @@ def test_many_establishments_share_the_messages(traffic: tuple) -> None:
     assert set(Counter(m.establishment for m in messages).values()) == {300}
 
 
+def test_shards_split_the_establishments_without_changing_their_traffic() -> None:
+    from dataclasses import replace
+
+    from deconnexion.policy import Policy
+    from deconnexion.scheduler import Scheduler
+
+    def traffic_of(config: TrafficConfig) -> list:
+        ests = establishments_for(config)
+        return generate(config, {e.key: Scheduler(Policy.national(), e) for e in ests})
+
+    config = TrafficConfig(establishments=5, messages=1003, end=date(2025, 10, 19))
+    whole = traffic_of(config)
+    parts = [traffic_of(replace(config, shard=k, shards=2)) for k in range(2)]
+    assert sorted(parts[0] + parts[1]) == sorted(whole)
+    assert not {m.establishment for m in parts[0]} & {m.establishment for m in parts[1]}
+
+
 # -- the report and the command line ------------------------------------------------------------
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from deconnexion.message import Audience, ReasonCode
 
 from .run import SimulationRun
-from .summary import AUDIENCE_FR, GROUP_FR, REASON_FR, delivered_times
+from .summary import AUDIENCE_FR, GROUP_FR, REASON_FR, delivered_times, per_minute
 
 __all__ = ["render", "write_report"]
 
@@ -226,13 +226,7 @@ def _jitter(i: int) -> float:
 
 
 def _peaks(run: SimulationRun, summary: dict[str, Any]) -> str:
-    n = len(run.messages)
-    without: Counter[int] = Counter(
-        int(run.releases[i] // 60)
-        for i in range(n)
-        if run.held[i] and run.store_ids[i] not in run.replaced_ids
-    )
-    with_: Counter[int] = Counter(int(when // 60) for when, _ids, _d in run.deliveries)
+    without, with_ = per_minute(run)
     if without:
         peak = max(without.items(), key=lambda kv: (kv[1], -kv[0]))[0]
     else:

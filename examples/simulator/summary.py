@@ -14,7 +14,15 @@ from deconnexion.windows import CompiledWindows
 
 from .run import SimulationRun
 
-__all__ = ["AUDIENCE_FR", "GROUP_FR", "REASON_FR", "summarize", "to_text"]
+__all__ = [
+    "AUDIENCE_FR",
+    "GROUP_FR",
+    "REASON_FR",
+    "delivered_times",
+    "per_minute",
+    "summarize",
+    "to_text",
+]
 
 REASON_FR = {
     "night": "nuit (20 h – 7 h)",
@@ -73,6 +81,17 @@ def delivered_times(run: SimulationRun) -> tuple[list[float | None], list[int]]:
         if not run.held[i]:
             at[i] = m.created_at
     return at, count
+
+
+def per_minute(run: SimulationRun) -> tuple[Counter[int], Counter[int]]:
+    """Sends per minute (epoch // 60): without smoothing (each held, not replaced message at
+    its decided release) and as the worker delivered them (one per deliverer call)."""
+    held, releases, sid, replaced = run.held, run.releases, run.store_ids, run.replaced_ids
+    without: Counter[int] = Counter(
+        int(releases[i] // 60) for i in range(len(held)) if held[i] and sid[i] not in replaced
+    )
+    delivered: Counter[int] = Counter(int(when // 60) for when, _ids, _d in run.deliveries)
+    return without, delivered
 
 
 def summarize(run: SimulationRun) -> dict[str, Any]:

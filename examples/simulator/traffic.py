@@ -79,6 +79,10 @@ class TrafficConfig:
     establishments: int = 1
     messages: int = 6000
     seed: int = 2025
+    # this run simulates only the establishments whose index i has i % shards == shard, with
+    # the same traffic they have in the whole run (benchmarks split a run over processes)
+    shard: int = 0
+    shards: int = 1
 
 
 # -- when each habit happens -------------------------------------------------------------------
@@ -125,7 +129,14 @@ HEAD_REASONS = (
 
 
 def establishments_for(config: TrafficConfig) -> list[Establishment]:
-    """The collèges to simulate: `config.uais`, else `establishments` UAIs in `config.zone`."""
+    """The collèges to simulate (this shard's): `config.uais`, else `establishments` UAIs in
+    `config.zone`."""
+    if not 0 <= config.shard < config.shards:
+        raise ValueError(f"shard {config.shard}: expected 0 ≤ shard < shards ({config.shards})")
+    return _all_establishments(config)[config.shard :: config.shards]
+
+
+def _all_establishments(config: TrafficConfig) -> list[Establishment]:
     if config.uais:
         return [
             Establishment(uai=u, level="college", name=f"Collège {u.upper()}") for u in config.uais
@@ -380,16 +391,18 @@ class _Tables:
 
 def generate(config: TrafficConfig, schedulers: dict[str, Scheduler]) -> list[SimMessage]:
     """Every message of the period, sorted by creation (ties by establishment, then
-    generation order). `schedulers` maps `Establishment.key` to its scheduler."""
+    generation order). `schedulers` maps `Establishment.key` to its scheduler, for the
+    establishments of `establishments_for(config)` (this shard's, in that order)."""
     if config.end < config.start:
         raise ValueError(f"end {config.end} is before start {config.start}")
-    keys = list(schedulers)
-    per, extra = divmod(config.messages, max(1, len(keys)))
+    total = config.establishments if not config.uais else len(config.uais)
+    per, extra = divmod(config.messages, max(1, total))
     stream: list[SimMessage] = []
-    for i, key in enumerate(keys):
-        n = per + (1 if i < extra else 0)
-        rng = random.Random(config.seed * 1_000_003 + i)  # per establishment: adding one
-        # establishment does not change the others' traffic
+    for i, key in enumerate(schedulers):
+        index = config.shard + i * config.shards  # the establishment's index in the whole run
+        n = per + (1 if index < extra else 0)
+        # seeded per establishment: adding one (or sharding) does not change the others
+        rng = random.Random(config.seed * 1_000_003 + index)
         sched = schedulers[key]
         stream.extend(_establishment_traffic(sched.establishment, sched, config, n, rng))
     stream.sort(key=_created)  # stable: ties keep establishment, then generation order
