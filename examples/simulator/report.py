@@ -208,9 +208,17 @@ def _timeline(
     return "".join(out)
 
 
+def _inside(run: SimulationRun, t0: float, t1: float) -> list[int]:
+    """Messages of the first establishment (whose windows are drawn) arriving in [t0, t1)."""
+    key = run.establishments[0].key
+    return [
+        i for i, m in enumerate(run.messages) if m.establishment == key and t0 <= m.created_at < t1
+    ]
+
+
 def _sample(n: int, t0: float, t1: float, run: SimulationRun) -> list[int]:
     """At most MAX_DRAWN message indices, evenly spread over those arriving in [t0, t1)."""
-    inside = [i for i in range(n) if t0 <= run.messages[i].created_at < t1]
+    inside = _inside(run, t0, t1)
     if len(inside) <= MAX_DRAWN:
         return inside
     step = len(inside) / MAX_DRAWN
@@ -472,7 +480,7 @@ def _drawn(run: SimulationRun, first: date, last: date) -> str:
     tz = next(iter(run.schedulers.values())).tz
     t0 = datetime.combine(first, datetime.min.time(), tz).timestamp()
     t1 = datetime.combine(last, datetime.min.time(), tz).timestamp()
-    inside = sum(1 for m in run.messages if t0 <= m.created_at < t1)
+    inside = len(_inside(run, t0, t1))
     drawn = min(inside, MAX_DRAWN)
     if drawn == inside:
         return f"{_num(inside)} messages tracés."
