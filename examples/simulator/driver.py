@@ -103,6 +103,8 @@ class Driver:
         self.boundaries = _boundaries(schedulers.values()) if options.resolution else []
         self._windows: dict[tuple[str, Audience], CompiledWindows] = {}
         self._payloads: dict[tuple[str, Kind, Audience], bytes] = {}
+        # `meta["open_until"]` only matters to storm smoothing; without it, skip its cost
+        self.smoothing = bool(options.spread_seconds or options.max_rate)
         self.options = options
         self.bar = bar
         self.queue = HoldQueue(store, clock=clock)
@@ -263,7 +265,7 @@ class Driver:
                     m.collapse_key,
                     _actor(m),
                     "application/json",
-                    {"open_until": self._open_until(m, decision)},
+                    {"open_until": self._open_until(m, decision)} if self.smoothing else None,
                 )
             )
         results = self.queue.hold_many(requests)
