@@ -103,21 +103,7 @@ def establishment_key(value: Establishment | str, field: str = "establishment") 
 def decision_record(decision: Decision) -> dict[str, Any]:
     """The stored form of a decision: `Decision.to_dict()` without the French sentence
     (rebuilt on display; formatting it costs more than storing the whole message)."""
-    out: dict[str, Any] = {
-        "held": decision.held,
-        "release_at": decision.release_at.isoformat(),
-        "created_at": decision.created_at.isoformat(),
-        "audience": decision.audience.value,
-        "kind": decision.kind.value,
-        "reasons": [r.to_dict() for r in decision.reasons],
-        "provenance": decision.provenance.value,
-        "timezone": decision.timezone,
-    }
-    if decision.students_release_at is not None:
-        out["students_release_at"] = decision.students_release_at.isoformat()
-    if decision.notes:
-        out["notes"] = list(decision.notes)
-    return out
+    return decision.to_dict(explanation=False)
 
 
 class Batch:
@@ -201,7 +187,7 @@ def build_held(r: HoldRequest, batch: Batch, prefix: str = "") -> tuple[HeldMess
         recipients=_recipients(r.recipients, prefix),
         payload=body,
         content_type=content_type,
-        meta=json_object(r.meta, prefix + "meta") if r.meta else {},
+        meta=_meta(r.meta, decision, prefix),
         created_at=message.created_at.timestamp(),
         release_at=release,
         next_attempt_at=release,
@@ -278,6 +264,15 @@ def _recipients(value: Any, prefix: str) -> tuple[str, ...]:
         if item.__class__ is not str or not item.strip() or len(item) > MAX_KEY_LENGTH:
             _text(item, prefix, f"recipients[{n}]")
     return items
+
+
+def _meta(meta: Mapping[str, Any] | None, decision: Decision, prefix: str) -> dict[str, Any]:
+    """The caller's meta, plus when the release window closes (the worker's smoothing never
+    plans a delivery after it, so a backlog is never spread into the night)."""
+    out = json_object(meta, prefix + "meta") if meta else {}
+    if decision.open_until is not None and "open_until" not in out:
+        out["open_until"] = decision.open_until.timestamp()
+    return out
 
 
 def json_object(value: Any, field: str) -> dict[str, Any]:

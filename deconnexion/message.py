@@ -130,7 +130,9 @@ class Decision:
     """When a message may be released, and why.
 
     `release_at` is aware, in the establishment's time zone. `held` is true when the release is
-    later than the creation. `students_release_at` is set for grades to parents.
+    later than the creation. `students_release_at` is set for grades to parents. `open_until`
+    is when the open window the message is released into closes: a release worker spreading a
+    backlog (storm smoothing) must deliver before it.
     """
 
     held: bool
@@ -143,6 +145,7 @@ class Decision:
     students_release_at: datetime | None = None
     timezone: str = "Europe/Paris"
     notes: tuple[str, ...] = field(default=())
+    open_until: datetime | None = None
 
     @property
     def codes(self) -> tuple[str, ...]:
@@ -159,8 +162,9 @@ class Decision:
 
         return explain_en(self)
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form, the one the command line prints."""
+    def to_dict(self, explanation: bool = True) -> dict[str, Any]:
+        """JSON-ready form, the one the command line prints (`explanation=False` leaves out
+        the French sentence, which costs more to format than the rest)."""
         out: dict[str, Any] = {
             "held": self.held,
             "release_at": self.release_at.isoformat(),
@@ -170,12 +174,15 @@ class Decision:
             "reasons": [r.to_dict() for r in self.reasons],
             "provenance": self.provenance.value,
             "timezone": self.timezone,
-            "explanation_fr": self.explanation_fr(),
         }
+        if explanation:
+            out["explanation_fr"] = self.explanation_fr()
         if self.students_release_at is not None:
             out["students_release_at"] = self.students_release_at.isoformat()
         if self.notes:
             out["notes"] = list(self.notes)
+        if self.open_until is not None:
+            out["open_until"] = self.open_until.isoformat()
         return out
 
 

@@ -220,6 +220,7 @@ class Scheduler:
             notes = (
                 f"calendrier scolaire non publié : vacances estimées d'après {w.estimated_from}",
             )
+        until = w.open_until(release)
         return Decision(
             held=held,
             release_at=datetime.fromtimestamp(release, self.tz)
@@ -235,6 +236,7 @@ class Scheduler:
             else datetime.fromtimestamp(students_release, self.tz),
             timezone=self._tz_name,
             notes=notes,
+            open_until=None if until is None else datetime.fromtimestamp(until, self.tz),
         )
 
     def _guard(

@@ -131,6 +131,11 @@ class CompiledWindows:
         i = bisect_right(self.bounds, t)
         return t if i & 1 else self._next_from(i, t)
 
+    def open_until(self, t: float) -> float | None:
+        """When the open stretch containing `t` closes (None when `t` is quiet)."""
+        i = bisect_right(self.bounds, t)
+        return self.bounds[i] if i & 1 and i < len(self.bounds) else None
+
     def next_open_many(self, instants: Sequence[float]) -> list[float]:
         bounds = self.bounds
         if instants and min(instants) >= self._cover_start:

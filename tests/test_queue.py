@@ -434,3 +434,18 @@ def test_a_closure_added_on_monday_moves_held_messages_and_leaves_released_ones(
     changes = [e for e in queue.audit(LYCEE) if e.action == "reschedule"]
     assert [(e.actor, e.detail["to"]) for e in changes] == [("admin", wednesday.timestamp())] * 2
     assert queue.reschedule(LYCEE, Scheduler(closed_monday, LYCEE)) == 0  # already right
+
+
+def test_a_held_message_records_when_its_release_window_closes(store: HoldStore) -> None:
+    # The worker's storm smoothing never plans a delivery after `open_until`: a Monday-07:00
+    # backlog is spread inside Monday's open hours, never into Monday night.
+    school = Establishment(uai="0750001A")
+    message = Message(kind=Kind.MESSAGE, audience=Audience.PARENTS, created_at=FRIDAY_21H)
+    d = Scheduler(Policy.national(), school).decide(message)
+    assert d.open_until == datetime(2025, 11, 10, 20, 0, tzinfo=PARIS)
+    q = HoldQueue(store)
+    result = q.hold(
+        establishment=school, message=message, decision=d, payload={"t": 1}, idempotency_key="w"
+    )
+    held = q.get(school, result.id)
+    assert held is not None and held.meta["open_until"] == d.open_until.timestamp()
