@@ -7,7 +7,9 @@ pendulum, holidays and pydantic; the edges load their extras lazily.
 
 from __future__ import annotations
 
+from .audit import AuditReport, audit_policy
 from .calendar_data import SchoolCalendar
+from .deliver import Delivery, DeliveryError, PermanentDeliveryError
 from .errors import (
     CalendarFileError,
     CalendarUnknownError,
@@ -29,6 +31,7 @@ from .scheduler import Scheduler
 from .store import AuditEntry, HeldMessage, HoldStore, MemoryStore, Stats, open_store
 from .territories import Establishment, Location, Territory, resolve, territory
 from .windows import QuietWindow
+from .worker import ReleaseWorker
 
 __version__ = "0.1.0"
 
@@ -36,11 +39,14 @@ __all__ = [
     "Audience",
     "AudienceRule",
     "AuditEntry",
+    "AuditReport",
     "CalendarFileError",
     "CalendarUnknownError",
     "Closure",
     "Decision",
     "DeconnexionError",
+    "Delivery",
+    "DeliveryError",
     "Deviation",
     "Establishment",
     "HeldMessage",
@@ -59,12 +65,14 @@ __all__ = [
     "OpenHours",
     "OutOfRangeError",
     "PayloadError",
+    "PermanentDeliveryError",
     "Policy",
     "PolicyError",
     "Provenance",
     "QuietWindow",
     "Reason",
     "ReasonCode",
+    "ReleaseWorker",
     "Scheduler",
     "SchoolCalendar",
     "SenderRole",
@@ -73,6 +81,7 @@ __all__ = [
     "Territory",
     "UnknownTerritoryError",
     "__version__",
+    "audit_policy",
     "open_store",
     "resolve",
     "territory",
