@@ -86,6 +86,14 @@ def test_a_held_message_reads_back_field_for_field(store: HoldStore) -> None:
     assert replace(got, seq=0) == m
 
 
+def test_empty_meta_and_decision_read_back_as_empty_dicts(store: HoldStore) -> None:
+    (mid,) = put(store, msg(meta={}, decision={}))
+    got = store.get(EST, mid)
+    assert got is not None and (got.meta, got.decision) == ({}, {})
+    (claimed,) = store.claim_due(T0, 1, 30, "w")
+    assert (claimed.meta, claimed.decision) == ({}, {})
+
+
 @pytest.mark.parametrize(
     "recipients",
     [("parent:1",), ('a"b',), ("x\\y",), ("élève:Zoé",), ("a", "b"), (), (" ", "[1]")],

@@ -16,15 +16,21 @@ _PLAIN = re.compile(r"[ !#-\[\]-~]*").fullmatch  # printable ASCII except " and 
 
 def batch_encoder() -> Callable[[Any], str]:
     """An encoder for one batch: tuples (reasons, recipients) cached by value, dicts by
-    identity (decisions and meta are often one shared object), every empty value alike."""
+    identity (decisions and meta are often one shared object: the caller keeps them alive
+    while the encoder lives, so an id is never reused), empty dicts alike."""
     cache: dict[Any, str] = {(): "[]"}
 
     def enc(value: Any) -> str:
-        if value.__class__ is tuple and len(value) == 1:
-            one = value[0]
-            if one.__class__ is str and _PLAIN(one) is not None:
-                return f'["{one}"]'
-        key = value if isinstance(value, tuple) else id(value) if value else ()
+        if value.__class__ is tuple:
+            if len(value) == 1:
+                one = value[0]
+                if one.__class__ is str and _PLAIN(one) is not None:
+                    return f'["{one}"]'
+            key = value
+        elif not value and value.__class__ is dict:
+            return "{}"
+        else:
+            key = id(value)
         found = cache.get(key)
         if found is None:
             found = cache[key] = dumps(value)
