@@ -24,16 +24,42 @@ from .errors import (
     StoreError,
     UnknownTerritoryError,
 )
+from .identity import ScopeIdentity, Sender, SenderUser
 from .message import Audience, Decision, Kind, Message, Provenance, Reason, ReasonCode, SenderRole
 from .policy import AudienceRule, Closure, Deviation, OpenHours, Policy
 from .queue import HoldQueue, HoldRequest, HoldResult
+from .routes import RouteRule, RouteRules, Routes
 from .scheduler import Scheduler
+from .signing import SignedHeaderResolver, sign_sender
 from .store import AuditEntry, HeldMessage, HoldStore, MemoryStore, Stats, open_store
 from .territories import Establishment, Location, Territory, resolve, territory
 from .windows import QuietWindow
 from .worker import ReleaseWorker
 
 __version__ = "0.1.0"
+
+# The ASGI edge needs the `asgi` extra (starlette, anyio): loaded on first use, so that
+# `import deconnexion` stays free of it, with a one-line install hint when it is missing.
+_LAZY = {
+    "DeconnexionMiddleware": "deconnexion.middleware",
+    "admin_app": "deconnexion.admin",
+    "replay_deliverer": "deconnexion.replay",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'deconnexion' has no attribute {name!r}")
+    import importlib
+
+    try:
+        return getattr(importlib.import_module(module), name)
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.split(".")[0] in ("starlette", "anyio", "httpx", "uvicorn"):
+            raise MissingExtraError("asgi", exc.name) from None
+        raise
+
 
 __all__ = [
     "Audience",
@@ -45,6 +71,7 @@ __all__ = [
     "Closure",
     "Decision",
     "DeconnexionError",
+    "DeconnexionMiddleware",
     "Delivery",
     "DeliveryError",
     "Deviation",
@@ -73,16 +100,26 @@ __all__ = [
     "Reason",
     "ReasonCode",
     "ReleaseWorker",
+    "RouteRule",
+    "RouteRules",
+    "Routes",
     "Scheduler",
     "SchoolCalendar",
+    "ScopeIdentity",
+    "Sender",
     "SenderRole",
+    "SenderUser",
+    "SignedHeaderResolver",
     "Stats",
     "StoreError",
     "Territory",
     "UnknownTerritoryError",
     "__version__",
+    "admin_app",
     "audit_policy",
     "open_store",
+    "replay_deliverer",
     "resolve",
+    "sign_sender",
     "territory",
 ]

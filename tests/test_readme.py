@@ -57,7 +57,7 @@ def test_toml_example_is_valid(body):
 def _cli_lines() -> list[list[str]]:
     lines = []
     for body in _blocks("sh")[2:]:
-        for line in body.splitlines():
+        for line in body.replace("\\\n", " ").splitlines():
             line = line.split("  #")[0].strip()
             if line.startswith("deconnexion "):
                 argv = shlex.split(line)[1:]

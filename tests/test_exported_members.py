@@ -1,0 +1,64 @@
+"""`deconnexion.__all__` is exactly the API the README documents, and importing the package
+pulls in no optional edge (starlette, httpx, psycopg, uvicorn, anyio)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import deconnexion
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+
+
+def documented() -> set[str]:
+    section = README.split("## Public API", 1)[1].split("\n## ", 1)[0]
+    bullets = "\n".join(line for line in section.splitlines() if line.startswith(("- ", "  ")))
+    return set(re.findall(r"`([A-Za-z_][A-Za-z0-9_]*)`", bullets))
+
+
+def test_all_is_exactly_the_documented_api():
+    assert set(deconnexion.__all__) == documented()
+    assert len(deconnexion.__all__) == len(set(deconnexion.__all__))
+
+
+def test_every_exported_name_resolves():
+    for name in deconnexion.__all__:
+        assert getattr(deconnexion, name) is not None, name
+
+
+def test_importing_the_package_loads_no_edge_library():
+    code = (
+        "import sys, deconnexion; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'starlette', 'httpx', 'psycopg', 'uvicorn', 'anyio'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_core_modules_never_import_the_edges():
+    core = [
+        "territories",
+        "calendar",
+        "calendar_data",
+        "policy",
+        "windows",
+        "scheduler",
+        "message",
+        "explain",
+        "timeutil",
+        "errors",
+        "audit",
+    ]
+    root = Path(deconnexion.__file__).parent
+    edges = re.compile(
+        r"^\s*(from|import)\s+(starlette|httpx|psycopg|uvicorn|anyio|sqlite3)\b"
+        r"|^\s*from\s+\.(store|queue|worker|middleware|gateway|admin|cli)\b",
+        re.M,
+    )
+    for name in core:
+        text = (root / f"{name}.py").read_text(encoding="utf-8")
+        assert not edges.search(text), name
