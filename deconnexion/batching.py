@@ -28,8 +28,10 @@ __all__ = [
     "backoff_delay",
     "build_units",
     "chains",
+    "digest_delivery",
     "recipient_keys",
     "send_deadline",
+    "single_delivery",
 ]
 
 RecipientKey = tuple[str, str]
@@ -79,12 +81,21 @@ def recipient_keys(message: HeldMessage) -> tuple[RecipientKey, ...]:
     return tuple([(message.establishment, name) for name in names or ("",)])
 
 
+_ZONES: dict[object, tzinfo] = {}
+
+
 def _tz(message: HeldMessage) -> tzinfo:
-    name = message.decision.get("timezone") if isinstance(message.decision, dict) else None
-    try:
-        return zone(name) if isinstance(name, str) and name else zone("UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return zone("UTC")
+    """The establishment's time zone recorded with the decision (UTC if none or unknown)."""
+    decision = message.decision
+    name = decision.get("timezone") if isinstance(decision, dict) else None
+    found = _ZONES.get(name)
+    if found is None:
+        try:
+            found = zone(name) if isinstance(name, str) and name else zone("UTC")
+        except (ZoneInfoNotFoundError, ValueError):
+            found = zone("UTC")
+        _ZONES[name] = found
+    return found
 
 
 def single_delivery(message: HeldMessage) -> Delivery:
@@ -156,6 +167,11 @@ def build_units(messages: Sequence[HeldMessage], *, digest: bool) -> list[Unit]:
 def chains(keys: Sequence[Sequence[Hashable]]) -> list[list[int]]:
     """Indices grouped by shared recipient (union-find), each group in order, groups ordered
     by their first index."""
+    if all(len(ks) == 1 for ks in keys):  # the common case: one recipient per unit
+        by_key: dict[Hashable, list[int]] = {}
+        for i, ks in enumerate(keys):
+            by_key.setdefault(ks[0], []).append(i)
+        return list(by_key.values())
     parent = list(range(len(keys)))
 
     def find(i: int) -> int:

@@ -71,7 +71,9 @@ class Delivery:
     digest: bool = False
 
     def __post_init__(self) -> None:
-        aware(self.release_at, "Delivery.release_at")
+        tz = getattr(self.release_at, "tzinfo", None)
+        if tz is None or tz.utcoffset(self.release_at) is None:
+            aware(self.release_at, "Delivery.release_at")  # raises, naming the field
         if not isinstance(self.payload, bytes):
             raise InvalidInputError(
                 f"Delivery.payload: expected bytes, got {type(self.payload).__name__}"
