@@ -10,6 +10,7 @@ receiver can drop duplicates (delivery is at-least-once).
 from __future__ import annotations
 
 import base64
+import importlib.util
 import json
 import sys
 from collections.abc import Mapping
@@ -189,6 +190,8 @@ class WebhookDeliverer:
             )
         if timeout <= 0:
             raise InvalidInputError(f"webhook timeout: {timeout!r}; expected seconds > 0")
+        if client is None and importlib.util.find_spec("httpx") is None:
+            raise MissingExtraError("asgi", "httpx")  # now, not at the first delivery
         self.url = url
         self.timeout = timeout
         self.headers = dict(headers or {})
@@ -197,10 +200,8 @@ class WebhookDeliverer:
 
     def _get_client(self) -> httpx.AsyncClient:
         if self._client is None:
-            try:
-                import httpx
-            except ImportError as exc:  # pragma: no cover - httpx is in the dev environment
-                raise MissingExtraError("asgi", "httpx") from exc
+            import httpx
+
             self._client = httpx.AsyncClient(timeout=self.timeout)
         return self._client
 

@@ -136,3 +136,18 @@ def test_a_delivery_needs_an_aware_release_time_and_bytes() -> None:
         delivery(release_at=datetime(2025, 11, 3, 7, 0))
     with pytest.raises(InvalidInputError, match="bytes"):
         delivery(payload="text")
+
+
+def test_a_webhook_without_httpx_says_which_extra_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib.util
+
+    from deconnexion.errors import MissingExtraError
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "httpx" else real(name, *a)
+    )
+    with pytest.raises(MissingExtraError, match=r"pip install 'deconnexion\[asgi\]'"):
+        parse_deliver_spec("webhook:https://ent.example.fr/hook")
