@@ -15,6 +15,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any, Literal
 
 from .errors import InvalidInputError, PayloadError
@@ -29,6 +30,7 @@ __all__ = [
     "HoldRequest",
     "HoldResult",
     "build_held",
+    "build_row",
     "decision_record",
     "establishment_key",
     "json_object",
@@ -38,6 +40,14 @@ __all__ = [
 DEFAULT_MAX_PAYLOAD = 1024 * 1024  # 1 MiB
 # one encoder, built once: json.dumps with options builds a new one per call
 _JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+# and the C encoder `_JSON.encode` builds on each call, built once too: same settings, same
+# output, no check for circular references (a payload that fails is encoded again by `_JSON`,
+# which says what is wrong)
+_C_JSON = (
+    None
+    if c_make_encoder is None
+    else c_make_encoder(None, _JSON.default, encode_basestring, None, ":", ",", False, False, False)
+)
 MAX_KEY_LENGTH = 512
 Payload = bytes | bytearray | memoryview | str | dict[str, Any] | list[Any]
 
@@ -106,20 +116,36 @@ def decision_record(decision: Decision) -> dict[str, Any]:
     return decision.to_dict(explanation=False)
 
 
+_KIND = {k: k.value for k in Kind}
+_AUDIENCE = {a: a.value for a in Audience}
+_ROLE = {r: r.value for r in SenderRole}
+_IDS = 4096  # random parts of ids drawn from the OS at once
+
+
 class Batch:
-    """Per-batch caches: a batch repeats establishments, decisions and enum values, and
-    looking them up again costs more than storing the message."""
+    """Per-batch caches: a batch repeats establishments, messages, decisions and enum values
+    (a class-wide notification is one message and one decision for many recipients), and
+    checking or converting them again costs more than storing the message. Each cache keeps
+    the object itself: its id() cannot be reused while the batch lives."""
 
     def __init__(self, max_payload: int = DEFAULT_MAX_PAYLOAD) -> None:
         self.max_payload = max_payload
-        # values keep the object itself: its id() cannot be reused while the batch lives
         self.places: dict[int, tuple[object, str, str | None]] = {}
         self.decisions: dict[int, tuple[object, dict[str, Any], float, tuple[str, ...]]] = {}
+        self.messages: dict[int, tuple[Any, ...]] = {}
+        self.pairs: dict[tuple[int, int], tuple[Any, ...]] = {}
         self._id_prefix = f"{time.time_ns() // 1_000_000:012x}"
+        self._random = ""
+        self._next = 0
 
     def new_id(self) -> str:
-        """Like `new_id()`, with the time read once per batch."""
-        return self._id_prefix + os.urandom(10).hex()
+        """Like `new_id()`, with the time read once per batch and the random parts drawn from
+        the OS a few thousand at a time."""
+        at = self._next
+        if at >= len(self._random):
+            self._random, at = os.urandom(10 * _IDS).hex(), 0
+        self._next = at + 20
+        return self._id_prefix + self._random[at : at + 20]
 
     def place(self, value: Establishment | str, field: str) -> tuple[str, str | None]:
         """(key, time zone or None) of an establishment."""
@@ -146,58 +172,120 @@ class Batch:
             found = self.decisions[id(d)] = (d, decision_record(d), release, d.codes)
         return found[1], found[2], found[3]
 
+    def message(self, m: Message, prefix: str) -> tuple[Any, ...]:
+        """(kind, audience, sender role, urgent, priority, created_at epoch, justification,
+        publish_to_students_at epoch) of a checked message (`Message` is frozen)."""
+        found = self.messages.get(id(m))
+        if found is None:
+            if not isinstance(m, Message):
+                raise InvalidInputError(
+                    f"{prefix}message: expected a deconnexion Message, got {type(m).__name__}"
+                )
+            kind, urgent, publish = _KIND[m.kind], m.urgent, m.publish_to_students_at
+            found = self.messages[id(m)] = (
+                m,
+                kind,
+                _AUDIENCE[m.audience],
+                _ROLE[m.sender_role],
+                urgent,
+                priority_for(kind, urgent),
+                m.created_at.timestamp(),
+                m.justification,
+                None if publish is None else publish.timestamp(),
+            )
+        return found
 
-_KIND = {k: k.value for k in Kind}
-_AUDIENCE = {a: a.value for a in Audience}
-_ROLE = {r: r.value for r in SenderRole}
+    def pair(self, m: Message, d: Decision, prefix: str) -> tuple[Any, ...]:
+        """What a message and its decision give every request that holds them: the stored
+        fields, and the meta of a request without its own (shared: stores copy or encode it,
+        never change it)."""
+        found = self.pairs.get((id(m), id(d)))
+        if found is None:
+            fields = self.message(m, prefix)
+            record, release, codes = self.decision(d, prefix)
+            if d.kind != m.kind or d.audience != m.audience:
+                raise InvalidInputError(
+                    f"{prefix}decision: made for a {d.kind.value} to {d.audience.value}, "
+                    f"but the message is a {m.kind.value} to {m.audience.value}; "
+                    "expected the decision of this message"
+                )
+            found = self.pairs[(id(m), id(d))] = (
+                *fields[1:],
+                release,
+                codes,
+                record,
+                _meta(None, d, prefix),
+                d,
+            )
+        return found
+
+
+def build_row(r: HoldRequest, batch: Batch, prefix: str = "") -> tuple[tuple[Any, ...], str]:
+    """Check one request; return the record to store, as `HeldMessage` field values in field
+    order (`HeldMessage(*row)`), and the time zone to report in. `prefix` names the request
+    in errors ("requests[3].")."""
+    key, tz = batch.place(r.establishment, f"{prefix}establishment")
+    (
+        kind, audience, role, urgent, priority, created, justification, publish,
+        release, codes, record, meta, decision,
+    ) = batch.pair(r.message, r.decision, prefix)  # fmt: skip
+    payload = r.payload
+    body = _json_dict(payload) if payload.__class__ is dict else None
+    if body is not None and len(body) <= batch.max_payload:
+        content_type = "application/json"
+    else:
+        body, content_type = encode_payload(payload, prefix + "payload", batch.max_payload)
+    if r.content_type is not None:
+        content_type = _text(r.content_type, prefix, "content_type", 255)
+    collapse, actor = r.collapse_key, r.actor
+    row = (
+        batch.new_id(),
+        key,
+        _text(r.idempotency_key, prefix, "idempotency_key", MAX_KEY_LENGTH),
+        None if collapse is None else _text(collapse, prefix, "collapse_key"),
+        kind,
+        audience,
+        role,
+        urgent,
+        priority,
+        _recipients(r.recipients, prefix),
+        body,
+        content_type,
+        _meta(r.meta, decision, prefix) if r.meta else meta,
+        created,
+        release,
+        release,  # next_attempt_at
+        codes,
+        record,
+        "held",  # state
+        0,  # attempts
+        None,  # lease_until
+        None,  # worker_id
+        None,  # last_error
+        None,  # released_at
+        0,  # seq: the store's
+        None if actor is None else _text(actor, prefix, "actor", 255),
+        justification,
+        publish,
+    )
+    return row, tz or decision.timezone
 
 
 def build_held(r: HoldRequest, batch: Batch, prefix: str = "") -> tuple[HeldMessage, str]:
-    """Check one request; return the record to store and the time zone to report in.
-    `prefix` names the request in errors ("requests[3].")."""
-    key, tz = batch.place(r.establishment, f"{prefix}establishment")
-    message, decision = r.message, r.decision
-    if not isinstance(message, Message):
-        raise InvalidInputError(
-            f"{prefix}message: expected a deconnexion Message, got {type(message).__name__}"
-        )
-    record, release, codes = batch.decision(decision, prefix)
-    if decision.kind != message.kind or decision.audience != message.audience:
-        raise InvalidInputError(
-            f"{prefix}decision: made for a {decision.kind.value} to {decision.audience.value}, "
-            f"but the message is a {message.kind.value} to {message.audience.value}; "
-            "expected the decision of this message"
-        )
-    body, content_type = encode_payload(r.payload, prefix + "payload", batch.max_payload)
-    if r.content_type is not None:
-        content_type = _text(r.content_type, prefix, "content_type", 255)
-    kind = _KIND[message.kind]
-    publish = message.publish_to_students_at
-    collapse = r.collapse_key
-    held = HeldMessage(
-        id=batch.new_id(),
-        establishment=key,
-        idempotency_key=_text(r.idempotency_key, prefix, "idempotency_key", MAX_KEY_LENGTH),
-        collapse_key=None if collapse is None else _text(collapse, prefix, "collapse_key"),
-        kind=kind,
-        audience=_AUDIENCE[message.audience],
-        sender_role=_ROLE[message.sender_role],
-        urgent=message.urgent,
-        priority=priority_for(kind, message.urgent),
-        recipients=_recipients(r.recipients, prefix),
-        payload=body,
-        content_type=content_type,
-        meta=_meta(r.meta, decision, prefix),
-        created_at=message.created_at.timestamp(),
-        release_at=release,
-        next_attempt_at=release,
-        reasons=codes,
-        decision=record,
-        actor=None if r.actor is None else _text(r.actor, prefix, "actor", 255),
-        justification=message.justification,
-        publish_to_students_at=None if publish is None else publish.timestamp(),
-    )
-    return held, tz or decision.timezone
+    """`build_row` as a `HeldMessage`."""
+    row, tz = build_row(r, batch, prefix)
+    return HeldMessage(*row), tz
+
+
+def _json_dict(payload: dict[str, Any]) -> bytes | None:
+    """A dict payload as JSON by the prebuilt C encoder; None if it fails or is unavailable
+    (`encode_payload` then encodes it again, or says what is wrong)."""
+    if _C_JSON is None:
+        return None
+    try:
+        return "".join(_C_JSON(payload, 0)).encode("utf-8")
+    except Exception:  # encode_payload encodes it again and names the problem
+        return None
 
 
 def encode_payload(payload: Any, field: str, limit: int) -> tuple[bytes, str]:

@@ -22,13 +22,22 @@ from .hold import (
     HoldRequest,
     HoldResult,
     Payload,
-    build_held,
+    build_row,
     decision_record,
     establishment_key,
     json_object,
 )
 from .message import Decision, Message
-from .store.base import STATES, AuditEntry, HeldMessage, HoldStore, Rescheduled, State, Stats
+from .store.base import (
+    STATES,
+    AuditEntry,
+    HeldMessage,
+    HeldRows,
+    HoldStore,
+    Rescheduled,
+    State,
+    Stats,
+)
 from .territories import Establishment
 from .timeutil import aware, from_epoch, zone
 
@@ -85,25 +94,36 @@ class HoldQueue:
 
     def _hold(self, requests: Sequence[HoldRequest], *, single: bool) -> builtins.list[HoldResult]:
         batch = Batch(self.max_payload_bytes)
-        built: builtins.list[tuple[HeldMessage, str]] = []
-        for n, request in enumerate(requests):
+        rows: builtins.list[tuple[Any, ...]] = []
+        zones: builtins.list[str] = []
+        for request in requests:
             try:
-                built.append(build_held(request, batch, "" if single else f"requests[{n}]."))
-            except InvalidInputError as exc:
+                row, tz = build_row(request, batch)
+            except InvalidInputError:
                 if single:
                     raise
-                raise type(exc)(
-                    f"{exc} — nothing of this batch of {len(requests)} was held"
-                ) from None
-        outcomes = self.store.insert_many([m for m, _ in built], now=self.clock())
+                self._name_the_bad_request(batch, requests, len(rows))
+                raise  # not reached: checking again raises the same error, named
+            rows.append(row)
+            zones.append(tz)
+        outcomes = self.store.insert_many(HeldRows(rows), now=self.clock())
         times: dict[tuple[float, str], datetime] = {}  # a batch shares few release times
         results = []
-        for o, (_, tz) in zip(outcomes, built, strict=True):
+        for o, tz in zip(outcomes, zones, strict=True):
             at = times.get((o.release_at, tz))
             if at is None:
                 at = times[(o.release_at, tz)] = from_epoch(o.release_at, zone(tz))
             results.append(HoldResult(o.id, o.outcome, o.replaced_id, at, o.state))
         return results
+
+    @staticmethod
+    def _name_the_bad_request(batch: Batch, requests: Sequence[HoldRequest], n: int) -> None:
+        """Check request `n` again with its name in the error (`requests[3].payload: …`):
+        naming every request as it is checked costs more than checking twice the bad one."""
+        try:
+            build_row(requests[n], batch, f"requests[{n}].")
+        except InvalidInputError as exc:
+            raise type(exc)(f"{exc} — nothing of this batch of {len(requests)} was held") from None
 
     # -- one establishment's messages ------------------------------------------------------
 

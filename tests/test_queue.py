@@ -124,6 +124,7 @@ def test_payload_kinds_get_their_content_type(queue: HoldQueue) -> None:
             request("bytes", b"\x00raw"),
             request("text", "Bonjour à tous"),
             request("list", [1, "deux"]),
+            request("dict", {"élève": "Zoé", "note": 14.5, "sur": 20, "ok": None}),
             request("own", b"<p/>", content_type="text/html"),
         ]
     )
@@ -132,6 +133,7 @@ def test_payload_kinds_get_their_content_type(queue: HoldQueue) -> None:
         (b"\x00raw", "application/octet-stream"),
         ("Bonjour à tous".encode(), "text/plain; charset=utf-8"),
         (b'[1,"deux"]', "application/json"),
+        ('{"élève":"Zoé","note":14.5,"sur":20,"ok":null}'.encode(), "application/json"),
         (b"<p/>", "text/html"),
     ]
 
@@ -182,6 +184,12 @@ def test_a_naive_release_time_is_refused(queue: HoldQueue) -> None:
         grade(datetime(2025, 11, 7, 21, 0))
 
 
+def _circular() -> dict[str, Any]:
+    loop: dict[str, Any] = {}
+    loop["self"] = loop
+    return loop
+
+
 @pytest.mark.parametrize(
     ("payload", "match"),
     [
@@ -190,6 +198,8 @@ def test_a_naive_release_time_is_refused(queue: HoldQueue) -> None:
         ({"x": float("nan")}, "cannot be written as JSON"),
         ("\ud800", "cannot be encoded as UTF-8"),
         (b"x" * (1024 * 1024 + 1), "1,048,577 bytes is over the limit"),
+        ({"x": "y" * (1024 * 1024)}, "1,048,584 bytes is over the limit"),
+        (_circular(), "Circular reference detected"),
     ],
 )
 def test_a_payload_that_cannot_be_stored_is_refused_by_name(

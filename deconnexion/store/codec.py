@@ -21,6 +21,7 @@ def batch_encoder() -> Callable[[Any], str]:
     cache: dict[Any, str] = {(): "[]"}
 
     def enc(value: Any) -> str:
+        key: object
         if value.__class__ is tuple:
             if len(value) == 1:
                 one = value[0]
