@@ -116,6 +116,18 @@ def test_holding_the_same_idempotency_key_twice_keeps_the_first(store: HoldStore
     assert store.get(EST, second.id) is None
 
 
+def test_a_batch_ending_with_a_known_key_holds_the_others_once(store: HoldStore) -> None:
+    first = msg("k")
+    put(store, first)
+    batch = [msg(f"new-{n}") for n in range(50)] + [msg("k")]
+    outcomes = store.insert_many(batch, now=T0)
+    assert [o.outcome for o in outcomes] == ["held"] * 50 + ["duplicate"]
+    assert outcomes[-1].id == first.id
+    held = store.list(EST, limit=1000)
+    assert [m.id for m in held] == [first.id] + [m.id for m in batch[:50]]
+    assert len({m.seq for m in held}) == 51
+
+
 def test_the_same_key_twice_in_one_batch_is_held_once(store: HoldStore) -> None:
     a, b = msg("k"), msg("k")
     outcomes = store.insert_many([a, b], now=T0)

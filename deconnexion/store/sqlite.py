@@ -11,6 +11,7 @@ SQL lives in `sqlite.sql`.
 from __future__ import annotations
 
 import builtins
+import itertools
 import json
 import os
 import sqlite3
@@ -21,7 +22,17 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..errors import NotADatabaseError, StoreError
-from .base import AuditEntry, HeldMessage, InsertOutcome, Rescheduled, State, Stats
+from .base import (
+    AuditEntry,
+    HeldFields,
+    HeldMessage,
+    InsertOutcome,
+    Rescheduled,
+    State,
+    Stats,
+    held_fields,
+    rows_of,
+)
 from .batch import Existing, plan_inserts
 from .codec import batch_encoder, dumps, strings_decoder
 from .common import (
@@ -187,27 +198,61 @@ class SQLiteStore:
     ) -> builtins.list[InsertOutcome]:
         if not messages:
             return []
+        rows = rows_of(messages)
+        with self._tx() as c:
+            outcomes = None
+            if all(r[3] is None for r in rows):  # no collapse key
+                outcomes = self._insert_new(c, rows, now)
+            if outcomes is None:
+                outcomes = self._insert_planned(c, messages, now)
+        self._waker.notify()
+        return outcomes
+
+    def _insert_new(
+        self, c: sqlite3.Connection, rows: Sequence[HeldFields], now: float
+    ) -> builtins.list[InsertOutcome] | None:
+        """The common batch: every idempotency key new, no collapse key. Written at once under
+        a savepoint; a key already stored or repeated in the batch fails the unique index,
+        which undoes it (None): looking every key up first costs more than the rare retry."""
+        c.execute("SAVEPOINT fresh")
+        try:
+            self._write(c, rows, itertools.repeat("held"), now)
+        except sqlite3.IntegrityError:
+            c.execute("ROLLBACK TO fresh")
+            c.execute("RELEASE fresh")
+            return None
+        c.execute("RELEASE fresh")
+        return [InsertOutcome(r[0], "held", r[14]) for r in rows]
+
+    def _insert_planned(
+        self, c: sqlite3.Connection, messages: Sequence[HeldMessage], now: float
+    ) -> builtins.list[InsertOutcome]:
+        """Look up the batch's keys and collapse keys, then write what `plan_inserts` says."""
         pairs = dumps([[m.establishment, m.idempotency_key] for m in messages])
         cpairs = [[m.establishment, m.collapse_key] for m in messages if m.collapse_key]
-        with self._tx() as c:
-            by_key = {
-                (e, k): Existing(i, r, s)
-                for e, k, i, r, s in c.execute(Q["find_keys"], {"pairs": pairs})
-            }
-            held_collapse: dict[tuple[str, str], str] = {}
-            if cpairs:
-                for e, ck, i in c.execute(Q["find_collapse"], {"pairs": dumps(cpairs)}):
-                    held_collapse[(e, ck)] = i
-            plan = plan_inserts(list(messages), by_key, held_collapse, now)
-            if plan.replace_stored:
-                c.executemany(Q["mark_replaced"], [(i,) for i in plan.replace_stored])
-            first = c.execute(Q["last_seq"]).fetchone()[0] + 1
-            heads, bodies = _rows(plan.inserts, first, now)
-            c.executemany(Q["insert_held"], heads)
-            c.executemany(Q["insert_body"], bodies)
-            self._audit(c, plan.audit)
-        self._waker.notify()
+        by_key = {
+            (e, k): Existing(i, r, s)
+            for e, k, i, r, s in c.execute(Q["find_keys"], {"pairs": pairs})
+        }
+        held_collapse: dict[tuple[str, str], str] = {}
+        if cpairs:
+            for e, ck, i in c.execute(Q["find_collapse"], {"pairs": dumps(cpairs)}):
+                held_collapse[(e, ck)] = i
+        plan = plan_inserts(list(messages), by_key, held_collapse, now)
+        if plan.replace_stored:
+            c.executemany(Q["mark_replaced"], [(i,) for i in plan.replace_stored])
+        rows = [held_fields(m) for m, _ in plan.inserts]
+        self._write(c, rows, [state for _, state in plan.inserts], now)
+        self._audit(c, plan.audit)
         return plan.outcomes
+
+    def _write(
+        self, c: sqlite3.Connection, rows: Sequence[HeldFields], states: Iterable[str], now: float
+    ) -> None:
+        first = c.execute(Q["last_seq"]).fetchone()[0] + 1
+        heads, bodies = _rows(rows, states, first, now)
+        c.executemany(Q["insert_held"], heads)
+        c.executemany(Q["insert_body"], bodies)
 
     def cancel(self, establishment: str, message_id: str, actor: str | None, now: float) -> bool:
         with self._tx() as c:
@@ -435,40 +480,47 @@ class SQLiteStore:
 
 
 def _rows(
-    inserts: Sequence[tuple[HeldMessage, State]], first_seq: int, now: float
+    rows: Sequence[HeldFields], states: Iterable[str], first_seq: int, now: float
 ) -> tuple[builtins.list[tuple[Any, ...]], builtins.list[tuple[Any, ...]]]:
-    """Rows for `held` and `held_body`; seq numbers from `first_seq` on."""
+    """Rows for `held` and `held_body` from `HeldMessage` field tuples; seq numbers from
+    `first_seq` on."""
     enc = batch_encoder()
     heads = []
     bodies = []
-    for seq, (m, state) in enumerate(inserts, first_seq):
+    for seq, row, state in zip(itertools.count(first_seq), rows, states):
+        (
+            id_, establishment, key, collapse_key, kind, audience, sender_role, urgent,
+            priority, recipients, payload, content_type, meta, created_at, release_at,
+            next_attempt_at, reasons, decision, _state, _attempts, _lease_until, _worker_id,
+            _last_error, _released_at, _seq, actor, justification, publish,
+        ) = row  # fmt: skip
         heads.append(
             (
                 seq,
-                m.id,
-                m.establishment,
-                m.idempotency_key,
-                m.collapse_key,
-                m.kind,
-                m.audience,
-                m.sender_role,
-                1 if m.urgent else 0,
-                m.priority,
-                enc(m.recipients),
-                m.content_type,
-                m.created_at,
-                m.release_at,
-                m.next_attempt_at,
-                enc(m.reasons),
+                id_,
+                establishment,
+                key,
+                collapse_key,
+                kind,
+                audience,
+                sender_role,
+                1 if urgent else 0,
+                priority,
+                enc(recipients),
+                content_type,
+                created_at,
+                release_at,
+                next_attempt_at,
+                enc(reasons),
                 state,
-                m.actor,
-                m.justification,
-                m.publish_to_students_at,
+                actor,
+                justification,
+                publish,
                 now,
-                m.release_at,
+                release_at,
             )
         )
-        bodies.append((seq, m.payload, enc(m.meta), enc(m.decision)))
+        bodies.append((seq, payload, enc(meta), enc(decision)))
     return heads, bodies
 
 
