@@ -94,6 +94,18 @@ def test_empty_meta_and_decision_read_back_as_empty_dicts(store: HoldStore) -> N
     assert (claimed.meta, claimed.decision) == ({}, {})
 
 
+def test_messages_sharing_a_decision_read_back_with_their_own_dicts(store: HoldStore) -> None:
+    decision = {"held": True, "reasons": [{"code": "night", "label_fr": "nuit"}]}
+    meta = {"open_until": T0 + 46_800, "tags": ["a"]}
+    put(store, *[msg(decision=decision, meta=meta) for _ in range(3)])
+    claimed = store.claim_due(T0, 10, 30, "w")
+    assert [(m.decision, m.meta) for m in claimed] == [(decision, meta)] * 3
+    claimed[0].decision["reasons"][0]["code"] = "changed"
+    claimed[1].meta["tags"].append("b")
+    assert claimed[2].decision == decision and claimed[2].meta == meta
+    assert claimed[0].meta == meta and claimed[1].decision == decision
+
+
 @pytest.mark.parametrize(
     "recipients",
     [("parent:1",), ('a"b',), ("x\\y",), ("élève:Zoé",), ("a", "b"), (), (" ", "[1]")],

@@ -34,7 +34,7 @@ from .base import (
     rows_of,
 )
 from .batch import Existing, plan_inserts
-from .codec import batch_encoder, dumps, strings_decoder
+from .codec import batch_encoder, dicts_decoder, dumps, strings_decoder
 from .common import (
     COLUMNS,
     Waker,
@@ -527,13 +527,45 @@ def _rows(
 def _decode_many(rows: Iterable[Sequence[Any]]) -> builtins.list[HeldMessage]:
     """Decode rows. Lists of ids and codes become tuples; dicts are never shared."""
     strings = strings_decoder()
+    dicts = dicts_decoder()
     out = []
     for r in rows:
-        v = builtins.list(r)
-        v[7] = bool(v[7])
-        v[9] = strings(v[9])
-        v[12] = {} if v[12] == "{}" else json.loads(v[12])  # dicts: never shared
-        v[16] = strings(v[16])
-        v[17] = json.loads(v[17])
-        out.append(HeldMessage(*v))
+        (
+            id_, establishment, key, collapse_key, kind, audience, sender_role, urgent,
+            priority, recipients, payload, content_type, meta, created_at, release_at,
+            next_attempt_at, reasons, decision, state, attempts, lease_until, worker_id,
+            last_error, released_at, seq, actor, justification, publish,
+        ) = r  # fmt: skip
+        out.append(
+            HeldMessage(
+                id_,
+                establishment,
+                key,
+                collapse_key,
+                kind,
+                audience,
+                sender_role,
+                bool(urgent),
+                priority,
+                strings(recipients),
+                payload,
+                content_type,
+                dicts(meta),
+                created_at,
+                release_at,
+                next_attempt_at,
+                strings(reasons),
+                dicts(decision),
+                state,
+                attempts,
+                lease_until,
+                worker_id,
+                last_error,
+                released_at,
+                seq,
+                actor,
+                justification,
+                publish,
+            )
+        )
     return out
