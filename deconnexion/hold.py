@@ -1,4 +1,5 @@
-"""One hold request, checked and turned into the record a store keeps (`HeldMessage`).
+"""One hold request, checked and turned into the record a store keeps (`HeldMessage` field
+values, see `build_row`).
 
 Everything a caller can get wrong is refused here, before any write, with the field, the
 value received and what is accepted: naive datetimes, a payload that is not bytes / text /
@@ -20,7 +21,7 @@ from typing import Any, Literal
 
 from .errors import InvalidInputError, PayloadError
 from .message import Audience, Decision, Kind, Message, SenderRole
-from .store.base import HeldMessage, State, priority_for
+from .store.base import State, priority_for
 from .territories import Establishment
 from .timeutil import aware
 
@@ -29,7 +30,6 @@ __all__ = [
     "Batch",
     "HoldRequest",
     "HoldResult",
-    "build_held",
     "build_row",
     "decision_record",
     "establishment_key",
@@ -269,12 +269,6 @@ def build_row(r: HoldRequest, batch: Batch, prefix: str = "") -> tuple[tuple[Any
         publish,
     )
     return row, tz or decision.timezone
-
-
-def build_held(r: HoldRequest, batch: Batch, prefix: str = "") -> tuple[HeldMessage, str]:
-    """`build_row` as a `HeldMessage`."""
-    row, tz = build_row(r, batch, prefix)
-    return HeldMessage(*row), tz
 
 
 def _json_dict(payload: dict[str, Any]) -> bytes | None:
