@@ -12,14 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import ValidationError
 
+from .config_file import load_mapping
 from .errors import PolicyError
 from .policy import NATIONAL_SOURCES, Deviation, Policy
 
@@ -419,26 +418,7 @@ def _access(routes: Any) -> tuple[Status, str]:
 
 
 def _load(path: str, what: str = "policy file") -> dict[str, Any]:
-    p = Path(path)
-    try:
-        raw = p.read_bytes()
-    except OSError as exc:
-        raise PolicyError(f"{what} {path!r}: cannot read it ({exc.strerror})") from None
-    suffix = p.suffix.lower()
-    try:
-        if suffix == ".toml":
-            data = tomllib.loads(raw.decode("utf-8"))
-        elif suffix == ".json":
-            data = json.loads(raw)
-        else:
-            raise PolicyError(
-                f"{what} {path!r}: unknown extension {suffix!r}; expected .toml or .json"
-            )
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise PolicyError(f"{what} {path!r}: not valid {suffix[1:].upper()}: {exc}") from None
-    if not isinstance(data, dict):
-        raise PolicyError(f"{what} {path!r}: expected a table/object at the top level")
-    return data
+    return load_mapping(path, what, PolicyError)
 
 
 def audit_main(argv: Sequence[str] | None = None) -> int:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tomllib
 from datetime import date, time, timedelta
 from functools import cached_property
 from pathlib import Path
@@ -25,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from .config_file import load_mapping
 from .errors import PolicyError
 from .message import Audience, SenderRole
 
@@ -302,28 +302,8 @@ class Policy(_Model):
     @classmethod
     def from_file(cls, path: str | Path) -> Policy:
         """Load a policy from a `.toml` or `.json` file; errors name the file and the field."""
-        p = Path(path)
-        try:
-            raw = p.read_bytes()
-        except OSError as exc:
-            raise PolicyError(f"policy file {str(p)!r}: cannot read it ({exc.strerror})") from None
-        suffix = p.suffix.lower()
-        try:
-            if suffix == ".toml":
-                data = tomllib.loads(raw.decode("utf-8"))
-            elif suffix == ".json":
-                data = json.loads(raw)
-            else:
-                raise PolicyError(
-                    f"policy file {str(p)!r}: unknown extension {suffix!r}; expected .toml or .json"
-                )
-        except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise PolicyError(
-                f"policy file {str(p)!r}: not valid {suffix[1:].upper()}: {exc}"
-            ) from None
-        if not isinstance(data, dict):
-            raise PolicyError(f"policy file {str(p)!r}: expected a table/object at the top level")
-        return cls.from_mapping(data, source=f"policy file {str(p)!r}")
+        data = load_mapping(path, "policy file", PolicyError)
+        return cls.from_mapping(data, source=f"policy file {str(path)!r}")
 
 
 def _hours_label(delta: timedelta) -> str:

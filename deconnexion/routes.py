@@ -12,9 +12,7 @@ request, and a method no rule uses is rejected with a set lookup.
 
 from __future__ import annotations
 
-import json
 import re
-import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from .config_file import load_mapping
 from .errors import InvalidInputError
 
 __all__ = [
@@ -207,7 +206,7 @@ class RouteRules(BaseModel):
         """Load a `.toml` or `.json` routes file; errors name the file, route and field."""
         source = f"routes file {str(path)!r}"
         try:
-            return cls.model_validate(load_mapping(path))
+            return cls.model_validate(load_mapping(path, "routes file"))
         except ValidationError as exc:
             raise InvalidInputError(f"{source}: " + _describe(exc)) from None
 
@@ -273,30 +272,6 @@ class Routes:
 
     def __len__(self) -> int:
         return len(self.rules)
-
-
-def load_mapping(path: str | Path) -> dict[str, Any]:
-    """Read a TOML or JSON file into a dict; errors name the file."""
-    p = Path(path)
-    try:
-        raw = p.read_bytes()
-    except OSError as exc:
-        raise InvalidInputError(f"file {str(p)!r}: cannot read it ({exc.strerror})") from None
-    suffix = p.suffix.lower()
-    try:
-        if suffix == ".toml":
-            data = tomllib.loads(raw.decode("utf-8"))
-        elif suffix == ".json":
-            data = json.loads(raw)
-        else:
-            raise InvalidInputError(
-                f"file {str(p)!r}: unknown extension {suffix!r}; expected .toml or .json"
-            )
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidInputError(f"file {str(p)!r}: not valid {suffix[1:].upper()}: {exc}") from None
-    if not isinstance(data, dict):
-        raise InvalidInputError(f"file {str(p)!r}: expected a table/object at the top level")
-    return data
 
 
 def _rule(item: RouteRule | Mapping[str, Any], source: str, index: int) -> RouteRule:
