@@ -160,8 +160,10 @@ def cmd_calendar_import(args: argparse.Namespace) -> int:
         print(f"calendrier installé : {target} ({out['periods']} périodes)")
         for z, years in zones.items():
             print(f"  {z}: {years[0]} → {years[-1]}")
-        print("Les messages déjà retenus gardent leur heure : lancez `deconnexion reschedule`"
-              " (ou HoldQueue.reschedule) pour les recalculer.")
+        print(
+            "Les messages déjà retenus gardent leur heure : lancez `deconnexion reschedule`"
+            " (ou HoldQueue.reschedule) pour les recalculer."
+        )
     return EXIT_OK
 
 
