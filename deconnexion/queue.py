@@ -10,8 +10,11 @@ another establishment is "not found", never visible. The release worker
 from __future__ import annotations
 
 import builtins
+import gc
+import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -89,8 +92,14 @@ class HoldQueue:
 
     def hold_many(self, requests: Sequence[HoldRequest]) -> builtins.list[HoldResult]:
         """Hold a batch in one transaction, results in the same order. If one request is
-        invalid, the error names it (`requests[3].payload: …`) and nothing is held."""
-        return self._hold(requests, single=False)
+        invalid, the error names it (`requests[3].payload: …`) and nothing is held.
+
+        A batch of `GC_PAUSE_BATCH` requests or more pauses Python's cycle collector while
+        it is checked and written (see `_gc_paused`)."""
+        if len(requests) < GC_PAUSE_BATCH:
+            return self._hold(requests, single=False)
+        with _gc_paused():
+            return self._hold(requests, single=False)
 
     def _hold(self, requests: Sequence[HoldRequest], *, single: bool) -> builtins.list[HoldResult]:
         batch = Batch(self.max_payload_bytes)
@@ -249,6 +258,36 @@ class HoldQueue:
             return Rescheduled(release, decision.codes, decision_record(decision))
 
         return self.store.reschedule(key, again, actor=actor, now=self.clock())
+
+
+GC_PAUSE_BATCH = 500
+_gc_lock = threading.Lock()
+_gc_pausers = 0
+_gc_was_enabled = False
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cycle collector (`gc.disable`) while big batches are held, then restore it.
+
+    A batch makes no reference cycles, but its rows, results and the caller's requests live
+    until it ends: the collector promotes them and runs full collections of the whole heap
+    several times per batch, 10 to 15 % of the time holding takes. Memory is still freed by
+    reference counting meanwhile. Batches held at once in several threads pause it once; it
+    is enabled again when the last ends, only if it was enabled before the first began."""
+    global _gc_pausers, _gc_was_enabled
+    with _gc_lock:
+        if _gc_pausers == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_pausers += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pausers -= 1
+            if _gc_pausers == 0 and _gc_was_enabled:
+                gc.enable()
 
 
 def rebuild_message(row: HeldMessage) -> Message:

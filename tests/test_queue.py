@@ -3,6 +3,7 @@ Scheduler, and a store file that is not a database."""
 
 from __future__ import annotations
 
+import gc
 import sqlite3
 import sys
 from datetime import date, datetime, timedelta
@@ -31,7 +32,7 @@ from deconnexion.message import (
     SenderRole,
 )
 from deconnexion.policy import Closure, Policy
-from deconnexion.queue import HoldQueue, HoldRequest
+from deconnexion.queue import GC_PAUSE_BATCH, HoldQueue, HoldRequest
 from deconnexion.scheduler import Scheduler
 from deconnexion.store import MemoryStore, open_store
 from deconnexion.store.base import HoldStore
@@ -459,3 +460,23 @@ def test_a_held_message_records_when_its_release_window_closes(store: HoldStore)
     )
     held = q.get(school, result.id)
     assert held is not None and held.meta["open_until"] == d.open_until.timestamp()
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_a_big_batch_leaves_the_cycle_collector_as_it_found_it(
+    queue: HoldQueue, enabled: bool
+) -> None:
+    was = gc.isenabled()
+    try:
+        if not enabled:
+            gc.disable()
+        queue.hold_many([request(f"k{n}") for n in range(GC_PAUSE_BATCH)])
+        assert gc.isenabled() is enabled
+        bad = [request(f"b{n}") for n in range(GC_PAUSE_BATCH)] + [request("x", {1, 2})]
+        with pytest.raises(PayloadError):
+            queue.hold_many(bad)
+        assert gc.isenabled() is enabled
+        assert len(queue.list(LYCEE, limit=10_000)) == GC_PAUSE_BATCH
+    finally:
+        if was:
+            gc.enable()
