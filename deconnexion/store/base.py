@@ -140,13 +140,20 @@ held_fields: Callable[[HeldMessage], HeldFields] = attrgetter(
 
 class HeldRows(Sequence[HeldMessage]):
     """Messages kept as tuples of their field values (`HeldMessage(*row)`), built only when
-    read: a store that writes rows takes `.rows` as they are, the others see `HeldMessage`s.
-    Building a frozen dataclass of 28 fields costs more than writing its row to SQLite."""
+    read (all at once, the first time): a store that writes rows takes `.rows` as they are,
+    the others see `HeldMessage`s. Building a frozen dataclass of 28 fields costs more than
+    writing its row to SQLite."""
 
-    __slots__ = ("rows",)
+    __slots__ = ("_built", "rows")
 
     def __init__(self, rows: Sequence[HeldFields]) -> None:
         self.rows = rows
+        self._built: builtins.list[HeldMessage] | None = None
+
+    def _messages(self) -> builtins.list[HeldMessage]:
+        if self._built is None:
+            self._built = [HeldMessage(*row) for row in self.rows]
+        return self._built
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -158,12 +165,10 @@ class HeldRows(Sequence[HeldMessage]):
     def __getitem__(self, index: slice) -> builtins.list[HeldMessage]: ...
 
     def __getitem__(self, index: int | slice) -> HeldMessage | builtins.list[HeldMessage]:
-        if isinstance(index, slice):
-            return [HeldMessage(*row) for row in self.rows[index]]
-        return HeldMessage(*self.rows[index])
+        return self._messages()[index]
 
     def __iter__(self) -> Iterator[HeldMessage]:
-        return (HeldMessage(*row) for row in self.rows)
+        return iter(self._messages())
 
 
 def rows_of(messages: Sequence[HeldMessage]) -> Sequence[HeldFields]:
