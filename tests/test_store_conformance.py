@@ -456,6 +456,23 @@ def test_next_due_at_is_the_earliest_release_retry_or_lease_end(store: HoldStore
     assert store.next_due_at() == T0 + 150
 
 
+def test_count_due_counts_due_held_and_expired_leases_not_future_ones(store: HoldStore) -> None:
+    a, _, _ = put(
+        store,
+        msg("a", release_at=T0 + 100),
+        msg("b", release_at=T0 + 200),
+        msg("c", release_at=T0 + 9999),
+    )
+    assert store.count_due(T0) == 0
+    assert store.count_due(T0 + 200) == 2
+    store.claim_due(T0 + 100, 1, 30, "w")  # a is claimed until T0 + 130
+    assert store.count_due(T0 + 110) == 0
+    assert store.count_due(T0 + 200) == 2  # a's lease has expired, b is due
+    store.fail(a, "w", T0 + 101, "503", T0 + 500)
+    assert store.count_due(T0 + 200) == 1  # a waits for its retry
+    assert store.count_due(T0 + 10_000) == 3
+
+
 def test_stats_count_held_messages_by_reason_with_oldest_and_next(store: HoldStore) -> None:
     put(
         store,

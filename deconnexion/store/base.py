@@ -312,6 +312,11 @@ class HoldStore(Protocol):
         claimed lease_until), None if nothing is pending."""
         ...
 
+    def count_due(self, now: float) -> int:
+        """How many messages are claimable at `now` (held and due, or claimed with an expired
+        lease): the backlog a worker spreads when smoothing."""
+        ...
+
     def reschedule(
         self,
         establishment: str,

@@ -322,6 +322,15 @@ class MemoryStore:
                 nxt,
             )
 
+    def count_due(self, now: float) -> int:
+        with self._lock:
+            return sum(
+                1
+                for row in self._rows.values()
+                if (row.state == "held" and max(row.release_at, row.next_attempt_at) <= now)
+                or (row.state == "claimed" and (row.lease_until or 0.0) <= now)
+            )
+
     def next_due_at(self) -> float | None:
         with self._lock:
             while self._next:

@@ -344,6 +344,11 @@ class PostgresStore:
             nxt,
         )
 
+    def count_due(self, now: float) -> int:
+        with self._tx() as c:
+            found = c.execute(self._q["count_due"], {"now": now}).fetchone()
+        return int(found[0]) if found else 0
+
     def next_due_at(self) -> float | None:
         with self._tx() as c:
             found = c.execute(self._q["next_due_at"]).fetchone()

@@ -286,6 +286,12 @@ WHERE seq = %(seq)s AND state = 'held';
 -- name: reschedule_body
 UPDATE {schema}.held_body SET decision = %(decision)s WHERE seq = %(seq)s;
 
+-- name: count_due
+SELECT
+    (SELECT count(*) FROM {schema}.held
+     WHERE state = 'held' AND release_at <= %(now)s AND next_attempt_at <= %(now)s)
+  + (SELECT count(*) FROM {schema}.held WHERE state = 'claimed' AND lease_until <= %(now)s);
+
 -- name: next_due_at
 SELECT least(
     (SELECT release_at FROM {schema}.held

@@ -418,6 +418,10 @@ class SQLiteStore:
             nxt,
         )
 
+    def count_due(self, now: float) -> int:
+        with self._tx(immediate=False) as c:
+            return int(c.execute(Q["count_due"], {"now": now}).fetchone()[0])
+
     def next_due_at(self) -> float | None:
         with self._tx(immediate=False) as c:
             value = c.execute(Q["next_due_at"]).fetchone()[0]

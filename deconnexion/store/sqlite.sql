@@ -200,6 +200,12 @@ WHERE seq = :seq AND state = 'held';
 -- name: reschedule_body
 UPDATE held_body SET decision = :decision WHERE seq = :seq;
 
+-- name: count_due
+SELECT
+    (SELECT count(*) FROM held
+     WHERE state = 'held' AND release_at <= :now AND next_attempt_at <= :now)
+  + (SELECT count(*) FROM held WHERE state = 'claimed' AND lease_until <= :now);
+
 -- name: next_due_at
 -- first held message not waiting for a retry (claim order), earliest retry, earliest lease end
 SELECT min(x) FROM (
