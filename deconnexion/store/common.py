@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 
-from .base import AuditEntry, Rescheduled
+from .base import AuditEntry, HeldMessage, Rescheduled
 
 __all__ = [
     "COLUMNS",
@@ -17,6 +19,7 @@ __all__ = [
     "derived_release",
     "fail_entries",
     "load_queries",
+    "plan_reschedule",
     "sorted_counts",
     "statements",
 ]
@@ -29,6 +32,38 @@ def as_rescheduled(value: float | Rescheduled) -> Rescheduled:
             return Rescheduled(float(value.release_at), tuple(value.reasons), value.decision)
         return Rescheduled(float(value.release_at), None, value.decision)
     return Rescheduled(float(value))
+
+
+def plan_reschedule(
+    rows: Iterable[HeldMessage],
+    fn: Callable[[HeldMessage], float | Rescheduled],
+    *,
+    establishment: str,
+    actor: str | None,
+    now: float,
+) -> tuple[list[HeldMessage], list[AuditEntry]]:
+    """The held rows `fn` moves, as they become, with their audit entries. A row waiting for a
+    retry keeps its retry time unless the new release is later. Nothing is written here: a
+    store applies all of it in one transaction, or nothing if `fn` raised."""
+    changed: list[HeldMessage] = []
+    audit: list[AuditEntry] = []
+    for row in rows:
+        new = as_rescheduled(fn(row))
+        if new.release_at == row.release_at and new.reasons in (None, row.reasons):
+            continue
+        retry = row.next_attempt_at if row.next_attempt_at != row.release_at else 0.0
+        changed.append(
+            replace(
+                row,
+                release_at=new.release_at,
+                next_attempt_at=max(new.release_at, retry),
+                reasons=row.reasons if new.reasons is None else tuple(new.reasons),
+                decision=row.decision if new.decision is None else new.decision,
+            )
+        )
+        detail = {"from": row.release_at, "to": new.release_at}
+        audit.append(AuditEntry(now, establishment, row.id, "reschedule", actor, detail))
+    return changed, audit
 
 
 def fail_entries(

@@ -21,10 +21,10 @@ from .base import AuditEntry, HeldMessage, InsertOutcome, Rescheduled, State, St
 from .batch import Existing, plan_inserts
 from .common import (
     AuditSort,
-    as_rescheduled,
     derived_hold,
     derived_release,
     fail_entries,
+    plan_reschedule,
     sorted_counts,
 )
 
@@ -244,24 +244,10 @@ class MemoryStore:
                 if r.establishment == establishment and r.state == "held"
             ]
             rows.sort(key=lambda r: r.seq)
-            audit = []
-            updates = []
-            for row in rows:
-                new = as_rescheduled(fn(_out(row)))
-                if new.release_at == row.release_at and new.reasons in (None, row.reasons):
-                    continue
-                retry = row.next_attempt_at if row.next_attempt_at != row.release_at else 0.0
-                updates.append(
-                    replace(
-                        row,
-                        release_at=new.release_at,
-                        next_attempt_at=max(new.release_at, retry),
-                        reasons=row.reasons if new.reasons is None else tuple(new.reasons),
-                        decision=row.decision if new.decision is None else _jcopy(new.decision),
-                    )
-                )
-                detail = {"from": row.release_at, "to": new.release_at}
-                audit.append(AuditEntry(now, establishment, row.id, "reschedule", actor, detail))
+            changed, audit = plan_reschedule(
+                [_out(r) for r in rows], fn, establishment=establishment, actor=actor, now=now
+            )
+            updates = [replace(row, decision=_jcopy(row.decision)) for row in changed]
             for row in updates:  # fn raised nothing: apply all
                 self._put(row)
             self._append(audit)

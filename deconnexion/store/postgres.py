@@ -23,7 +23,7 @@ from ..errors import InvalidInputError, MissingExtraError, NotADatabaseError, St
 from .base import AuditEntry, HeldMessage, InsertOutcome, Rescheduled, State, Stats
 from .batch import Existing, plan_inserts
 from .codec import batch_encoder
-from .common import COLUMNS, as_rescheduled, fail_entries, load_queries, sorted_counts
+from .common import COLUMNS, fail_entries, load_queries, plan_reschedule, sorted_counts
 
 try:
     import psycopg
@@ -261,26 +261,19 @@ class PostgresStore:
             rows = [
                 _decode(r) for r in c.execute(self._q["held_of"], {"establishment": establishment})
             ]
-            updates: builtins.list[dict[str, Any]] = []
-            audit = []
-            for row in rows:
-                new = as_rescheduled(fn(row))
-                if new.release_at == row.release_at and new.reasons in (None, row.reasons):
-                    continue
-                retry = row.next_attempt_at if row.next_attempt_at != row.release_at else 0.0
-                reasons = row.reasons if new.reasons is None else new.reasons
-                decision = row.decision if new.decision is None else new.decision
-                updates.append(
-                    {
-                        "seq": row.seq,
-                        "release_at": new.release_at,
-                        "next_attempt_at": max(new.release_at, retry),
-                        "reasons": Jsonb(list(reasons)),
-                        "decision": Jsonb(decision),
-                    }
-                )
-                detail = {"from": row.release_at, "to": new.release_at}
-                audit.append(AuditEntry(now, establishment, row.id, "reschedule", actor, detail))
+            changed, audit = plan_reschedule(
+                rows, fn, establishment=establishment, actor=actor, now=now
+            )
+            updates: builtins.list[dict[str, Any]] = [
+                {
+                    "seq": row.seq,
+                    "release_at": row.release_at,
+                    "next_attempt_at": row.next_attempt_at,
+                    "reasons": Jsonb(list(row.reasons)),
+                    "decision": Jsonb(row.decision),
+                }
+                for row in changed
+            ]
             if updates:
                 c.executemany(self._q["reschedule"], updates)
                 c.executemany(self._q["reschedule_body"], updates)

@@ -38,9 +38,9 @@ from .codec import batch_encoder, dicts_decoder, dumps, strings_decoder
 from .common import (
     COLUMNS,
     Waker,
-    as_rescheduled,
     fail_entries,
     load_queries,
+    plan_reschedule,
     sorted_counts,
     statements,
 )
@@ -336,26 +336,19 @@ class SQLiteStore:
     ) -> int:
         with self._tx() as c:
             rows = _decode_many(c.execute(Q["held_of"], {"establishment": establishment}))
-            updates = []
-            audit = []
-            for row in rows:
-                new = as_rescheduled(fn(row))
-                if new.release_at == row.release_at and new.reasons in (None, row.reasons):
-                    continue
-                retry = row.next_attempt_at if row.next_attempt_at != row.release_at else 0.0
-                reasons = row.reasons if new.reasons is None else new.reasons
-                decision = row.decision if new.decision is None else new.decision
-                updates.append(
-                    {
-                        "seq": row.seq,
-                        "release_at": new.release_at,
-                        "next_attempt_at": max(new.release_at, retry),
-                        "reasons": dumps(list(reasons)),
-                        "decision": dumps(decision),
-                    }
-                )
-                detail = {"from": row.release_at, "to": new.release_at}
-                audit.append(AuditEntry(now, establishment, row.id, "reschedule", actor, detail))
+            changed, audit = plan_reschedule(
+                rows, fn, establishment=establishment, actor=actor, now=now
+            )
+            updates = [
+                {
+                    "seq": row.seq,
+                    "release_at": row.release_at,
+                    "next_attempt_at": row.next_attempt_at,
+                    "reasons": dumps(list(row.reasons)),
+                    "decision": dumps(row.decision),
+                }
+                for row in changed
+            ]
             c.executemany(Q["reschedule"], updates)
             c.executemany(Q["reschedule_body"], [(u["decision"], u["seq"]) for u in updates])
             self._audit(c, audit)
