@@ -161,8 +161,8 @@ def cmd_calendar_import(args: argparse.Namespace) -> int:
         for z, years in zones.items():
             print(f"  {z}: {years[0]} → {years[-1]}")
         print(
-            "Les messages déjà retenus gardent leur heure : lancez `deconnexion reschedule`"
-            " (ou HoldQueue.reschedule) pour les recalculer."
+            "Les messages déjà retenus gardent leur heure : `deconnexion reschedule --store URL`"
+            " les recalcule."
         )
     return EXIT_OK
 
@@ -191,6 +191,46 @@ def cmd_calendar_info(args: argparse.Namespace) -> int:
         print(f"source : {out['source']}")
         for z, info in zones.items():
             print(f"  {z:<26} officiel jusqu'au {info['official_until']}")
+    return EXIT_OK
+
+
+def establishment_of_key(key: str) -> Any:
+    """The Establishment a tenant key names: a UAI, or `zone:…`, `academie:…`,
+    `departement:…` as `Establishment.key` writes them."""
+    from .territories import Establishment
+
+    kind, sep, value = key.partition(":")
+    if sep and kind in ("zone", "academie", "departement"):
+        return Establishment(**{kind: value})
+    return Establishment(uai=key)
+
+
+def cmd_reschedule(args: argparse.Namespace) -> int:
+    """Recompute the release time of every held message (after a calendar import, a closure
+    added to the policy…): each establishment of the store gets the scheduler's new answer."""
+    from .policy import Policy
+    from .queue import HoldQueue
+    from .scheduler import Scheduler
+    from .store import open_store
+
+    policy = Policy.from_file(args.policy) if args.policy else Policy.national()
+    store = open_store(args.store)
+    try:
+        queue = HoldQueue(store)
+        changed: dict[str, int] = {}
+        for key in store.establishments_with_held():
+            establishment = establishment_of_key(key)
+            changed[key] = queue.reschedule(
+                key, Scheduler(policy, establishment), actor="deconnexion reschedule"
+            )
+    finally:
+        store.close()
+    if args.json:
+        _print_json({"rescheduled": changed, "total": sum(changed.values())})
+    else:
+        for key, count in changed.items():
+            print(f"{key}: {count} message(s) recalculé(s)")
+        print(f"total : {sum(changed.values())}")
     return EXIT_OK
 
 
@@ -261,6 +301,12 @@ def build_parser() -> argparse.ArgumentParser:
     c = csub.add_parser("info", help="which calendar is active and what it covers")
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=cmd_calendar_info)
+
+    p = sub.add_parser("reschedule", help="recompute held messages after a calendar change")
+    p.add_argument("--store", required=True, metavar="URL", help="e.g. sqlite:///held.db")
+    p.add_argument("--policy", metavar="FILE", help="policy file (.toml or .json)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_reschedule)
     for name, (_, helptext) in DELEGATED.items():
         sub.add_parser(name, help=helptext, add_help=False)
     return parser

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -283,3 +284,48 @@ def test_console_script_runs_as_a_separate_process():
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["quiet"] is True
+
+
+def test_reschedule_moves_held_messages_after_a_closure_is_added(tmp_path, capsys):
+    from zoneinfo import ZoneInfo
+
+    from deconnexion import Establishment, HoldQueue, Message, Policy, Scheduler, open_store
+
+    paris = ZoneInfo("Europe/Paris")
+    url = f"sqlite:///{tmp_path / 'held.db'}"
+    store = open_store(url)
+    queue = HoldQueue(store)
+    friday = datetime(2025, 11, 14, 21, 0, tzinfo=paris)
+    for school in (Establishment(uai="0750001A"), Establishment(zone="C")):
+        message = Message(kind="homework", audience="students", created_at=friday)
+        decision = Scheduler(Policy.national(), school).decide(message)
+        queue.hold(
+            establishment=school,
+            message=message,
+            decision=decision,
+            payload={"x": 1},
+            idempotency_key="k",
+        )
+    store.close()
+    policy = tmp_path / "strike.toml"
+    policy.write_text('[[closures]]\nstart = "2025-11-17"\nlabel = "Grève"\n')
+
+    code, out, err = run(capsys, "reschedule", "--store", url, "--policy", str(policy), "--json")
+    assert code == 0, err
+    assert json.loads(out) == {"rescheduled": {"0750001A": 1, "zone:Zone C": 1}, "total": 2}
+    store = open_store(url)
+    for key in ("0750001A", "zone:Zone C"):
+        (held,) = HoldQueue(store).list(key)
+        assert datetime.fromtimestamp(held.release_at, paris) == datetime(
+            2025, 11, 18, 7, 0, tzinfo=paris
+        )
+        assert "closure" in held.reasons
+    store.close()
+
+
+def test_reschedule_on_a_file_that_is_not_a_store_exits_without_touching_it(tmp_path, capsys):
+    bogus = tmp_path / "notes.db"
+    bogus.write_bytes(b"not a database at all" * 100)
+    code, _, err = run(capsys, "reschedule", "--store", f"sqlite:///{bogus}")
+    assert code != 0 and "notes.db" in err
+    assert bogus.read_bytes() == b"not a database at all" * 100
