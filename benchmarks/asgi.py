@@ -45,12 +45,12 @@ from starlette.requests import Request  # noqa: E402
 from starlette.responses import JSONResponse, Response  # noqa: E402
 from starlette.routing import Route  # noqa: E402
 
-from deconnexion.middleware import DeconnexionMiddleware  # noqa: E402
-from deconnexion.queue import HoldQueue  # noqa: E402
+from deconnexion.core.territories import Establishment  # noqa: E402
+from deconnexion.hold.queue import HoldQueue  # noqa: E402
 from deconnexion.store import open_store  # noqa: E402
 from deconnexion.store.sqlite import SQLiteStore  # noqa: E402
-from deconnexion.tenant import fixed  # noqa: E402
-from deconnexion.territories import Establishment  # noqa: E402
+from deconnexion.web.middleware import DeconnexionMiddleware  # noqa: E402
+from deconnexion.web.tenant import fixed  # noqa: E402
 
 OPEN = 1762246800.0  # Tuesday 2025-11-04 10:00 Europe/Paris
 QUIET = 1762290000.0  # Tuesday 2025-11-04 22:00 Europe/Paris

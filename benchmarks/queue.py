@@ -38,14 +38,22 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from deconnexion.deliver import NullDeliverer
-from deconnexion.hold import HoldRequest
-from deconnexion.message import Audience, Decision, Kind, Message, Provenance, Reason, ReasonCode
-from deconnexion.queue import HoldQueue
+from deconnexion.core.message import (
+    Audience,
+    Decision,
+    Kind,
+    Message,
+    Provenance,
+    Reason,
+    ReasonCode,
+)
+from deconnexion.core.territories import Establishment
+from deconnexion.core.timeutil import zone
+from deconnexion.hold.queue import HoldQueue
+from deconnexion.hold.request import HoldRequest
+from deconnexion.release.deliver import NullDeliverer
+from deconnexion.release.worker import ReleaseWorker
 from deconnexion.store import HoldStore, open_store
-from deconnexion.territories import Establishment
-from deconnexion.timeutil import zone
-from deconnexion.worker import ReleaseWorker
 
 DEFAULT_DSN = os.environ.get("DECONNEXION_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 logging.getLogger("procrastinate").setLevel(logging.ERROR)  # not its own-module-app warning

@@ -24,10 +24,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from deconnexion import calendar as calendar_module
-from deconnexion.message import Audience, Kind, Message, ReasonCode, SenderRole
-from deconnexion.policy import Policy
-from deconnexion.scheduler import Scheduler, clear_cache
-from deconnexion.territories import DEPARTEMENTS, Establishment
+from deconnexion.core.message import Audience, Kind, Message, ReasonCode, SenderRole
+from deconnexion.core.policy import Policy
+from deconnexion.core.scheduler import Scheduler, clear_cache
+from deconnexion.core.territories import DEPARTEMENTS, Establishment
 
 PARIS = ZoneInfo("Europe/Paris")
 FIRST = datetime(2024, 9, 1, tzinfo=PARIS)  # three school years, zone C

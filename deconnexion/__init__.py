@@ -7,10 +7,23 @@ pendulum, holidays and pydantic; the edges load their extras lazily.
 
 from __future__ import annotations
 
-from .audit import AuditReport, audit_policy
-from .calendar_data import SchoolCalendar
-from .deliver import Delivery, DeliveryError, PermanentDeliveryError
-from .errors import (
+from deconnexion.core.audit import AuditReport, audit_policy
+from deconnexion.core.calendar_data import SchoolCalendar
+from deconnexion.core.message import (
+    Audience,
+    Decision,
+    Kind,
+    Message,
+    Provenance,
+    Reason,
+    ReasonCode,
+    SenderRole,
+)
+from deconnexion.core.policy import AudienceRule, Closure, Deviation, OpenHours, Policy
+from deconnexion.core.scheduler import Scheduler
+from deconnexion.core.territories import Establishment, Location, Territory, resolve, territory
+from deconnexion.core.windows import QuietWindow
+from deconnexion.errors import (
     CalendarFileError,
     CalendarUnknownError,
     DeconnexionError,
@@ -24,26 +37,22 @@ from .errors import (
     StoreError,
     UnknownTerritoryError,
 )
-from .identity import ScopeIdentity, Sender, SenderUser
-from .message import Audience, Decision, Kind, Message, Provenance, Reason, ReasonCode, SenderRole
-from .policy import AudienceRule, Closure, Deviation, OpenHours, Policy
-from .queue import HoldQueue, HoldRequest, HoldResult
-from .routes import RouteRule, RouteRules, Routes
-from .scheduler import Scheduler
-from .signing import SignedHeaderResolver, sign_sender
-from .store import AuditEntry, HeldMessage, HoldStore, MemoryStore, Stats, open_store
-from .territories import Establishment, Location, Territory, resolve, territory
-from .windows import QuietWindow
-from .worker import ReleaseWorker
+from deconnexion.hold.queue import HoldQueue, HoldRequest, HoldResult
+from deconnexion.release.deliver import Delivery, DeliveryError, PermanentDeliveryError
+from deconnexion.release.worker import ReleaseWorker
+from deconnexion.store import AuditEntry, HeldMessage, HoldStore, MemoryStore, Stats, open_store
+from deconnexion.web.identity import ScopeIdentity, Sender, SenderUser
+from deconnexion.web.routes import RouteRule, RouteRules, Routes
+from deconnexion.web.signing import SignedHeaderResolver, sign_sender
 
 __version__ = "0.1.0"
 
 # The ASGI edge needs the `asgi` extra (starlette, anyio): loaded on first use, so that
 # `import deconnexion` stays free of it, with a one-line install hint when it is missing.
 _LAZY = {
-    "DeconnexionMiddleware": "deconnexion.middleware",
-    "admin_app": "deconnexion.admin",
-    "replay_deliverer": "deconnexion.replay",
+    "DeconnexionMiddleware": "deconnexion.web.middleware",
+    "admin_app": "deconnexion.web.admin",
+    "replay_deliverer": "deconnexion.web.replay",
 }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .store.base import Stats
+from deconnexion.store.base import Stats
 
 __all__ = ["prometheus_text"]
 

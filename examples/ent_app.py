@@ -28,12 +28,14 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
-from deconnexion.admin import admin_app
-from deconnexion.middleware import DeconnexionMiddleware
-from deconnexion.queue import HoldQueue
-from deconnexion.replay import replay_deliverer
-from deconnexion.store import open_store
-from deconnexion.worker import ReleaseWorker
+from deconnexion import (
+    DeconnexionMiddleware,
+    HoldQueue,
+    ReleaseWorker,
+    admin_app,
+    open_store,
+    replay_deliverer,
+)
 
 
 class User(SimpleUser):

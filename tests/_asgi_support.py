@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from deconnexion.identity import SenderUser
+from deconnexion.web.identity import SenderUser
 
 PARIS = ZoneInfo("Europe/Paris")
 # Tuesday 4 November 2025 (zone C, the day after the Toussaint holidays).

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from deconnexion.deliver import Delivery
+from deconnexion.release.deliver import Delivery
 from deconnexion.store.base import HeldMessage, priority_for
 
 T0 = 1_762_149_600.0  # 2025-11-03T07:00:00+01:00, Monday

@@ -10,12 +10,12 @@ import httpx
 import pytest
 from _asgi_support import NEXT_MORNING, QUIET, Clock, fake_auth
 
-from deconnexion.admin import admin_app
-from deconnexion.message import Audience, Kind, Message, SenderRole
-from deconnexion.queue import HoldQueue
-from deconnexion.scheduler import Scheduler
+from deconnexion.core.message import Audience, Kind, Message, SenderRole
+from deconnexion.core.scheduler import Scheduler
+from deconnexion.core.territories import Establishment
+from deconnexion.hold.queue import HoldQueue
 from deconnexion.store import MemoryStore
-from deconnexion.territories import Establishment
+from deconnexion.web.admin import admin_app
 
 pytestmark = pytest.mark.anyio
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from deconnexion.audit import REQUIREMENTS, audit_main, audit_policy
-from deconnexion.policy import NATIONAL_SOURCES, Policy
+from deconnexion.core.audit import REQUIREMENTS, audit_main, audit_policy
+from deconnexion.core.policy import NATIONAL_SOURCES, Policy
 
 REQUIREMENT_IDS = [
     "weekday_nights",

@@ -9,7 +9,7 @@ from _release_support import T0, held
 from hypothesis import given
 from hypothesis import strategies as st
 
-from deconnexion.batching import (
+from deconnexion.release.units import (
     advance,
     backoff_delay,
     build_units,

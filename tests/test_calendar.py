@@ -14,11 +14,11 @@ from zoneinfo import ZoneInfo
 import holidays
 import pytest
 
+from deconnexion.core.message import Audience, Kind, Message, Provenance, Reason, ReasonCode
+from deconnexion.core.policy import Policy
+from deconnexion.core.scheduler import Scheduler
+from deconnexion.core.territories import Establishment
 from deconnexion.errors import CalendarUnknownError
-from deconnexion.message import Audience, Kind, Message, Provenance, Reason, ReasonCode
-from deconnexion.policy import Policy
-from deconnexion.scheduler import Scheduler
-from deconnexion.territories import Establishment
 
 D = date
 

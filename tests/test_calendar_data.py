@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from deconnexion.calendar_data import (
+from deconnexion.core.calendar_data import (
     HEADER,
     SchoolCalendar,
     active_calendar_path,

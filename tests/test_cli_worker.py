@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from _release_support import EST, held
 
-from deconnexion.cli_worker import parse_duration, worker_main
+from deconnexion.cli.worker import parse_duration, worker_main
 from deconnexion.errors import InvalidInputError
 from deconnexion.store import open_store
 

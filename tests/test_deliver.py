@@ -11,7 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from deconnexion.deliver import (
+from deconnexion.core.timeutil import zone
+from deconnexion.errors import InvalidInputError, NaiveDatetimeError
+from deconnexion.release.deliver import (
     Delivery,
     DeliveryError,
     FileDeliverer,
@@ -20,8 +22,6 @@ from deconnexion.deliver import (
     WebhookDeliverer,
     parse_deliver_spec,
 )
-from deconnexion.errors import InvalidInputError, NaiveDatetimeError
-from deconnexion.timeutil import zone
 
 RELEASE = datetime(2025, 11, 3, 7, 0, tzinfo=zone("Europe/Paris"))
 

@@ -7,7 +7,9 @@ from datetime import datetime
 
 import pytest
 
-from deconnexion.digest import (
+from deconnexion.core.timeutil import zone
+from deconnexion.errors import InvalidInputError, NaiveDatetimeError
+from deconnexion.release.digest import (
     DigestItem,
     digest_key,
     digest_payload,
@@ -16,8 +18,6 @@ from deconnexion.digest import (
     plural_fr,
     since_fr,
 )
-from deconnexion.errors import InvalidInputError, NaiveDatetimeError
-from deconnexion.timeutil import zone
 
 PARIS = zone("Europe/Paris")
 MONDAY_7H = datetime(2025, 11, 3, 7, 0, tzinfo=PARIS)

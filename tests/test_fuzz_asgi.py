@@ -16,10 +16,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from deconnexion.admin import admin_app
-from deconnexion.middleware import DeconnexionMiddleware
-from deconnexion.queue import HoldQueue
+from deconnexion.hold.queue import HoldQueue
 from deconnexion.store import MemoryStore
+from deconnexion.web.admin import admin_app
+from deconnexion.web.middleware import DeconnexionMiddleware
 
 FUZZ = settings(
     max_examples=150,

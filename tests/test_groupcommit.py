@@ -10,14 +10,14 @@ import anyio
 import pytest
 from _asgi_support import QUIET
 
+from deconnexion.core.message import Audience, Kind, Message
+from deconnexion.core.scheduler import Scheduler
+from deconnexion.core.territories import Establishment
 from deconnexion.errors import InvalidInputError, StoreError
-from deconnexion.groupcommit import GroupCommit
-from deconnexion.hold import HoldRequest
-from deconnexion.message import Audience, Kind, Message
-from deconnexion.queue import HoldQueue
-from deconnexion.scheduler import Scheduler
+from deconnexion.hold.queue import HoldQueue
+from deconnexion.hold.request import HoldRequest
 from deconnexion.store import MemoryStore
-from deconnexion.territories import Establishment
+from deconnexion.web.group_commit import GroupCommit
 
 pytestmark = pytest.mark.anyio
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from deconnexion.core.message import SenderRole
+from deconnexion.core.territories import Establishment
 from deconnexion.errors import InvalidInputError, UnknownTerritoryError
-from deconnexion.identity import ANONYMOUS, ScopeIdentity, Sender, SenderUser, parse_role
-from deconnexion.message import SenderRole
-from deconnexion.signing import SignedHeaderResolver, sign_sender
-from deconnexion.tenant import by_uai, fixed, from_header, from_sender, same_establishment
-from deconnexion.territories import Establishment
+from deconnexion.web.identity import ANONYMOUS, ScopeIdentity, Sender, SenderUser, parse_role
+from deconnexion.web.signing import SignedHeaderResolver, sign_sender
+from deconnexion.web.tenant import by_uai, fixed, from_header, from_sender, same_establishment
 
 SECRET = "s3cret-s3cret-s3cret-0123456789"
 NOW = 1_762_000_000.0

@@ -16,15 +16,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from deconnexion.core.message import SenderRole
+from deconnexion.core.territories import Establishment
 from deconnexion.errors import StoreError
-from deconnexion.identity import Sender
-from deconnexion.message import SenderRole
-from deconnexion.middleware import DeconnexionMiddleware
-from deconnexion.queue import HoldQueue
-from deconnexion.replay import REPLAY_KEY, Replay
+from deconnexion.hold.queue import HoldQueue
 from deconnexion.store import MemoryStore
-from deconnexion.tenant import fixed, from_sender
-from deconnexion.territories import Establishment
+from deconnexion.web.identity import Sender
+from deconnexion.web.middleware import DeconnexionMiddleware
+from deconnexion.web.replay import REPLAY_KEY, Replay
+from deconnexion.web.tenant import fixed, from_sender
 
 pytestmark = pytest.mark.anyio
 

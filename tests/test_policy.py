@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from deconnexion.core.message import Audience, SenderRole
+from deconnexion.core.policy import NATIONAL_SOURCES, Closure, OpenHours, Policy
 from deconnexion.errors import InvalidInputError, PolicyError
-from deconnexion.message import Audience, SenderRole
-from deconnexion.policy import NATIONAL_SOURCES, Closure, OpenHours, Policy
 
 HEADS = {SenderRole.DIRECTEUR_ECOLE, SenderRole.CHEF_ETABLISSEMENT}
 

@@ -8,9 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
-from deconnexion.deliver import Delivery, DeliveryError, PermanentDeliveryError
-from deconnexion.proxy import ReverseProxy, upstream_deliverer
+from deconnexion.release.deliver import Delivery, DeliveryError, PermanentDeliveryError
 from deconnexion.store import HeldMessage, MemoryStore
+from deconnexion.web.proxy import ReverseProxy, upstream_deliverer
 
 pytestmark = pytest.mark.anyio
 

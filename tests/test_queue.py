@@ -13,15 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from deconnexion.errors import (
-    InvalidInputError,
-    MissingExtraError,
-    NaiveDatetimeError,
-    NotADatabaseError,
-    PayloadError,
-    StoreError,
-)
-from deconnexion.message import (
+from deconnexion.core.message import (
     Audience,
     Decision,
     Kind,
@@ -31,12 +23,20 @@ from deconnexion.message import (
     ReasonCode,
     SenderRole,
 )
-from deconnexion.policy import Closure, Policy
-from deconnexion.queue import GC_PAUSE_BATCH, HoldQueue, HoldRequest
-from deconnexion.scheduler import Scheduler
+from deconnexion.core.policy import Closure, Policy
+from deconnexion.core.scheduler import Scheduler
+from deconnexion.core.territories import Establishment
+from deconnexion.errors import (
+    InvalidInputError,
+    MissingExtraError,
+    NaiveDatetimeError,
+    NotADatabaseError,
+    PayloadError,
+    StoreError,
+)
+from deconnexion.hold.queue import GC_PAUSE_BATCH, HoldQueue, HoldRequest
 from deconnexion.store import MemoryStore, open_store
 from deconnexion.store.base import HoldStore
-from deconnexion.territories import Establishment
 
 PARIS = ZoneInfo("Europe/Paris")
 REUNION = ZoneInfo("Indian/Reunion")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from deconnexion.cli import main
-from deconnexion.policy import Policy
+from deconnexion.core.policy import Policy
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -47,7 +47,7 @@ def test_python_example_runs(body, tmp_path, monkeypatch):
 def test_toml_example_is_valid(body):
     data = tomllib.loads(body)
     if "routes" in data:
-        from deconnexion.routes import RouteRules  # the gateway's routes file
+        from deconnexion.web.routes import RouteRules  # the gateway's routes file
 
         RouteRules.model_validate(data)
     else:

@@ -13,12 +13,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from deconnexion.deliver import Delivery, PermanentDeliveryError
-from deconnexion.middleware import DeconnexionMiddleware
-from deconnexion.queue import HoldQueue
-from deconnexion.replay import replay_deliverer
+from deconnexion.hold.queue import HoldQueue
+from deconnexion.release.deliver import Delivery, PermanentDeliveryError
+from deconnexion.release.worker import ReleaseWorker
 from deconnexion.store import MemoryStore
-from deconnexion.worker import ReleaseWorker
+from deconnexion.web.middleware import DeconnexionMiddleware
+from deconnexion.web.replay import replay_deliverer
 
 pytestmark = pytest.mark.anyio
 

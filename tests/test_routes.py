@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from deconnexion.core.message import Audience, Kind
 from deconnexion.errors import InvalidInputError, NaiveDatetimeError
-from deconnexion.extract import RequestView, extract, parse_json, request_digest
-from deconnexion.message import Audience, Kind
-from deconnexion.routes import RouteRule, RouteRules, Routes
+from deconnexion.web.fields import RequestView, extract, parse_json, request_digest
+from deconnexion.web.routes import RouteRule, RouteRules, Routes
 
 
 def view(body: object = None, **kw: object) -> RequestView:

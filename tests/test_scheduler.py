@@ -10,11 +10,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from deconnexion.core.message import Audience, Decision, Kind, Message, ReasonCode, SenderRole
+from deconnexion.core.policy import AudienceRule, Closure, Deviation, OpenHours, Policy
+from deconnexion.core.scheduler import Scheduler, clear_cache
+from deconnexion.core.territories import Establishment
 from deconnexion.errors import NaiveDatetimeError, OutOfRangeError
-from deconnexion.message import Audience, Decision, Kind, Message, ReasonCode, SenderRole
-from deconnexion.policy import AudienceRule, Closure, Deviation, OpenHours, Policy
-from deconnexion.scheduler import Scheduler, clear_cache
-from deconnexion.territories import Establishment
 
 PARIS = ZoneInfo("Europe/Paris")
 UTC = ZoneInfo("UTC")

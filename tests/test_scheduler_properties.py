@@ -9,10 +9,10 @@ from itertools import pairwise
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deconnexion.message import Audience, Kind, Message, SenderRole
-from deconnexion.policy import Policy
-from deconnexion.scheduler import Scheduler
-from deconnexion.territories import Establishment
+from deconnexion.core.message import Audience, Kind, Message, SenderRole
+from deconnexion.core.policy import Policy
+from deconnexion.core.scheduler import Scheduler
+from deconnexion.core.territories import Establishment
 
 ZONES = ("A", "B", "C", "Corse", "Guadeloupe", "Réunion", "Mayotte", "Nouvelle-Calédonie")
 # Three school years of official data plus projected/estimated ones, clear of the range ends.

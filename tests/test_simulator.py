@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from deconnexion.message import Audience, Kind
+from deconnexion.core.message import Audience, Kind
 from deconnexion.store import open_store
 from examples.simulator.cli import simulate_main
 from examples.simulator.report import render
@@ -134,8 +134,8 @@ def test_same_seed_same_run(run: SimulationRun, tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def traffic() -> tuple[list, dict]:
-    from deconnexion.policy import Policy
-    from deconnexion.scheduler import Scheduler
+    from deconnexion.core.policy import Policy
+    from deconnexion.core.scheduler import Scheduler
 
     config = TrafficConfig(messages=6000)
     schedulers = {e.key: Scheduler(Policy.national(), e) for e in establishments_for(config)}
@@ -214,8 +214,8 @@ def test_traffic_is_reproducible_and_depends_on_the_seed(traffic: tuple) -> None
 
 
 def test_many_establishments_share_the_messages(traffic: tuple) -> None:
-    from deconnexion.policy import Policy
-    from deconnexion.scheduler import Scheduler
+    from deconnexion.core.policy import Policy
+    from deconnexion.core.scheduler import Scheduler
 
     config = TrafficConfig(establishments=3, messages=900, zone="B")
     ests = establishments_for(config)
@@ -229,8 +229,8 @@ def test_many_establishments_share_the_messages(traffic: tuple) -> None:
 def test_shards_split_the_establishments_without_changing_their_traffic() -> None:
     from dataclasses import replace
 
-    from deconnexion.policy import Policy
-    from deconnexion.scheduler import Scheduler
+    from deconnexion.core.policy import Policy
+    from deconnexion.core.scheduler import Scheduler
 
     def traffic_of(config: TrafficConfig) -> list:
         ests = establishments_for(config)

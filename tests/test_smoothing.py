@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from deconnexion.errors import InvalidInputError
-from deconnexion.smoothing import Due, Smoother, plan_slots, spread_rate
+from deconnexion.release.smoothing import Due, Smoother, plan_slots, spread_rate
 
 T0 = 1_762_149_600.0  # 2025-11-03T07:00:00+01:00, a Monday morning after a weekend
 
@@ -196,7 +196,7 @@ def test_due_messages_never_go_after_their_latest(items: list[Due], rate: float 
 
 
 def test_a_spread_window_counts_once_then_paces_the_rest_of_the_backlog() -> None:
-    from deconnexion.smoothing import SpreadWindow
+    from deconnexion.release.smoothing import SpreadWindow
 
     window = SpreadWindow(900, recount_seconds=30)
     assert window.needs_count(T0)
@@ -209,7 +209,7 @@ def test_a_spread_window_counts_once_then_paces_the_rest_of_the_backlog() -> Non
 
 
 def test_a_spread_window_is_over_after_its_length_and_a_new_backlog_opens_another() -> None:
-    from deconnexion.smoothing import SpreadWindow
+    from deconnexion.release.smoothing import SpreadWindow
 
     window = SpreadWindow(900)
     window.counted(T0, 10)

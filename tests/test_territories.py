@@ -11,8 +11,7 @@ import pytest
 from holidays.countries.france import France
 from pydantic import ValidationError
 
-from deconnexion.errors import InvalidInputError, UnknownTerritoryError
-from deconnexion.territories import (
+from deconnexion.core.territories import (
     ACADEMIES,
     DEPARTEMENTS,
     TERRITORIES,
@@ -22,6 +21,7 @@ from deconnexion.territories import (
     resolve,
     territory,
 )
+from deconnexion.errors import InvalidInputError, UnknownTerritoryError
 
 ROOT = Path(__file__).resolve().parents[1]
 CSV_PATH = ROOT / "deconnexion" / "data" / "fr-en-calendrier-scolaire.csv"

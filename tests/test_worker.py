@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from _release_support import EST, T0, FakeClock, Recorder, held
 
-from deconnexion.batching import backoff_delay
-from deconnexion.deliver import Delivery, PermanentDeliveryError
 from deconnexion.errors import InvalidInputError
+from deconnexion.release.deliver import Delivery, PermanentDeliveryError
+from deconnexion.release.units import backoff_delay
+from deconnexion.release.worker import ReleaseWorker
 from deconnexion.store.base import HeldMessage, HoldStore
-from deconnexion.worker import ReleaseWorker
 
 
 def hold(store: HoldStore, *messages: HeldMessage) -> list[str]:
@@ -170,7 +170,7 @@ def test_a_permanent_refusal_is_dead_at_once(store: HoldStore) -> None:
 
 
 def test_retry_after_from_the_receiver_is_honoured(store: HoldStore) -> None:
-    from deconnexion.deliver import DeliveryError
+    from deconnexion.release.deliver import DeliveryError
 
     clock = FakeClock()
     (mid,) = hold(store, held("a"))
@@ -417,7 +417,7 @@ def test_something_that_is_not_a_store_is_refused() -> None:
 def test_a_hold_queue_is_accepted_and_its_messages_come_out_as_held(store: HoldStore) -> None:
     from datetime import datetime
 
-    from deconnexion.message import (
+    from deconnexion.core.message import (
         Audience,
         Decision,
         Kind,
@@ -426,8 +426,8 @@ def test_a_hold_queue_is_accepted_and_its_messages_come_out_as_held(store: HoldS
         Reason,
         ReasonCode,
     )
-    from deconnexion.queue import HoldQueue
-    from deconnexion.timeutil import zone
+    from deconnexion.core.timeutil import zone
+    from deconnexion.hold.queue import HoldQueue
 
     paris = zone("Europe/Paris")
     friday = datetime(2025, 10, 31, 21, 0, tzinfo=paris)

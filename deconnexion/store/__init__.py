@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from ..errors import InvalidInputError
-from .base import (
+from deconnexion.errors import InvalidInputError
+from deconnexion.store.base import (
     AUDIT_ACTIONS,
     STATES,
     AuditAction,
@@ -26,7 +26,7 @@ from .base import (
     Stats,
     priority_for,
 )
-from .memory import MemoryStore
+from deconnexion.store.memory import MemoryStore
 
 __all__ = [
     "AUDIT_ACTIONS",
@@ -59,7 +59,7 @@ def open_store(url: str) -> HoldStore:
     if scheme == "memory":
         return MemoryStore()
     if scheme == "sqlite":
-        from .sqlite import SQLiteStore
+        from deconnexion.store.sqlite import SQLiteStore
 
         path = url.split("://", 1)[1]
         if not path.startswith("/") or path == "/":
@@ -70,7 +70,9 @@ def open_store(url: str) -> HoldStore:
         return SQLiteStore(path[1:])
     if scheme in ("postgresql", "postgres"):
         dsn, schema = _split_schema(url)
-        from .postgres import PostgresStore  # raises MissingExtraError without psycopg
+        from deconnexion.store.postgres import (
+            PostgresStore,  # raises MissingExtraError without psycopg
+        )
 
         return PostgresStore(dsn, schema=schema)
     raise InvalidInputError(

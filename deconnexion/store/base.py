@@ -1,7 +1,7 @@
 """The hold store protocol: the records it keeps and the handful of operations on them.
 
 The logic (validation, priorities, payload encoding, which scheduler to ask) lives above, in
-`deconnexion.queue.HoldQueue`; the release worker talks to the store directly through
+`deconnexion.hold.queue.HoldQueue`; the release worker talks to the store directly through
 `claim_due` / `ack` / `fail` / `give_back` / `next_due_at` / `wait_for_change`. A store only
 keeps rows consistent: every state change and its audit rows are written in one transaction.
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
 
-from .base import AuditEntry, HeldMessage, Rescheduled
+from deconnexion.store.base import AuditEntry, HeldMessage, Rescheduled
 
 __all__ = [
     "COLUMNS",

@@ -16,10 +16,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from ..errors import StoreError
-from .base import AuditEntry, HeldMessage, InsertOutcome, Rescheduled, State, Stats
-from .batch import Existing, plan_inserts
-from .common import (
+from deconnexion.errors import StoreError
+from deconnexion.store.base import AuditEntry, HeldMessage, InsertOutcome, Rescheduled, State, Stats
+from deconnexion.store.common import (
     AuditSort,
     derived_hold,
     derived_release,
@@ -27,6 +26,7 @@ from .common import (
     plan_reschedule,
     sorted_counts,
 )
+from deconnexion.store.insert_plan import Existing, plan_inserts
 
 __all__ = ["MemoryStore"]
 

@@ -19,11 +19,17 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from ..errors import InvalidInputError, MissingExtraError, NotADatabaseError, StoreError
-from .base import AuditEntry, HeldMessage, InsertOutcome, Rescheduled, State, Stats
-from .batch import Existing, plan_inserts
-from .codec import batch_encoder
-from .common import COLUMNS, fail_entries, load_queries, plan_reschedule, sorted_counts
+from deconnexion.errors import InvalidInputError, MissingExtraError, NotADatabaseError, StoreError
+from deconnexion.store.base import AuditEntry, HeldMessage, InsertOutcome, Rescheduled, State, Stats
+from deconnexion.store.codec import batch_encoder
+from deconnexion.store.common import (
+    COLUMNS,
+    fail_entries,
+    load_queries,
+    plan_reschedule,
+    sorted_counts,
+)
+from deconnexion.store.insert_plan import Existing, plan_inserts
 
 try:
     import psycopg

@@ -21,8 +21,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from ..errors import NotADatabaseError, StoreError
-from .base import (
+from deconnexion.errors import NotADatabaseError, StoreError
+from deconnexion.store.base import (
     AuditEntry,
     HeldFields,
     HeldMessage,
@@ -33,9 +33,8 @@ from .base import (
     held_fields,
     rows_of,
 )
-from .batch import Existing, plan_inserts
-from .codec import batch_encoder, dicts_decoder, dumps, strings_decoder
-from .common import (
+from deconnexion.store.codec import batch_encoder, dicts_decoder, dumps, strings_decoder
+from deconnexion.store.common import (
     COLUMNS,
     Waker,
     fail_entries,
@@ -44,6 +43,7 @@ from .common import (
     sorted_counts,
     statements,
 )
+from deconnexion.store.insert_plan import Existing, plan_inserts
 
 __all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "SQLiteStore"]
 

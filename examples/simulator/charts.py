@@ -9,7 +9,7 @@ import html
 from collections import Counter
 from datetime import date, datetime, timedelta
 
-from deconnexion.message import Audience, ReasonCode
+from deconnexion.core.message import Audience, ReasonCode
 
 from .run import SimulationRun
 from .summary import AUDIENCE_FR, per_minute

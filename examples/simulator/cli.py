@@ -92,8 +92,8 @@ def build_parser(prog: str = "python -m examples.simulator") -> argparse.Argumen
 def simulate_main(argv: Sequence[str] | None = None, prog: str = "deconnexion simulate") -> int:
     """Exit 0 when every check holds (nothing in a quiet window, each held message released
     once, counts equal to the store's), 1 otherwise, 2 on bad input."""
+    from deconnexion.core.policy import Policy
     from deconnexion.errors import DeconnexionError
-    from deconnexion.policy import Policy
 
     from .report import write_report
     from .run import RunOptions, simulate

@@ -20,13 +20,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from deconnexion.deliver import Delivery
-from deconnexion.message import Audience, Decision, Kind, Message
-from deconnexion.queue import HoldQueue, HoldRequest
-from deconnexion.scheduler import Scheduler
+from deconnexion.core.message import Audience, Decision, Kind, Message
+from deconnexion.core.scheduler import Scheduler
+from deconnexion.core.windows import CompiledWindows
+from deconnexion.hold.queue import HoldQueue, HoldRequest
+from deconnexion.release.deliver import Delivery
+from deconnexion.release.worker import ReleaseWorker
 from deconnexion.store import HoldStore
-from deconnexion.windows import CompiledWindows
-from deconnexion.worker import ReleaseWorker
 
 from .traffic import SimMessage
 

@@ -17,11 +17,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from deconnexion.core.policy import Policy
+from deconnexion.core.scheduler import Scheduler
+from deconnexion.core.territories import Establishment
 from deconnexion.errors import StoreError
-from deconnexion.policy import Policy
-from deconnexion.scheduler import Scheduler
 from deconnexion.store import HoldStore, Stats, open_store
-from deconnexion.territories import Establishment
 
 from .driver import Driver, InlineLoop, SimClock
 from .traffic import SimMessage, TrafficConfig, establishments_for, generate

@@ -9,8 +9,8 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
-from deconnexion.message import Audience
-from deconnexion.windows import CompiledWindows
+from deconnexion.core.message import Audience
+from deconnexion.core.windows import CompiledWindows
 
 from .run import SimulationRun
 

@@ -20,9 +20,9 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from itertools import accumulate
 from typing import NamedTuple
 
-from deconnexion.message import Audience, Kind, Message, SenderRole
-from deconnexion.scheduler import Scheduler
-from deconnexion.territories import DEPARTEMENTS, Establishment, territory
+from deconnexion.core.message import Audience, Kind, Message, SenderRole
+from deconnexion.core.scheduler import Scheduler
+from deconnexion.core.territories import DEPARTEMENTS, Establishment, territory
 
 __all__ = ["SimMessage", "TrafficConfig", "establishments_for", "generate"]
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import holidays
 
-from deconnexion.calendar_data import SchoolCalendar, packaged_calendar_path
+from deconnexion.core.calendar_data import SchoolCalendar, packaged_calendar_path
 
 HERE = Path(__file__).resolve().parent
 CROSSCHECK = HERE / "holidays_vs_snapshot.json"

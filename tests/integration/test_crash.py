@@ -78,7 +78,7 @@ def _worker(url: str, out: Path, *extra: str) -> Worker:
     cmd = [
         sys.executable,
         "-m",
-        "deconnexion.cli_worker",
+        "deconnexion.cli.worker",
         "--store",
         url,
         "--deliver",

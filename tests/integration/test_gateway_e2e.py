@@ -27,10 +27,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from deconnexion.gateway import Gateway
-from deconnexion.routes import RouteRules
-from deconnexion.signing import SignedHeaderResolver, sign_sender
 from deconnexion.store import open_store
+from deconnexion.web.gateway import Gateway
+from deconnexion.web.routes import RouteRules
+from deconnexion.web.signing import SignedHeaderResolver, sign_sender
 
 pytestmark = pytest.mark.slow
 

@@ -1,0 +1,355 @@
+"""The `deconnexion` command line: JSON with `--json`, for software that is not Python.
+
+Exit codes: 0 success, 1 failure (audit failed, store unusable), 2 bad input (the message names
+the field, the value and what is accepted), 3 strict mode without an official calendar.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from datetime import date, datetime, time
+from typing import Any
+
+from deconnexion.core.message import Audience, Kind, Message, SenderRole
+from deconnexion.errors import (
+    CalendarUnknownError,
+    DeconnexionError,
+    InvalidInputError,
+    MissingExtraError,
+)
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FAIL, EXIT_INPUT, EXIT_UNKNOWN_CALENDAR = 0, 1, 2, 3
+
+
+def _where(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--zone", help="A, B, C, Corse, Guadeloupe, Réunion, … (forgiving)")
+    group.add_argument("--academie", help="e.g. Paris, Aix-Marseille, Normandie")
+    group.add_argument("--departement", help="e.g. 75, 067, 2A, 974")
+    group.add_argument("--uai", help="establishment code, e.g. 0750001A")
+    parser.add_argument("--policy", metavar="FILE", help="policy file (.toml or .json)")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _audience(parser: argparse.ArgumentParser, required: bool = False) -> None:
+    parser.add_argument(
+        "--audience",
+        choices=[a.value for a in Audience],
+        default=None if required else Audience.STUDENTS.value,
+        required=required,
+    )
+
+
+def _scheduler(args: argparse.Namespace) -> Any:
+    from deconnexion.core.policy import Policy
+    from deconnexion.core.scheduler import Scheduler
+    from deconnexion.core.territories import Establishment
+
+    where = {k: getattr(args, k) for k in ("zone", "academie", "departement", "uai")}
+    establishment = Establishment(**{k: v for k, v in where.items() if v})
+    policy = Policy.from_file(args.policy) if args.policy else Policy.national()
+    return Scheduler(policy, establishment)
+
+
+def _instant(text: str, field: str) -> datetime:
+    from deconnexion.core.timeutil import parse_instant
+
+    return parse_instant(text, field)
+
+
+def _day(text: str, field: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InvalidInputError(f"{field}: {text!r} is not a date; expected YYYY-MM-DD") from None
+
+
+# -- commands --------------------------------------------------------------------------------
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    sched = _scheduler(args)
+    t = _instant(args.instant, "INSTANT")
+    audience = Audience(args.audience)
+    windows = sched.windows(audience)
+    quiet = sched.is_quiet(t, audience)
+    nxt = sched.next_open(t, audience)
+    reasons = windows.reasons(t.timestamp(), nxt.timestamp()) if quiet else ()
+    out = {
+        "instant": t.astimezone(sched.tz).isoformat(),
+        "quiet": quiet,
+        "next_open": nxt.isoformat(),
+        "reasons": [r.to_dict() for r in reasons],
+        "timezone": sched.establishment.timezone,
+        "provenance": windows.provenance(t.timestamp(), nxt.timestamp()).value,
+        "audience": audience.value,
+    }
+    if args.json:
+        _print_json(out)
+    else:
+        state = "calme (pas de diffusion)" if quiet else "ouvert"
+        print(f"{out['instant']}  {state}")
+        if quiet:
+            print(f"prochaine ouverture : {out['next_open']}")
+            for r in reasons:
+                print(f"  - {r.code.value}: {r.label_fr} / {r.label_en}")
+        print(f"calendrier : {out['provenance']} ({out['timezone']})")
+    return EXIT_OK
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    sched = _scheduler(args)
+    message = Message(
+        kind=Kind(args.kind),
+        audience=Audience(args.audience),
+        created_at=_instant(args.created, "--created"),
+        sender_role=SenderRole(args.sender_role),
+        urgent=args.urgent,
+        justification=args.justification,
+        publish_to_students_at=_instant(args.publish_to_students_at, "--publish-to-students-at")
+        if args.publish_to_students_at
+        else None,
+    )
+    decision = sched.decide(message)
+    out = decision.to_dict()
+    if args.json:
+        _print_json(out)
+    else:
+        print(decision.explanation_fr())
+        print(f"release_at: {out['release_at']}  reasons: {', '.join(decision.codes) or '-'}")
+        if decision.students_release_at is not None:
+            print(f"students_release_at: {out['students_release_at']}")
+    return EXIT_OK
+
+
+def cmd_windows(args: argparse.Namespace) -> int:
+    sched = _scheduler(args)
+    start = datetime.combine(_day(args.date_from, "--from"), time(0), sched.tz)
+    end = datetime.combine(_day(args.date_to, "--to"), time(0), sched.tz)
+    if end <= start:
+        raise InvalidInputError(f"--to {args.date_to} must be after --from {args.date_from}")
+    windows = sched.quiet_windows(start, end, args.audience)
+    if args.json:
+        _print_json(
+            {
+                "from": start.isoformat(),
+                "to": end.isoformat(),
+                "timezone": sched.establishment.timezone,
+                "audience": args.audience,
+                "windows": [w.to_dict() for w in windows],
+            }
+        )
+    else:
+        for w in windows:
+            labels = ", ".join(r.label_fr for r in w.reasons)
+            print(f"{w.start.isoformat()}  →  {w.end.isoformat()}  {labels}")
+    return EXIT_OK
+
+
+def cmd_calendar_import(args: argparse.Namespace) -> int:
+    from deconnexion.core.calendar_data import import_calendar
+    from deconnexion.core.scheduler import clear_cache
+
+    target, calendar = import_calendar(args.file, args.data_dir)
+    clear_cache()
+    zones = {z: list(calendar.school_years(z)) for z in calendar.zones()}
+    out = {"installed": str(target), "zones": zones, "periods": len(calendar.periods)}
+    if args.json:
+        _print_json(out)
+    else:
+        print(f"calendrier installé : {target} ({out['periods']} périodes)")
+        for z, years in zones.items():
+            print(f"  {z}: {years[0]} → {years[-1]}")
+        print(
+            "Les messages déjà retenus gardent leur heure : `deconnexion reschedule --store URL`"
+            " les recalcule."
+        )
+    return EXIT_OK
+
+
+def cmd_calendar_info(args: argparse.Namespace) -> int:
+    from deconnexion.core.calendar import HORIZON_END, HORIZON_START, SCHOOL_OFFICIAL_UNTIL
+    from deconnexion.core.calendar_data import SchoolCalendar, active_calendar_path
+
+    cal = SchoolCalendar.default()
+    zones = {
+        z: {
+            "school_years": list(cal.school_years(z)),
+            "official_until": (cal.known_until(z) or HORIZON_START).isoformat(),
+        }
+        for z in cal.zones()
+    }
+    out = {
+        "source": str(active_calendar_path()),
+        "horizon": [HORIZON_START.isoformat(), HORIZON_END.isoformat()],
+        "holidays_school_official_until": SCHOOL_OFFICIAL_UNTIL.isoformat(),
+        "zones": zones,
+    }
+    if args.json:
+        _print_json(out)
+    else:
+        print(f"source : {out['source']}")
+        for z, info in zones.items():
+            print(f"  {z:<26} officiel jusqu'au {info['official_until']}")
+    return EXIT_OK
+
+
+def establishment_of_key(key: str) -> Any:
+    """The Establishment a tenant key names: a UAI, or `zone:…`, `academie:…`,
+    `departement:…` as `Establishment.key` writes them."""
+    from deconnexion.core.territories import Establishment
+
+    kind, sep, value = key.partition(":")
+    if sep and kind in ("zone", "academie", "departement"):
+        return Establishment(**{kind: value})
+    return Establishment(uai=key)
+
+
+def cmd_reschedule(args: argparse.Namespace) -> int:
+    """Recompute the release time of every held message (after a calendar import, a closure
+    added to the policy…): each establishment of the store gets the scheduler's new answer."""
+    from deconnexion.core.policy import Policy
+    from deconnexion.core.scheduler import Scheduler
+    from deconnexion.hold.queue import HoldQueue
+    from deconnexion.store import open_store
+
+    policy = Policy.from_file(args.policy) if args.policy else Policy.national()
+    store = open_store(args.store)
+    try:
+        queue = HoldQueue(store)
+        changed: dict[str, int] = {}
+        for key in store.establishments_with_held():
+            establishment = establishment_of_key(key)
+            changed[key] = queue.reschedule(
+                key, Scheduler(policy, establishment), actor="deconnexion reschedule"
+            )
+    finally:
+        store.close()
+    if args.json:
+        _print_json({"rescheduled": changed, "total": sum(changed.values())})
+    else:
+        for key, count in changed.items():
+            print(f"{key}: {count} message(s) recalculé(s)")
+        print(f"total : {sum(changed.values())}")
+    return EXIT_OK
+
+
+def _delegate(module: str, function: str, extra: str | None = None) -> Callable[[list[str]], int]:
+    def run(argv: list[str]) -> int:
+        import importlib
+
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if extra and exc.name and not exc.name.startswith(("deconnexion", "examples")):
+                raise MissingExtraError(extra, exc.name) from None
+            raise
+        result: int = getattr(mod, function)(argv)
+        return result
+
+    return run
+
+
+# Commands with their own argument parsers, in their own modules (edges load lazily).
+DELEGATED: dict[str, tuple[Callable[[list[str]], int], str]] = {
+    "worker": (_delegate("deconnexion.cli.worker", "worker_main"), "run the release worker"),
+    "gateway": (
+        _delegate("deconnexion.web.gateway", "gateway_main", "asgi"),
+        "serve the HTTP gateway",
+    ),
+    "audit": (_delegate("deconnexion.core.audit", "audit_main"), "check a policy against the law"),
+    "simulate": (_delegate("examples.simulator.cli", "simulate_main"), "run the simulator"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="deconnexion",
+        description="Droit à la déconnexion for French school software.",
+        epilog="Also: " + "; ".join(f"{k} ({v[1]})" for k, v in DELEGATED.items()),
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("check", help="is this instant quiet, and when does it open?")
+    p.add_argument("instant", metavar="INSTANT", help="ISO 8601 with offset")
+    _where(p)
+    _audience(p)
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("release", help="when may this message be released, and why?")
+    p.add_argument("--created", required=True, metavar="INSTANT")
+    p.add_argument("--kind", required=True, choices=[k.value for k in Kind])
+    _audience(p, required=True)
+    p.add_argument("--sender-role", default="system", choices=[r.value for r in SenderRole])
+    p.add_argument("--urgent", action="store_true")
+    p.add_argument("--justification")
+    p.add_argument("--publish-to-students-at", metavar="INSTANT")
+    _where(p)
+    p.set_defaults(func=cmd_release)
+
+    p = sub.add_parser("windows", help="list quiet windows with their reasons")
+    p.add_argument("--from", dest="date_from", required=True, metavar="DATE")
+    p.add_argument("--to", dest="date_to", required=True, metavar="DATE")
+    _audience(p)
+    _where(p)
+    p.set_defaults(func=cmd_windows)
+
+    p = sub.add_parser("calendar", help="the official school calendar")
+    csub = p.add_subparsers(dest="calendar_command", required=True, metavar="ACTION")
+    c = csub.add_parser("import", help="install a newer export of fr-en-calendrier-scolaire")
+    c.add_argument("file", metavar="FILE.csv")
+    c.add_argument("--data-dir", help="where to install it (default $DECONNEXION_DATA_DIR)")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=cmd_calendar_import)
+    c = csub.add_parser("info", help="which calendar is active and what it covers")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=cmd_calendar_info)
+
+    p = sub.add_parser("reschedule", help="recompute held messages after a calendar change")
+    p.add_argument("--store", required=True, metavar="URL", help="e.g. sqlite:///held.db")
+    p.add_argument("--policy", metavar="FILE", help="policy file (.toml or .json)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_reschedule)
+    for name, (_, helptext) in DELEGATED.items():
+        sub.add_parser(name, help=helptext, add_help=False)
+    return parser
+
+
+def _print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, ensure_ascii=False, indent=2)
+    sys.stdout.write("\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    wants_json = "--json" in args_list
+    try:
+        if args_list and args_list[0] in DELEGATED:
+            return DELEGATED[args_list[0]][0](args_list[1:])
+        args = build_parser().parse_args(args_list)
+        result: int = args.func(args)
+        return result
+    except MissingExtraError as exc:
+        return _fail(str(exc), EXIT_FAIL, wants_json)
+    except CalendarUnknownError as exc:
+        return _fail(str(exc), EXIT_UNKNOWN_CALENDAR, wants_json)
+    except InvalidInputError as exc:
+        return _fail(str(exc), EXIT_INPUT, wants_json)
+    except DeconnexionError as exc:
+        return _fail(str(exc), EXIT_FAIL, wants_json)
+
+
+def _fail(message: str, code: int, wants_json: bool) -> int:
+    print(f"deconnexion: error: {message}", file=sys.stderr)
+    if wants_json:
+        _print_json({"error": message, "exit_code": code})
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,199 @@
+"""What the scheduler decides about: a `Message` in, a `Decision` out, each reason a `Reason`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from deconnexion.core.timeutil import aware
+from deconnexion.errors import DeconnexionError, InvalidInputError
+
+__all__ = [
+    "Audience",
+    "Decision",
+    "Kind",
+    "Message",
+    "Provenance",
+    "Reason",
+    "ReasonCode",
+    "SenderRole",
+]
+
+
+class Kind(StrEnum):
+    GRADE = "grade"
+    HOMEWORK = "homework"
+    MESSAGE = "message"
+    ANNOUNCEMENT = "announcement"
+    ABSENCE = "absence"
+    TIMETABLE = "timetable"
+    OTHER = "other"
+
+
+class Audience(StrEnum):
+    STUDENTS = "students"
+    PARENTS = "parents"
+    STAFF = "staff"
+
+
+class SenderRole(StrEnum):
+    TEACHER = "teacher"
+    CPE = "cpe"
+    VIE_SCOLAIRE = "vie_scolaire"
+    ADJOINT = "adjoint"
+    DIRECTEUR_ECOLE = "directeur_ecole"
+    CHEF_ETABLISSEMENT = "chef_etablissement"
+    PARENT = "parent"
+    STUDENT = "student"
+    SYSTEM = "system"
+
+
+class Provenance(StrEnum):
+    """Where the calendar behind a decision comes from, best first."""
+
+    OFFICIAL = "official"  # the ministry's dataset, or holidays' official years
+    PROJECTED = "projected"  # holidays' rule-based projection of zones A/B/C
+    UNKNOWN = "unknown"  # nothing published: estimated from the last known year
+
+    @property
+    def rank(self) -> int:
+        return _PROVENANCE_RANK[self]
+
+
+_PROVENANCE_RANK = {Provenance.OFFICIAL: 0, Provenance.PROJECTED: 1, Provenance.UNKNOWN: 2}
+
+
+class ReasonCode(StrEnum):
+    """Stable codes, part of the JSON output."""
+
+    NIGHT = "night"
+    WEEKEND = "weekend"
+    PUBLIC_HOLIDAY = "public_holiday"
+    SCHOOL_HOLIDAY = "school_holiday"
+    CLOSURE = "closure"
+    GRADE_PARENT_DELAY = "grade_parent_delay"
+    URGENT_OVERRIDE = "urgent_override"
+    URGENT_REFUSED = "urgent_refused"
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """One reason for a decision, with a French and an English label naming the thing."""
+
+    code: ReasonCode
+    label_fr: str
+    label_en: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"code": self.code.value, "label_fr": self.label_fr, "label_en": self.label_en}
+
+
+class Message(BaseModel):
+    """A piece of information about to be diffused."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_enum_values=False)
+
+    kind: Kind
+    audience: Audience
+    created_at: datetime
+    sender_role: SenderRole = SenderRole.SYSTEM
+    urgent: bool = False
+    justification: str | None = None
+    publish_to_students_at: datetime | None = None
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise validation_error("message", exc) from None
+
+    @field_validator("created_at", "publish_to_students_at")
+    @classmethod
+    def _aware(cls, value: datetime | None, info: Any) -> datetime | None:
+        return None if value is None else aware(value, info.field_name)
+
+    @field_validator("justification")
+    @classmethod
+    def _strip(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        return value or None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """When a message may be released, and why.
+
+    `release_at` is aware, in the establishment's time zone. `held` is true when the release is
+    later than the creation. `students_release_at` is set for grades to parents. `open_until`
+    is when the open window the message is released into closes: a release worker spreading a
+    backlog (storm smoothing) must deliver before it.
+    """
+
+    held: bool
+    release_at: datetime
+    created_at: datetime
+    audience: Audience
+    kind: Kind
+    reasons: tuple[Reason, ...]
+    provenance: Provenance
+    students_release_at: datetime | None = None
+    timezone: str = "Europe/Paris"
+    notes: tuple[str, ...] = field(default=())
+    open_until: datetime | None = None
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        return tuple(r.code.value for r in self.reasons)
+
+    def explanation_fr(self) -> str:
+        """One French sentence a teacher understands."""
+        from deconnexion.core.explain import explain_fr
+
+        return explain_fr(self)
+
+    def explanation_en(self) -> str:
+        from deconnexion.core.explain import explain_en
+
+        return explain_en(self)
+
+    def to_dict(self, explanation: bool = True) -> dict[str, Any]:
+        """JSON-ready form, the one the command line prints (`explanation=False` leaves out
+        the French sentence, which costs more to format than the rest)."""
+        out: dict[str, Any] = {
+            "held": self.held,
+            "release_at": self.release_at.isoformat(),
+            "created_at": self.created_at.isoformat(),
+            "audience": self.audience.value,
+            "kind": self.kind.value,
+            "reasons": [r.to_dict() for r in self.reasons],
+            "provenance": self.provenance.value,
+            "timezone": self.timezone,
+        }
+        if explanation:
+            out["explanation_fr"] = self.explanation_fr()
+        if self.students_release_at is not None:
+            out["students_release_at"] = self.students_release_at.isoformat()
+        if self.notes:
+            out["notes"] = list(self.notes)
+        if self.open_until is not None:
+            out["open_until"] = self.open_until.isoformat()
+        return out
+
+
+def validation_error(what: str, exc: ValidationError) -> DeconnexionError:
+    """Our own error for a pydantic one: the first wrapped DeconnexionError (e.g. a naive
+    datetime), else an InvalidInputError naming each field, value and what is accepted."""
+    parts = []
+    for err in exc.errors():
+        wrapped = (err.get("ctx") or {}).get("error")
+        if isinstance(wrapped, DeconnexionError):
+            return wrapped
+        loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
+        parts.append(f"{loc}: {err['msg']} (got {err.get('input')!r})")
+    return InvalidInputError(f"{what}: " + "; ".join(parts))

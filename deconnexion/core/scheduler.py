@@ -1,0 +1,293 @@
+"""The pure scheduler: when may a message be released, and why.
+
+No I/O after construction, deterministic, thread-safe. Compiled windows are cached across
+establishments that share a calendar (same zone, subdivision, time zone, level and closures).
+
+Rules (RULES.md §1–3):
+- every message: the next open moment at or after its creation;
+- grades to parents: the next open moment at or after the students' release + the delay
+  (24 h elapsed by default);
+- urgent, from an allowed role, with a justification: released now (`urgent_override`);
+  urgent from anyone else: not honoured, held like any message (`urgent_refused`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from deconnexion.core.calendar import build_days, calendar_for
+from deconnexion.core.calendar_data import SchoolCalendar
+from deconnexion.core.message import (
+    Audience,
+    Decision,
+    Kind,
+    Message,
+    Provenance,
+    Reason,
+    ReasonCode,
+)
+from deconnexion.core.policy import Policy
+from deconnexion.core.territories import Establishment
+from deconnexion.core.timeutil import aware, zone
+from deconnexion.core.windows import CompiledWindows, QuietWindow
+from deconnexion.errors import CalendarUnknownError
+
+__all__ = ["Scheduler", "clear_cache"]
+
+_CACHE: dict[tuple[Any, ...], CompiledWindows] = {}
+_LOCK = threading.Lock()
+
+
+def clear_cache() -> None:
+    """Forget every compiled calendar (after importing a newer official calendar)."""
+    with _LOCK:
+        _CACHE.clear()
+
+
+def _compiled(
+    policy: Policy, establishment: Establishment, audience: Audience, calendar: SchoolCalendar
+) -> CompiledWindows:
+    ids = frozenset(x for x in (establishment.key, establishment.uai, establishment.id) if x)
+    closures = tuple(c for c in policy.closures if c.applies_to(ids, audience))
+    population = calendar_for(audience)
+    hours = policy.hours_for(audience)
+    key = (
+        establishment.calendar_key,
+        population,
+        hours,
+        policy.weekend_days,
+        policy.school_holidays,
+        policy.public_holidays,
+        closures,
+        calendar.digest,
+    )
+    found = _CACHE.get(key)
+    if found is not None:
+        return found
+    with _LOCK:
+        found = _CACHE.get(key)
+        if found is None:
+            loc = establishment.location
+            sheet = build_days(
+                calendar=calendar,
+                calendar_zone=loc.calendar_zone,
+                calendar_place=loc.calendar_place,
+                school_subdiv=loc.school_subdiv,
+                public_subdiv=loc.public_subdiv,
+                population=population,
+                level=establishment.level,
+                weekend_days=policy.weekend_days,
+                school_holidays=policy.school_holidays,
+                public_holidays=policy.public_holidays,
+                closures=closures,
+            )
+            found = _CACHE[key] = CompiledWindows(sheet, hours, zone(loc.timezone))
+    return found
+
+
+class Scheduler:
+    """Release times for one establishment under one policy."""
+
+    def __init__(
+        self,
+        policy: Policy | None = None,
+        establishment: Establishment | None = None,
+        *,
+        calendar: SchoolCalendar | None = None,
+        **where: str,
+    ) -> None:
+        """`Scheduler(policy, Establishment(uai=…))`, or `Scheduler(zone="C")` for short."""
+        self.policy = policy or Policy.national()
+        self.establishment = establishment or Establishment(**where)
+        self.calendar = calendar or SchoolCalendar.default()
+        # Looked up once: `decide` runs hundreds of thousands of times a second.
+        self._tz_name = self.establishment.timezone
+        self.tz = zone(self._tz_name)
+        self._strict = self.policy.calendar_mode == "strict"
+        self._delay = self.policy.grade_parent_delay.total_seconds()
+        self._delay_reason = _delay_reason(self.policy)
+        self._windows: dict[Audience, CompiledWindows] = {}
+        for audience in Audience:
+            self._windows[audience] = _compiled(
+                self.policy, self.establishment, audience, self.calendar
+            )
+
+    def windows(self, audience: Audience | str = Audience.STUDENTS) -> CompiledWindows:
+        return self._windows[Audience(audience)]
+
+    # -- instants ----------------------------------------------------------------------------
+
+    def is_quiet(self, t: datetime, audience: Audience | str = Audience.STUDENTS) -> bool:
+        w = self.windows(audience)
+        epoch = aware(t, "t").timestamp()
+        self._guard(w, epoch, epoch)
+        return not w.is_open(epoch)
+
+    def next_open(self, t: datetime, audience: Audience | str = Audience.STUDENTS) -> datetime:
+        """`t` itself when open, else the next open moment, in the establishment's zone."""
+        w = self.windows(audience)
+        epoch = aware(t, "t").timestamp()
+        release = w.next_open(epoch)
+        self._guard(w, epoch, release)
+        return (
+            t.astimezone(self.tz) if release == epoch else datetime.fromtimestamp(release, self.tz)
+        )
+
+    def next_open_many(
+        self, epoch_seconds: Sequence[float], audience: Audience | str = Audience.STUDENTS
+    ) -> list[float]:
+        """Bulk form of `next_open` on epoch seconds (the fast path for millions of instants)."""
+        w = self.windows(audience)
+        out = w.next_open_many(epoch_seconds)
+        if self.policy.calendar_mode == "strict" and out:
+            self._guard(w, min(epoch_seconds), max(out))
+        return out
+
+    def quiet_windows(
+        self, start: datetime, end: datetime, audience: Audience | str = Audience.STUDENTS
+    ) -> list[QuietWindow]:
+        """Each quiet stretch intersecting [start, end), with its reasons."""
+        w = self.windows(audience)
+        a, b = aware(start, "start").timestamp(), aware(end, "end").timestamp()
+        out = []
+        for lo, hi in w.quiet_between(a, b):
+            out.append(
+                QuietWindow(
+                    datetime.fromtimestamp(lo, self.tz),
+                    datetime.fromtimestamp(hi, self.tz),
+                    w.reasons(lo, hi),
+                )
+            )
+        return out
+
+    # -- messages ----------------------------------------------------------------------------
+
+    def decide(self, message: Message) -> Decision:
+        audience = message.audience
+        w = self._windows[audience]
+        created_at = message.created_at
+        created = created_at.timestamp()
+        policy = self.policy
+        # Urgency lifts quiet windows for the heads of school (recommendation 1); it never
+        # shortens the parents' grade delay (recommendation 11): a grade is not an emergency.
+        if (
+            message.urgent
+            and message.kind is not Kind.GRADE
+            and message.sender_role in policy.urgent_roles
+            and (message.justification or not policy.urgent_requires_justification)
+        ):
+            label = message.justification or "urgence"
+            w.check(created, "created_at")
+            return Decision(
+                held=False,
+                release_at=created_at.astimezone(self.tz),
+                created_at=created_at,
+                audience=audience,
+                kind=message.kind,
+                reasons=(
+                    Reason(
+                        ReasonCode.URGENT_OVERRIDE,
+                        f"Urgence ({message.sender_role.value}) : {label}",
+                        f"Urgent ({message.sender_role.value}): {label}",
+                    ),
+                ),
+                provenance=w.provenance(created, created),
+                timezone=self._tz_name,
+            )
+
+        reasons: tuple[Reason, ...]
+        students_release: float | None = None
+        kind = message.kind
+        if kind is Kind.GRADE and audience is Audience.PARENTS:
+            publish = created
+            if message.publish_to_students_at is not None:
+                publish = max(created, message.publish_to_students_at.timestamp())
+            students_release = self._windows[Audience.STUDENTS].next_open(publish)
+            after_delay = students_release + self._delay
+            release = w.next_open(after_delay)
+            reasons = (self._delay_reason,)
+            if release > after_delay:
+                reasons += w.reasons(after_delay, release)
+        else:
+            start = created
+            if kind is Kind.GRADE and message.publish_to_students_at is not None:
+                start = max(created, message.publish_to_students_at.timestamp())
+            release = w.next_open(start)
+            reasons = w.reasons(start, release) if release > start else ()
+        held = release > created
+        if message.urgent and held:
+            reasons += (_refusal(message, policy),)
+        provenance = w.provenance(created, release)
+        if self._strict:
+            self._guard(w, created, release, provenance)
+        notes: tuple[str, ...] = ()
+        if provenance is Provenance.UNKNOWN and w.estimated_from:
+            notes = (
+                f"calendrier scolaire non publié : vacances estimées d'après {w.estimated_from}",
+            )
+        until = w.open_until(release)
+        return Decision(
+            held=held,
+            release_at=datetime.fromtimestamp(release, self.tz)
+            if held
+            else created_at.astimezone(self.tz),
+            created_at=created_at,
+            audience=audience,
+            kind=kind,
+            reasons=reasons,
+            provenance=provenance,
+            students_release_at=None
+            if students_release is None
+            else datetime.fromtimestamp(students_release, self.tz),
+            timezone=self._tz_name,
+            notes=notes,
+            open_until=None if until is None else datetime.fromtimestamp(until, self.tz),
+        )
+
+    def _guard(
+        self, w: CompiledWindows, start: float, end: float, provenance: Provenance | None = None
+    ) -> None:
+        if self.policy.calendar_mode != "strict":
+            return
+        found = provenance or w.provenance(start, end)
+        if found is Provenance.UNKNOWN:
+            raise CalendarUnknownError(
+                f"strict mode: no official school calendar for {self.establishment.key} "
+                f"between {datetime.fromtimestamp(start, self.tz).date()} and "
+                f"{datetime.fromtimestamp(end, self.tz).date()}; import a newer official "
+                'calendar (deconnexion calendar import FILE.csv) or use calendar_mode = "estimate"'
+            )
+
+
+def _delay_reason(policy: Policy) -> Reason:
+    hours = policy.grade_parent_delay.total_seconds() / 3600
+    return Reason(
+        ReasonCode.GRADE_PARENT_DELAY,
+        f"Délai de {hours:g} h après les élèves",
+        f"{hours:g} h delay after the students",
+    )
+
+
+def _refusal(message: Message, policy: Policy) -> Reason:
+    if message.kind is Kind.GRADE:
+        return Reason(
+            ReasonCode.URGENT_REFUSED,
+            "Urgence non retenue : une note n'est pas une urgence (délai parents maintenu)",
+            "Urgent flag not honoured: a grade is not an emergency (parents' delay kept)",
+        )
+    if message.sender_role not in policy.urgent_roles:
+        return Reason(
+            ReasonCode.URGENT_REFUSED,
+            f"Urgence non retenue : réservée au chef d'établissement ou au directeur d'école "
+            f"(rôle {message.sender_role.value})",
+            f"Urgent flag not honoured: reserved to heads of school (role "
+            f"{message.sender_role.value})",
+        )
+    return Reason(
+        ReasonCode.URGENT_REFUSED,
+        "Urgence non retenue : justification manquante",
+        "Urgent flag not honoured: no justification given",
+    )

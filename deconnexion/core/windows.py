@@ -1,0 +1,245 @@
+"""Compiled open windows: a calendar and open hours turned into sorted epoch boundaries.
+
+`bounds` alternates open and close instants: [open0, close0, open1, close1, …]. For an instant
+`t`, `i = bisect_right(bounds, t)`: `t` is open when `i` is odd, and otherwise the next open
+moment is `bounds[i]`. Fourteen years of one establishment are about 5,000 floats
+(exchange_calendars does the same with sorted int64 session bounds). They are kept in a plain
+list, not an `array`: `bisect` on a list compares stored floats, on an array it boxes a new float
+at every probe, which halves the throughput of `next_open_many`.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
+
+from deconnexion.core.calendar import DaySheet, _reason
+from deconnexion.core.message import Provenance, Reason, ReasonCode
+from deconnexion.core.policy import OpenHours
+from deconnexion.errors import OutOfRangeError
+
+__all__ = ["CompiledWindows", "QuietWindow", "compile_windows"]
+
+
+@dataclass(frozen=True, slots=True)
+class QuietWindow:
+    """A stretch with no diffusion: [start, end), and why."""
+
+    start: datetime
+    end: datetime
+    reasons: tuple[Reason, ...]
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "reasons": [r.to_dict() for r in self.reasons],
+        }
+
+
+class CompiledWindows:
+    """Open intervals of one (policy, calendar, audience), answered with `bisect`."""
+
+    __slots__ = (
+        "_cover_end",
+        "_cover_start",
+        "_explained",
+        "_night",
+        "_prov_prov",
+        "_prov_starts",
+        "bounds",
+        "days_off",
+        "estimated_from",
+        "first_day",
+        "last_day",
+        "tz",
+    )
+
+    def __init__(self, sheet: DaySheet, hours: OpenHours, tz: ZoneInfo) -> None:
+        self.tz = tz
+        self.days_off = sheet.days_off
+        self.first_day = sheet.first
+        self.last_day = date.fromordinal(sheet.end.toordinal() - 1)
+        self.estimated_from = sheet.estimated_from
+        bounds: list[float] = []
+        days_off = sheet.days_off
+        for ordinal in range(sheet.first.toordinal(), sheet.end.toordinal()):
+            if ordinal in days_off:
+                continue
+            day = date.fromordinal(ordinal)
+            opens = datetime.combine(day, hours.start, tz).timestamp()
+            closes = datetime.combine(day, hours.end, tz).timestamp()
+            if bounds and bounds[-1] == opens:  # contiguous hours: merge
+                bounds[-1] = closes
+            else:
+                bounds.append(opens)
+                bounds.append(closes)
+        self.bounds = bounds
+        self._cover_start = datetime.combine(sheet.first, time(0), tz).timestamp()
+        self._cover_end = datetime.combine(sheet.end, time(0), tz).timestamp()
+        self._prov_starts = [
+            datetime.combine(d, time(0), tz).timestamp() for d, _ in sheet.provenance
+        ]
+        self._prov_prov = [p for _, p in sheet.provenance]
+        start_h = _hour_label(hours.end)
+        end_h = _hour_label(hours.start)
+        self._night = _reason(
+            ReasonCode.NIGHT,
+            f"Nuit ({start_h} – {end_h})",
+            f"Night ({hours.end.isoformat('minutes')}–{hours.start.isoformat('minutes')})",
+        )
+        self._explained: dict[tuple[int, int], tuple[Reason, ...]] = {}
+
+    # -- range --------------------------------------------------------------------------------
+
+    def check(self, t: float, field: str = "instant") -> None:
+        if not self._cover_start <= t < self._cover_end:
+            shown = self._show(t)
+            raise OutOfRangeError(
+                f"{field} {shown} is outside the calendar range compiled for this "
+                f"establishment: {self.first_day.isoformat()} to {self.last_day.isoformat()}"
+            )
+
+    def _show(self, t: float) -> str:
+        try:
+            return datetime.fromtimestamp(t, self.tz).isoformat()
+        except (ValueError, OverflowError, OSError):  # NaN, ±inf, years beyond 9999
+            return f"{t!r} (epoch seconds)"
+
+    def _next_from(self, i: int, t: float) -> float:
+        if i >= len(self.bounds):
+            self.check(
+                self._cover_end,
+                "next open moment after "
+                + datetime.fromtimestamp(t, self.tz).isoformat()
+                + " would be",
+            )
+        return self.bounds[i]
+
+    # -- queries (epoch seconds) -------------------------------------------------------------
+
+    def is_open(self, t: float) -> bool:
+        self.check(t)
+        return bisect_right(self.bounds, t) & 1 == 1
+
+    def next_open(self, t: float) -> float:
+        """`t` itself when open, else the next opening."""
+        self.check(t)
+        i = bisect_right(self.bounds, t)
+        return t if i & 1 else self._next_from(i, t)
+
+    def open_until(self, t: float) -> float | None:
+        """When the open stretch containing `t` closes (None when `t` is quiet)."""
+        i = bisect_right(self.bounds, t)
+        return self.bounds[i] if i & 1 and i < len(self.bounds) else None
+
+    def next_open_many(self, instants: Sequence[float]) -> list[float]:
+        bounds = self.bounds
+        if instants and min(instants) >= self._cover_start:
+            # Fast path. An instant at or past the last opening, past the range, or NaN makes
+            # bisect return len(bounds) (even): IndexError, and the checked loop below says why.
+            br = bisect_right
+            try:
+                return [t if (i := br(bounds, t)) & 1 else bounds[i] for t in instants]
+            except IndexError:
+                pass
+        return self._next_open_many_checked(instants)
+
+    def _next_open_many_checked(self, instants: Sequence[float]) -> list[float]:
+        bounds = self.bounds
+        lo, hi = self._cover_start, self._cover_end
+        n = len(bounds)
+        out: list[float] = []
+        append = out.append
+        for t in instants:
+            if not lo <= t < hi:
+                self.check(t)
+            i = bisect_right(bounds, t)
+            if i & 1:
+                append(t)
+            elif i < n:
+                append(bounds[i])
+            else:
+                append(self._next_from(i, t))
+        return out
+
+    def quiet_between(self, start: float, end: float) -> list[tuple[float, float]]:
+        """Quiet stretches intersecting [start, end), clipped to it."""
+        self.check(start, "start")
+        self.check(max(start, end - 1e-6), "end")
+        out: list[tuple[float, float]] = []
+        bounds = self.bounds
+        i = bisect_right(bounds, start)
+        cursor = start
+        while cursor < end:
+            if i & 1:  # open until bounds[i]
+                cursor = bounds[i] if i < len(bounds) else end
+            else:
+                stop = bounds[i] if i < len(bounds) else self._cover_end
+                out.append((cursor, min(stop, end)))
+                cursor = stop
+            i += 1
+        return out
+
+    # -- explanations -------------------------------------------------------------------------
+
+    def reasons(self, start: float, release: float) -> tuple[Reason, ...]:
+        """Why nothing goes out from `start` until `release`: the days off in between, or night."""
+        first = datetime.fromtimestamp(start, self.tz).date().toordinal()
+        last = datetime.fromtimestamp(release, self.tz).date().toordinal()
+        key = (first, last)
+        found = self._explained.get(key)
+        if found is None:
+            seen: dict[Reason, None] = {}
+            for ordinal in range(first, last + 1):
+                for reason in self.days_off.get(ordinal, ()):
+                    seen.setdefault(reason, None)
+            found = tuple(sorted(seen, key=_rank)) or (self._night,)
+            if len(self._explained) < 100_000:
+                self._explained[key] = found
+        return found
+
+    def provenance(self, start: float, end: float) -> Provenance:
+        """The least certain calendar provenance over [start, end]."""
+        starts = self._prov_starts
+        i = max(bisect_right(starts, start) - 1, 0)
+        if i + 1 >= len(starts) or end <= starts[i + 1]:
+            return self._prov_prov[i]  # one segment: the common case, kept fast
+        j = max(bisect_left(starts, end), i + 1)
+        worst = Provenance.OFFICIAL
+        for p in self._prov_prov[i:j]:
+            if p.rank > worst.rank:
+                worst = p
+        return worst
+
+    def nbytes(self) -> int:
+        """Approximate memory of the compiled form (bounds + days-off index)."""
+        import sys
+
+        size = sys.getsizeof(self.bounds) + sum(sys.getsizeof(b) for b in self.bounds)
+        size += sys.getsizeof(self.days_off)
+        size += sum(sys.getsizeof(v) for v in self.days_off.values())
+        return size
+
+
+_RANK = {
+    ReasonCode.CLOSURE: 0,
+    ReasonCode.SCHOOL_HOLIDAY: 1,
+    ReasonCode.PUBLIC_HOLIDAY: 2,
+    ReasonCode.WEEKEND: 3,
+}
+
+
+def _rank(reason: Reason) -> int:
+    return _RANK.get(reason.code, 9)
+
+
+def _hour_label(t: time) -> str:
+    return f"{t.hour} h" if t.minute == 0 else f"{t.hour} h {t.minute:02d}"
+
+
+def compile_windows(sheet: DaySheet, hours: OpenHours, tz: ZoneInfo) -> CompiledWindows:
+    return CompiledWindows(sheet, hours, tz)

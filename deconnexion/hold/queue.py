@@ -1,0 +1,334 @@
+"""The hold queue: what an application calls to hold, inspect, cancel and reschedule messages.
+
+`HoldQueue` owns the logic above a `HoldStore` (memory, SQLite, PostgreSQL): validation,
+payload encoding, priorities, time zones, audit of urgent overrides and refusals, and
+rescheduling from a `Scheduler`. Every operation names one establishment: a message of
+another establishment is "not found", never visible. The release worker
+(`deconnexion.release.worker`) takes messages out through the same store.
+"""
+
+from __future__ import annotations
+
+import builtins
+import gc
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from deconnexion.core.message import Decision, Message
+from deconnexion.core.territories import Establishment
+from deconnexion.core.timeutil import aware, from_epoch, zone
+from deconnexion.errors import InvalidInputError
+from deconnexion.hold.request import (
+    DEFAULT_MAX_PAYLOAD,
+    Batch,
+    HoldRequest,
+    HoldResult,
+    Payload,
+    build_row,
+    decision_record,
+    establishment_key,
+    json_object,
+)
+from deconnexion.store.base import (
+    STATES,
+    AuditEntry,
+    HeldMessage,
+    HeldRows,
+    HoldStore,
+    Rescheduled,
+    State,
+    Stats,
+)
+
+__all__ = ["HoldQueue", "HoldRequest", "HoldResult"]
+
+
+class _Decides(Protocol):
+    def decide(self, message: Message) -> Decision: ...
+
+
+class HoldQueue:
+    """Hold messages in `store` until their release. `clock` returns epoch seconds."""
+
+    def __init__(
+        self,
+        store: HoldStore,
+        clock: Callable[[], float] = time.time,
+        *,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.max_payload_bytes = max_payload_bytes
+
+    # -- holding ---------------------------------------------------------------------------
+
+    def hold(
+        self,
+        *,
+        establishment: Establishment | str,
+        message: Message,
+        decision: Decision,
+        payload: Payload,
+        idempotency_key: str,
+        recipients: Sequence[str] | str = (),
+        collapse_key: str | None = None,
+        actor: str | None = None,
+        content_type: str | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> HoldResult:
+        """Hold one message until `decision.release_at`. Holding the same idempotency key
+        again returns the first message ("duplicate"); a held message with the same collapse
+        key is replaced by this one ("replaced")."""
+        request = HoldRequest(
+            establishment, message, decision, payload, idempotency_key, recipients,
+            collapse_key, actor, content_type, meta,
+        )  # fmt: skip
+        return self._hold([request], single=True)[0]
+
+    def hold_many(self, requests: Sequence[HoldRequest]) -> builtins.list[HoldResult]:
+        """Hold a batch in one transaction, results in the same order. If one request is
+        invalid, the error names it (`requests[3].payload: …`) and nothing is held.
+
+        A batch of `GC_PAUSE_BATCH` requests or more pauses Python's cycle collector while
+        it is checked and written (see `_gc_paused`)."""
+        if len(requests) < GC_PAUSE_BATCH:
+            return self._hold(requests, single=False)
+        with _gc_paused():
+            return self._hold(requests, single=False)
+
+    def _hold(self, requests: Sequence[HoldRequest], *, single: bool) -> builtins.list[HoldResult]:
+        batch = Batch(self.max_payload_bytes)
+        rows: builtins.list[tuple[Any, ...]] = []
+        zones: builtins.list[str] = []
+        for request in requests:
+            try:
+                row, tz = build_row(request, batch)
+            except InvalidInputError:
+                if single:
+                    raise
+                self._name_the_bad_request(batch, requests, len(rows))
+                raise  # not reached: checking again raises the same error, named
+            rows.append(row)
+            zones.append(tz)
+        outcomes = self.store.insert_many(HeldRows(rows), now=self.clock())
+        times: dict[tuple[float, str], datetime] = {}  # a batch shares few release times
+        results = []
+        for o, tz in zip(outcomes, zones, strict=True):
+            at = times.get((o.release_at, tz))
+            if at is None:
+                at = times[(o.release_at, tz)] = from_epoch(o.release_at, zone(tz))
+            results.append(HoldResult(o.id, o.outcome, o.replaced_id, at, o.state))
+        return results
+
+    @staticmethod
+    def _name_the_bad_request(batch: Batch, requests: Sequence[HoldRequest], n: int) -> None:
+        """Check request `n` again with its name in the error (`requests[3].payload: …`):
+        naming every request as it is checked costs more than checking twice the bad one."""
+        try:
+            build_row(requests[n], batch, f"requests[{n}].")
+        except InvalidInputError as exc:
+            raise type(exc)(f"{exc} — nothing of this batch of {len(requests)} was held") from None
+
+    # -- one establishment's messages ------------------------------------------------------
+
+    def get(self, establishment: Establishment | str, message_id: str) -> HeldMessage | None:
+        """The message, or None if unknown or another establishment's."""
+        return self.store.get(establishment_key(establishment), message_id)
+
+    def list(
+        self,
+        establishment: Establishment | str,
+        states: Iterable[State] | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> builtins.list[HeldMessage]:
+        wanted = None if states is None else _states(states)
+        if not (isinstance(limit, int) and 1 <= limit <= 10_000):
+            raise InvalidInputError(f"limit: {limit!r}, expected an integer from 1 to 10000")
+        if not (isinstance(offset, int) and offset >= 0):
+            raise InvalidInputError(f"offset: {offset!r}, expected an integer >= 0")
+        return self.store.list(establishment_key(establishment), wanted, limit, offset)
+
+    def cancel(
+        self, establishment: Establishment | str, message_id: str, actor: str | None = None
+    ) -> bool:
+        """Cancel a held message. False if unknown, another establishment's, or no longer
+        held (already claimed by a worker, released, replaced…)."""
+        return self.store.cancel(establishment_key(establishment), message_id, actor, self.clock())
+
+    def release_now(
+        self, establishment: Establishment | str, message_id: str, actor: str | None = None
+    ) -> bool:
+        """Make a held message due now (an operator's decision, audited)."""
+        key = establishment_key(establishment)
+        return self.store.release_now(key, message_id, actor, self.clock())
+
+    def stats(self, establishment: Establishment | str | None = None) -> Stats:
+        """Counters of one establishment; None: of all (an operator's view)."""
+        return self.store.stats(None if establishment is None else establishment_key(establishment))
+
+    def audit(
+        self,
+        establishment: Establishment | str,
+        since: datetime | None = None,
+        limit: int = 1000,
+        message_id: str | None = None,
+    ) -> builtins.list[AuditEntry]:
+        start = None if since is None else aware(since, "since").timestamp()
+        return self.store.audit(establishment_key(establishment), start, limit, message_id)
+
+    def due_soonest(self) -> datetime | None:
+        """When the next message becomes claimable (UTC), None if nothing is pending."""
+        at = self.store.next_due_at()
+        return None if at is None else datetime.fromtimestamp(at, UTC)
+
+    # -- urgent messages -------------------------------------------------------------------
+
+    def record_override(
+        self,
+        *,
+        establishment: Establishment | str,
+        message: Message,
+        actor: str | None,
+        justification: str | None = None,
+        decision: Decision | None = None,
+        meta: dict[str, Any] | None = None,
+        message_id: str | None = None,
+    ) -> AuditEntry:
+        """Audit an urgent message sent during a quiet window by the head of school."""
+        detail = _urgent_detail(message, decision, meta)
+        detail["justification"] = justification or message.justification
+        return self._record(establishment, message_id, "urgent_override", actor, detail)
+
+    def record_refusal(
+        self,
+        *,
+        establishment: Establishment | str,
+        message: Message,
+        actor: str | None,
+        decision: Decision | None = None,
+        message_id: str | None = None,
+        reason: str | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> AuditEntry:
+        """Audit an "urgent" flag that was not honoured (the message was held instead)."""
+        detail = _urgent_detail(message, decision, meta)
+        detail["justification"] = message.justification
+        if reason:
+            detail["reason"] = reason
+        return self._record(establishment, message_id, "urgent_refused", actor, detail)
+
+    def _record(
+        self,
+        establishment: Establishment | str,
+        message_id: str | None,
+        action: Any,
+        actor: str | None,
+        detail: dict[str, Any],
+    ) -> AuditEntry:
+        entry = AuditEntry(
+            self.clock(), establishment_key(establishment), message_id, action, actor, detail
+        )
+        self.store.append_audit([entry])
+        return entry
+
+    # -- calendar or policy changes --------------------------------------------------------
+
+    def reschedule(
+        self,
+        establishment: Establishment | str,
+        scheduler: _Decides,
+        *,
+        actor: str | None = None,
+    ) -> int:
+        """Ask `scheduler` again for every held message of the establishment (a closure was
+        added, a newer calendar imported…); each gets the release time the scheduler now gives
+        for the original message. Released or in-flight messages are never touched. Returns
+        how many changed; each change is audited ("reschedule", from → to)."""
+        key = establishment_key(establishment)
+
+        def again(row: HeldMessage) -> Rescheduled:
+            decision = scheduler.decide(rebuild_message(row))
+            release = aware(decision.release_at, "scheduler.decide().release_at").timestamp()
+            return Rescheduled(release, decision.codes, decision_record(decision))
+
+        return self.store.reschedule(key, again, actor=actor, now=self.clock())
+
+
+GC_PAUSE_BATCH = 500
+_gc_lock = threading.Lock()
+_gc_pausers = 0
+_gc_was_enabled = False
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cycle collector (`gc.disable`) while big batches are held, then restore it.
+
+    A batch makes no reference cycles, but its rows, results and the caller's requests live
+    until it ends: the collector promotes them and runs full collections of the whole heap
+    several times per batch, 10 to 15 % of the time holding takes. Memory is still freed by
+    reference counting meanwhile. Batches held at once in several threads pause it once; it
+    is enabled again when the last ends, only if it was enabled before the first began."""
+    global _gc_pausers, _gc_was_enabled
+    with _gc_lock:
+        if _gc_pausers == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_pausers += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pausers -= 1
+            if _gc_pausers == 0 and _gc_was_enabled:
+                gc.enable()
+
+
+def rebuild_message(row: HeldMessage) -> Message:
+    """The `Message` a held record was decided from."""
+    tz = zone(str(row.decision.get("timezone") or "UTC"))
+    publish = row.publish_to_students_at
+    return Message(
+        kind=row.kind,
+        audience=row.audience,
+        created_at=from_epoch(row.created_at, tz),
+        sender_role=row.sender_role,
+        urgent=row.urgent,
+        justification=row.justification,
+        publish_to_students_at=None if publish is None else from_epoch(publish, tz),
+    )
+
+
+def _states(states: Iterable[State]) -> builtins.list[State]:
+    if isinstance(states, str):
+        states = [states]  # type: ignore[list-item]  # a lone "held" is a common slip
+    wanted = builtins.list(states)
+    for s in wanted:
+        if s not in STATES:
+            raise InvalidInputError(f"states: {s!r} is not a state; expected {', '.join(STATES)}")
+    return wanted
+
+
+def _urgent_detail(
+    message: Message, decision: Decision | None, meta: dict[str, Any] | None
+) -> dict[str, Any]:
+    if not isinstance(message, Message):
+        raise InvalidInputError(f"message: expected a Message, got {type(message).__name__}")
+    detail: dict[str, Any] = {
+        "kind": message.kind.value,
+        "audience": message.audience.value,
+        "sender_role": message.sender_role.value,
+        "created_at": message.created_at.isoformat(),
+    }
+    if decision is not None:
+        detail["release_at"] = decision.release_at.isoformat()
+        detail["reasons"] = builtins.list(decision.codes)
+    if meta:
+        detail["meta"] = json_object(meta, "meta")
+    return detail

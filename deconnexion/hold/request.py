@@ -1,0 +1,375 @@
+"""One hold request, checked and turned into the record a store keeps (`HeldMessage` field
+values, see `build_row`).
+
+Everything a caller can get wrong is refused here, before any write, with the field, the
+value received and what is accepted: naive datetimes, a payload that is not bytes / text /
+JSON or is too large, an empty idempotency key, an establishment string that cannot be a
+tenant key, a decision made for another message.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
+from typing import Any, Literal
+
+from deconnexion.core.message import Audience, Decision, Kind, Message, SenderRole
+from deconnexion.core.territories import Establishment
+from deconnexion.core.timeutil import aware
+from deconnexion.errors import InvalidInputError, PayloadError
+from deconnexion.store.base import State, priority_for
+
+__all__ = [
+    "DEFAULT_MAX_PAYLOAD",
+    "Batch",
+    "HoldRequest",
+    "HoldResult",
+    "build_row",
+    "decision_record",
+    "establishment_key",
+    "json_object",
+    "new_id",
+]
+
+DEFAULT_MAX_PAYLOAD = 1024 * 1024  # 1 MiB
+# one encoder, built once: json.dumps with options builds a new one per call
+_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+# and the C encoder `_JSON.encode` builds on each call, built once too: same settings, same
+# output, no check for circular references (a payload that fails is encoded again by `_JSON`,
+# which says what is wrong)
+_C_JSON = (
+    None
+    if c_make_encoder is None
+    else c_make_encoder(None, _JSON.default, encode_basestring, None, ":", ",", False, False, False)
+)
+MAX_KEY_LENGTH = 512
+Payload = bytes | bytearray | memoryview | str | dict[str, Any] | list[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class HoldRequest:
+    """The arguments of `HoldQueue.hold`, for `hold_many`."""
+
+    establishment: Establishment | str
+    message: Message
+    decision: Decision
+    payload: Payload
+    idempotency_key: str
+    recipients: Sequence[str] | str = ()
+    collapse_key: str | None = None
+    actor: str | None = None
+    content_type: str | None = None
+    meta: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HoldResult:
+    """What happened to one request. `outcome` "duplicate": the idempotency key was known,
+    `id` and `release_at` are the existing message's. `release_at` is in the establishment's
+    time zone."""
+
+    id: str
+    outcome: Literal["held", "duplicate", "replaced"]
+    replaced_id: str | None
+    release_at: datetime
+    state: State = "held"
+
+
+def new_id() -> str:
+    """32 hex digits like a uuid4, but starting with the time in ms: ids of one batch sort
+    together, which keeps the store's id index appending instead of splitting pages."""
+    return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
+
+
+def establishment_key(value: Establishment | str, field: str = "establishment") -> str:
+    """`Establishment.key`, or a key given as a string (as stored by an earlier hold)."""
+    if isinstance(value, Establishment):
+        return value.key
+    if not isinstance(value, str):
+        raise InvalidInputError(
+            f"{field}: expected an Establishment or its key string, got "
+            f"{type(value).__name__} {value!r}"
+        )
+    if (
+        not value
+        or value != value.strip()
+        or len(value) > 200
+        or any(ord(ch) < 32 or ord(ch) == 127 for ch in value)
+    ):
+        raise InvalidInputError(
+            f"{field}: {value!r} is not an establishment key; expected Establishment(...).key "
+            "such as '0750001A', 'zone:Zone C' or your own id: 1 to 200 printable characters "
+            "without surrounding spaces"
+        )
+    return value
+
+
+def decision_record(decision: Decision) -> dict[str, Any]:
+    """The stored form of a decision: `Decision.to_dict()` without the French sentence
+    (rebuilt on display; formatting it costs more than storing the whole message)."""
+    return decision.to_dict(explanation=False)
+
+
+_KIND = {k: k.value for k in Kind}
+_AUDIENCE = {a: a.value for a in Audience}
+_ROLE = {r: r.value for r in SenderRole}
+_IDS = 4096  # random parts of ids drawn from the OS at once
+
+
+class Batch:
+    """Per-batch caches: a batch repeats establishments, messages, decisions and enum values
+    (a class-wide notification is one message and one decision for many recipients), and
+    checking or converting them again costs more than storing the message. Each cache keeps
+    the object itself: its id() cannot be reused while the batch lives."""
+
+    def __init__(self, max_payload: int = DEFAULT_MAX_PAYLOAD) -> None:
+        self.max_payload = max_payload
+        self.places: dict[int, tuple[object, str, str | None]] = {}
+        self.decisions: dict[int, tuple[object, dict[str, Any], float, tuple[str, ...]]] = {}
+        self.messages: dict[int, tuple[Any, ...]] = {}
+        self.pairs: dict[tuple[int, int], tuple[Any, ...]] = {}
+        self._id_prefix = f"{time.time_ns() // 1_000_000:012x}"
+        self._random = ""
+        self._next = 0
+
+    def new_id(self) -> str:
+        """Like `new_id()`, with the time read once per batch and the random parts drawn from
+        the OS a few thousand at a time."""
+        at = self._next
+        if at >= len(self._random):
+            self._random, at = os.urandom(10 * _IDS).hex(), 0
+        self._next = at + 20
+        return self._id_prefix + self._random[at : at + 20]
+
+    def place(self, value: Establishment | str, field: str) -> tuple[str, str | None]:
+        """(key, time zone or None) of an establishment."""
+        found = self.places.get(id(value))
+        if found is None:
+            key = establishment_key(value, field)
+            tz = value.timezone if isinstance(value, Establishment) else None
+            found = self.places[id(value)] = (value, key, tz)
+        return found[1], found[2]
+
+    def decision(self, d: Decision, prefix: str) -> tuple[dict[str, Any], float, tuple[str, ...]]:
+        """(stored record, release epoch, reason codes) of a checked decision."""
+        found = self.decisions.get(id(d))
+        if found is None:
+            if not isinstance(d, Decision):
+                raise InvalidInputError(
+                    f"{prefix}decision: expected the Decision of Scheduler.decide(message), got "
+                    f"{type(d).__name__}"
+                )
+            release = aware(d.release_at, f"{prefix}decision.release_at").timestamp()
+            aware(d.created_at, f"{prefix}decision.created_at")
+            if not math.isfinite(release):
+                raise InvalidInputError(f"{prefix}decision.release_at: {release!r} is not a time")
+            found = self.decisions[id(d)] = (d, decision_record(d), release, d.codes)
+        return found[1], found[2], found[3]
+
+    def message(self, m: Message, prefix: str) -> tuple[Any, ...]:
+        """(kind, audience, sender role, urgent, priority, created_at epoch, justification,
+        publish_to_students_at epoch) of a checked message (`Message` is frozen)."""
+        found = self.messages.get(id(m))
+        if found is None:
+            if not isinstance(m, Message):
+                raise InvalidInputError(
+                    f"{prefix}message: expected a deconnexion Message, got {type(m).__name__}"
+                )
+            kind, urgent, publish = _KIND[m.kind], m.urgent, m.publish_to_students_at
+            found = self.messages[id(m)] = (
+                m,
+                kind,
+                _AUDIENCE[m.audience],
+                _ROLE[m.sender_role],
+                urgent,
+                priority_for(kind, urgent),
+                m.created_at.timestamp(),
+                m.justification,
+                None if publish is None else publish.timestamp(),
+            )
+        return found
+
+    def pair(self, m: Message, d: Decision, prefix: str) -> tuple[Any, ...]:
+        """What a message and its decision give every request that holds them: the stored
+        fields, and the meta of a request without its own (shared: stores copy or encode it,
+        never change it)."""
+        found = self.pairs.get((id(m), id(d)))
+        if found is None:
+            fields = self.message(m, prefix)
+            record, release, codes = self.decision(d, prefix)
+            if d.kind != m.kind or d.audience != m.audience:
+                raise InvalidInputError(
+                    f"{prefix}decision: made for a {d.kind.value} to {d.audience.value}, "
+                    f"but the message is a {m.kind.value} to {m.audience.value}; "
+                    "expected the decision of this message"
+                )
+            found = self.pairs[(id(m), id(d))] = (
+                *fields[1:],
+                release,
+                codes,
+                record,
+                _meta(None, d, prefix),
+                d,
+            )
+        return found
+
+
+def build_row(r: HoldRequest, batch: Batch, prefix: str = "") -> tuple[tuple[Any, ...], str]:
+    """Check one request; return the record to store, as `HeldMessage` field values in field
+    order (`HeldMessage(*row)`), and the time zone to report in. `prefix` names the request
+    in errors ("requests[3].")."""
+    key, tz = batch.place(r.establishment, f"{prefix}establishment")
+    (
+        kind, audience, role, urgent, priority, created, justification, publish,
+        release, codes, record, meta, decision,
+    ) = batch.pair(r.message, r.decision, prefix)  # fmt: skip
+    payload = r.payload
+    body = _json_dict(payload) if payload.__class__ is dict else None
+    if body is not None and len(body) <= batch.max_payload:
+        content_type = "application/json"
+    else:
+        body, content_type = encode_payload(payload, prefix + "payload", batch.max_payload)
+    if r.content_type is not None:
+        content_type = _text(r.content_type, prefix, "content_type", 255)
+    collapse, actor = r.collapse_key, r.actor
+    row = (
+        batch.new_id(),
+        key,
+        _text(r.idempotency_key, prefix, "idempotency_key", MAX_KEY_LENGTH),
+        None if collapse is None else _text(collapse, prefix, "collapse_key"),
+        kind,
+        audience,
+        role,
+        urgent,
+        priority,
+        _recipients(r.recipients, prefix),
+        body,
+        content_type,
+        _meta(r.meta, decision, prefix) if r.meta else meta,
+        created,
+        release,
+        release,  # next_attempt_at
+        codes,
+        record,
+        "held",  # state
+        0,  # attempts
+        None,  # lease_until
+        None,  # worker_id
+        None,  # last_error
+        None,  # released_at
+        0,  # seq: the store's
+        None if actor is None else _text(actor, prefix, "actor", 255),
+        justification,
+        publish,
+    )
+    return row, tz or decision.timezone
+
+
+def _json_dict(payload: dict[str, Any]) -> bytes | None:
+    """A dict payload as JSON by the prebuilt C encoder; None if it fails or is unavailable
+    (`encode_payload` then encodes it again, or says what is wrong)."""
+    if _C_JSON is None:
+        return None
+    try:
+        return "".join(_C_JSON(payload, 0)).encode("utf-8")
+    except Exception:  # encode_payload encodes it again and names the problem
+        return None
+
+
+def encode_payload(payload: Any, field: str, limit: int) -> tuple[bytes, str]:
+    """bytes as given, str as UTF-8 text, dict/list as JSON; refused if larger than `limit`."""
+    if isinstance(payload, (bytes, bytearray, memoryview)):  # tuple: faster
+        body, content_type = bytes(payload), "application/octet-stream"
+    elif isinstance(payload, str):
+        try:
+            body = payload.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise PayloadError(
+                f"{field}: text that cannot be encoded as UTF-8 ({exc.reason} at position "
+                f"{exc.start}); expected valid text"
+            ) from None
+        content_type = "text/plain; charset=utf-8"
+    elif isinstance(payload, (dict, list)):
+        try:
+            body = _JSON.encode(payload).encode("utf-8")
+        except (TypeError, ValueError, UnicodeEncodeError, RecursionError) as exc:
+            raise PayloadError(
+                f"{field}: cannot be written as JSON ({exc}); expected bytes, str, or a "
+                "dict/list of str, numbers, booleans, None"
+            ) from None
+        content_type = "application/json"
+    else:
+        raise PayloadError(
+            f"{field}: {type(payload).__name__} is not accepted; expected bytes, str, or a "
+            "JSON-ready dict/list"
+        )
+    if len(body) > limit:
+        raise PayloadError(
+            f"{field}: {len(body):,} bytes is over the limit of {limit:,} bytes "
+            "(HoldQueue(max_payload_bytes=...)); store large content elsewhere and hold a link"
+        )
+    return body, content_type
+
+
+def _text(value: Any, prefix: str, name: str, limit: int = MAX_KEY_LENGTH) -> str:
+    # the field name is only formatted for an error: this runs several times per message
+    if value.__class__ is not str or not value.strip():
+        if isinstance(value, str) and value.strip():
+            return _text(str(value), prefix, name, limit)
+        raise InvalidInputError(
+            f"{prefix}{name}: expected a non-empty string, got {type(value).__name__} {value!r}"
+        )
+    if len(value) > limit:
+        raise InvalidInputError(
+            f"{prefix}{name}: {len(value)} characters, expected at most {limit}: {value[:40]!r}…"
+        )
+    return value
+
+
+def _recipients(value: Any, prefix: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = (value,)
+    try:
+        items = value if value.__class__ is tuple else tuple(value)
+    except TypeError:
+        raise InvalidInputError(
+            f"{prefix}recipients: expected a list of recipient ids, got "
+            f"{type(value).__name__} {value!r}"
+        ) from None
+    for n, item in enumerate(items):
+        if item.__class__ is not str or not item.strip() or len(item) > MAX_KEY_LENGTH:
+            _text(item, prefix, f"recipients[{n}]")
+    return items
+
+
+def _meta(meta: Mapping[str, Any] | None, decision: Decision, prefix: str) -> dict[str, Any]:
+    """The caller's meta, plus when the release window closes (the worker's smoothing never
+    plans a delivery after it, so a backlog is never spread into the night)."""
+    out = json_object(meta, prefix + "meta") if meta else {}
+    if decision.open_until is not None and "open_until" not in out:
+        out["open_until"] = decision.open_until.timestamp()
+    return out
+
+
+def json_object(value: Any, field: str) -> dict[str, Any]:
+    """A JSON-ready copy of a dict with string keys (meta, audit details)."""
+    if not value:
+        return {}
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        raise PayloadError(
+            f"{field}: expected a dict with string keys, got {type(value).__name__} {value!r:.80}"
+        )
+    try:
+        copied: dict[str, Any] = json.loads(json.dumps(dict(value), allow_nan=False))
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise PayloadError(
+            f"{field}: cannot be written as JSON ({exc}); expected str, numbers, booleans, "
+            "None, lists and dicts"
+        ) from None
+    return copied

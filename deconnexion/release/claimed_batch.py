@@ -1,0 +1,212 @@
+"""Delivering one claimed batch: slots, waves of per-recipient chains, acknowledgements,
+retries with back-off, dead letters, and giving back what was not tried.
+
+`BatchRelease(worker).process(batch, claimed_at, tally)` is the body of
+`ReleaseWorker.run_once`; it reads the worker's settings, store, deliverer and clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from deconnexion.release.deliver import PermanentDeliveryError
+from deconnexion.release.units import Unit, advance, backoff_delay, build_units, chains
+from deconnexion.store.base import HeldMessage
+
+if TYPE_CHECKING:
+    from deconnexion.release.worker import ReleaseWorker
+
+__all__ = ["LEASE_USE", "BatchRelease"]
+
+log = logging.getLogger("deconnexion.worker")
+
+LEASE_USE = 0.8  # deliver nothing later than this fraction of the lease after the claim
+
+Outcome = BaseException | None  # None: delivered
+
+
+class BatchRelease:
+    """One claimed batch of `worker`, from slots to acknowledgements."""
+
+    def __init__(self, worker: ReleaseWorker) -> None:
+        self.w = worker
+
+    async def process(
+        self, batch: list[HeldMessage], claimed_at: float, tally: dict[str, int]
+    ) -> None:
+        worn = [m for m in batch if m.attempts > self.w.max_attempts]
+        if worn:
+            # leases expired max_attempts times: the worker dies on it, or cannot finish in time
+            error = f"gave up after {self.w.max_attempts} attempts (leases expired)"
+            tally["dead"] += await self.fail([(m, error, None) for m in worn])
+            batch = [m for m in batch if m.attempts <= self.w.max_attempts]
+        units = build_units(batch, digest=self.w.digest)
+        self.w.counters["digests"] += sum(1 for u in units if u.delivery.digest)
+        slots = self.w.send_slots(units, claimed_at)
+        horizon = claimed_at + self.w.lease_seconds * LEASE_USE
+        later = [i for i, slot in enumerate(slots) if slot > horizon]
+        if later:
+            tally["deferred"] += await self.give_back(
+                [(units[i].messages, slots[i]) for i in later]
+            )
+        pending = [
+            [i for i in chain if slots[i] <= horizon] for chain in chains([u.keys for u in units])
+        ]
+        pending = [chain for chain in pending if chain]
+        while pending:
+            now = self.w.clock()
+            wave = [[units[i] for i in chain if slots[i] <= now] for chain in pending]
+            wave = [part for part in wave if part]
+            if not wave:
+                if self.w.stopping:
+                    break
+                await self.w.pause(min(slots[chain[0]] for chain in pending) - now)
+                continue
+            outcomes = await self.deliver_wave(wave)
+            blocked = await self.settle(units, outcomes, tally)
+            pending, held_back = advance(pending, units, slots, outcomes, blocked)
+            if held_back:
+                tally["deferred"] += await self.give_back(held_back)
+            if self.w.stopping:
+                break
+        if pending:  # stopping: give the undelivered rest back, due now
+            now = self.w.clock()
+            rest = [(units[i].messages, max(slots[i], now)) for chain in pending for i in chain]
+            tally["deferred"] += await self.give_back(rest)
+
+    async def deliver_wave(self, parts: list[list[Unit]]) -> dict[int, Outcome]:
+        """Deliver each part's units in order, parts concurrently (at most `concurrency`).
+        A part stops at its first failure; the units after it get no outcome."""
+        outcomes: dict[int, Outcome] = {}
+        queue = iter(parts)
+
+        async def runner() -> None:
+            for part in queue:
+                for unit in part:
+                    outcome = await self.deliver_one(unit)
+                    outcomes[id(unit)] = outcome
+                    if outcome is not None:
+                        break  # the rest of this chain waits (see batching.advance)
+
+        n = min(self.w.concurrency, len(parts))
+        if n == 1:
+            await runner()
+        else:
+            await asyncio.gather(*(runner() for _ in range(n)))
+        return outcomes
+
+    async def deliver_one(self, unit: Unit) -> Outcome:
+        now = self.w.clock()
+        if unit.release_at > now:
+            # never before release_at: the store or the smoothing got it wrong; do not send
+            return _TooEarly(unit.release_at, now)
+        try:
+            await self.w.deliverer(unit.delivery)
+        except Exception as exc:
+            return exc
+        return None
+
+    async def settle(
+        self, units: list[Unit], outcomes: dict[int, Outcome], tally: dict[str, int]
+    ) -> dict[int, float]:
+        """Acknowledge delivered units, retry or dead-letter failed ones, give back early ones.
+        Returns {id(unit): instant} for units that will be tried again at that instant."""
+        now = self.w.clock()
+        delivered: list[str] = []
+        failures: list[tuple[HeldMessage, str, float | None]] = []
+        early: list[tuple[list[HeldMessage], float]] = []
+        blocked: dict[int, float] = {}
+        for unit in units:
+            if id(unit) not in outcomes:
+                continue
+            outcome = outcomes[id(unit)]
+            if outcome is None:
+                delivered.extend(unit.ids)
+            elif isinstance(outcome, _TooEarly):
+                log.error("%s; not delivered, given back", outcome)
+                early.append((unit.messages, unit.release_at))
+                blocked[id(unit)] = unit.release_at
+            else:
+                plan = self.failure_plan(unit, outcome, now)
+                failures.extend(plan)
+                retries = [retry for _, _, retry in plan if retry is not None]
+                if retries:
+                    blocked[id(unit)] = max(retries)
+        if delivered:
+            acked = await asyncio.to_thread(self.w.store.ack, delivered, self.w.worker_id, now)
+            tally["released"] += acked
+            if acked < len(delivered):
+                log.warning(
+                    "%d delivered messages were no longer leased to %s (lease expired): "
+                    "another worker may deliver them again with the same idempotency key",
+                    len(delivered) - acked,
+                    self.w.worker_id,
+                )
+        if failures:
+            dead = sum(1 for _, _, retry in failures if retry is None)
+            changed = await self.fail(failures)
+            tally["dead"] += min(dead, changed)
+            tally["failed"] += changed - min(dead, changed)
+        if early:
+            self.w.counters["early_skipped"] += sum(len(messages) for messages, _ in early)
+            await self.give_back(early)
+        return blocked
+
+    def failure_plan(
+        self, unit: Unit, error: BaseException, now: float
+    ) -> list[tuple[HeldMessage, str, float | None]]:
+        text = f"{type(error).__name__}: {error}"[:1000]
+        plan: list[tuple[HeldMessage, str, float | None]] = []
+        for m in unit.messages:
+            if isinstance(error, PermanentDeliveryError) or m.attempts >= self.w.max_attempts:
+                plan.append((m, text, None))
+                continue
+            delay = backoff_delay(
+                m.attempts, base=self.w.backoff_base, cap=self.w.backoff_max, key=m.id
+            )
+            retry_after = getattr(error, "retry_after", None)
+            if isinstance(retry_after, int | float):
+                delay = max(delay, min(float(retry_after), self.w.backoff_max))
+            plan.append((m, text, now + delay))
+        if not isinstance(error, PermanentDeliveryError):
+            log.warning(
+                "delivery of %s failed (attempt %d): %s",
+                unit.delivery.idempotency_key,
+                unit.delivery.attempt,
+                text,
+            )
+        return plan
+
+    async def fail(self, plan: list[tuple[HeldMessage, str, float | None]]) -> int:
+        now = self.w.clock()
+
+        def work() -> int:
+            return sum(
+                1
+                for m, error, retry in plan
+                if self.w.store.fail(m.id, self.w.worker_id, now, error, retry)
+            )
+
+        return await asyncio.to_thread(work)
+
+    async def give_back(self, items: list[tuple[list[HeldMessage], float]]) -> int:
+        """Return claimed, untried messages to the store, due again at the given instant
+        (the claim does not count as an attempt)."""
+        now = self.w.clock()
+        by_at: dict[float, list[str]] = {}
+        for messages, at in items:
+            by_at.setdefault(at, []).extend(m.id for m in messages)
+
+        def work() -> int:
+            return sum(
+                self.w.store.give_back(ids, self.w.worker_id, now, at) for at, ids in by_at.items()
+            )
+
+        return await asyncio.to_thread(work)
+
+
+class _TooEarly(Exception):
+    def __init__(self, release_at: float, now: float) -> None:
+        super().__init__(f"claimed message due at {release_at:.3f} but it is {now:.3f}")

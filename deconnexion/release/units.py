@@ -1,0 +1,258 @@
+"""From a claimed batch to delivery units: singles or digests, per-recipient chains, back-off.
+
+A *unit* is what one deliverer call sends: one held message, or (with digests on) a run of
+single-recipient messages for the same recipient. A *chain* is a group of units sharing a
+recipient, directly or through a message to several recipients; a chain is delivered in order,
+one unit after the other, while different chains go concurrently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Container, Hashable, Sequence
+from dataclasses import dataclass
+from datetime import tzinfo
+from zoneinfo import ZoneInfoNotFoundError
+
+from deconnexion.core.message import ReasonCode
+from deconnexion.core.timeutil import from_epoch, zone
+from deconnexion.release.deliver import Delivery
+from deconnexion.release.digest import DigestItem, digest_key, digest_payload
+from deconnexion.store.base import HeldMessage
+
+__all__ = [
+    "QUIET_CODES",
+    "Unit",
+    "advance",
+    "backoff_delay",
+    "build_units",
+    "chains",
+    "digest_delivery",
+    "recipient_keys",
+    "send_deadline",
+    "single_delivery",
+]
+
+RecipientKey = tuple[str, str]
+
+# a message held for one of these reasons is released when a quiet window ends: at the start
+# of an open window, which smoothing may spread into
+QUIET_CODES = frozenset(
+    code.value
+    for code in (
+        ReasonCode.NIGHT,
+        ReasonCode.WEEKEND,
+        ReasonCode.PUBLIC_HOLIDAY,
+        ReasonCode.SCHOOL_HOLIDAY,
+        ReasonCode.CLOSURE,
+    )
+)
+
+
+@dataclass(slots=True)
+class Unit:
+    """One deliverer call: the messages it covers (in order) and what is sent."""
+
+    messages: list[HeldMessage]
+    delivery: Delivery
+    keys: tuple[RecipientKey, ...]
+    release_at: float = 0.0  # the latest of the messages'
+    priority: int = 0  # the most urgent of the messages'
+
+    def __post_init__(self) -> None:
+        if len(self.messages) == 1:
+            self.release_at = self.messages[0].release_at
+            self.priority = self.messages[0].priority
+        else:
+            self.release_at = max(m.release_at for m in self.messages)
+            self.priority = min(m.priority for m in self.messages)
+
+    @property
+    def ids(self) -> list[str]:
+        return [m.id for m in self.messages]
+
+
+def recipient_keys(message: HeldMessage) -> tuple[RecipientKey, ...]:
+    """(establishment, recipient) pairs; a message without recipients orders on ("", "")."""
+    names = message.recipients
+    if len(names) == 1:
+        return ((message.establishment, names[0]),)
+    return tuple([(message.establishment, name) for name in names or ("",)])
+
+
+_ZONES: dict[object, tzinfo] = {}
+
+
+def _tz(message: HeldMessage) -> tzinfo:
+    """The establishment's time zone recorded with the decision (UTC if none or unknown)."""
+    decision = message.decision
+    name = decision.get("timezone") if isinstance(decision, dict) else None
+    found = _ZONES.get(name)
+    if found is None:
+        try:
+            found = zone(name) if isinstance(name, str) and name else zone("UTC")
+        except (ZoneInfoNotFoundError, ValueError):
+            found = zone("UTC")
+        _ZONES[name] = found
+    return found
+
+
+def single_delivery(message: HeldMessage) -> Delivery:
+    return Delivery(
+        idempotency_key=message.idempotency_key,
+        establishment=message.establishment,
+        recipients=tuple(message.recipients),
+        payload=message.payload,
+        content_type=message.content_type,
+        release_at=from_epoch(message.release_at, _tz(message)),
+        ids=(message.id,),
+        kinds=(message.kind,),
+        attempt=message.attempts,
+    )
+
+
+def digest_delivery(messages: Sequence[HeldMessage]) -> Delivery:
+    tz = _tz(messages[0])
+    release = from_epoch(max(m.release_at for m in messages), tz)
+    items = [
+        DigestItem(
+            m.id, m.idempotency_key, m.kind, from_epoch(m.created_at, tz), m.payload, m.content_type
+        )
+        for m in messages
+    ]
+    return Delivery(
+        idempotency_key=digest_key(items),
+        establishment=messages[0].establishment,
+        recipients=tuple(messages[0].recipients),
+        payload=digest_payload(items, release),
+        content_type="application/json",
+        release_at=release,
+        ids=tuple(m.id for m in messages),
+        kinds=tuple(m.kind for m in messages),
+        attempt=max(m.attempts for m in messages),
+        digest=True,
+    )
+
+
+def build_units(messages: Sequence[HeldMessage], *, digest: bool) -> list[Unit]:
+    """Units in claim order. With `digest`, consecutive messages of one recipient (not
+    interrupted by a message to several recipients including them) merge into one digest
+    placed where the first of them was."""
+    if not digest:
+        return [Unit([m], single_delivery(m), recipient_keys(m)) for m in messages]
+    groups: list[list[HeldMessage]] = []
+    open_group: dict[RecipientKey, int] = {}
+    for m in messages:
+        keys = recipient_keys(m)
+        if len(m.recipients) == 1:
+            at = open_group.get(keys[0])
+            if at is not None:
+                groups[at].append(m)
+                continue
+            open_group[keys[0]] = len(groups)
+        else:
+            for key in keys:
+                open_group.pop(key, None)
+        groups.append([m])
+    units = []
+    for group in groups:
+        if len(group) == 1:
+            units.append(Unit(group, single_delivery(group[0]), recipient_keys(group[0])))
+        else:
+            units.append(Unit(group, digest_delivery(group), recipient_keys(group[0])))
+    return units
+
+
+def chains(keys: Sequence[Sequence[Hashable]]) -> list[list[int]]:
+    """Indices grouped by shared recipient (union-find), each group in order, groups ordered
+    by their first index."""
+    if all(len(ks) == 1 for ks in keys):  # the common case: one recipient per unit
+        by_key: dict[Hashable, list[int]] = {}
+        for i, ks in enumerate(keys):
+            by_key.setdefault(ks[0], []).append(i)
+        return list(by_key.values())
+    parent = list(range(len(keys)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    owner: dict[Hashable, int] = {}
+    for i, ks in enumerate(keys):
+        for k in ks:
+            j = owner.get(k)
+            if j is None:
+                owner[k] = i
+            else:
+                a, b = find(i), find(j)
+                if a != b:
+                    parent[max(a, b)] = min(a, b)
+    groups: dict[int, list[int]] = {}
+    for i in range(len(keys)):
+        groups.setdefault(find(i), []).append(i)
+    return list(groups.values())
+
+
+def backoff_delay(
+    attempts: int, *, base: float, cap: float, key: str = "", jitter: float = 0.1
+) -> float:
+    """Seconds before the next try after `attempts` failed tries: base**attempts, capped,
+    stretched by up to `jitter` (a fraction, derived from `key`: deterministic, but two
+    messages failing together do not retry in the same instant)."""
+    n = max(1, attempts)
+    delay = cap if n * math.log(base) >= math.log(cap) else base**n
+    digest = hashlib.blake2b(f"{key}:{n}".encode(), digest_size=8).digest()
+    spread = int.from_bytes(digest, "big") / 2**64
+    return float(min(cap, delay * (1.0 + jitter * spread)))
+
+
+def send_deadline(unit: Unit) -> float | None:
+    """The last instant smoothing may send a unit: for a message released when a quiet window
+    ends, the end of the open window if the queue recorded it (`meta["open_until"]`), else
+    unbounded; for a message released in the middle of an open window (a grade reaching
+    parents 24 h after students), its release time: it may be shortly before 20:00, so it is
+    never delayed."""
+    cap: float | None = None
+    for m in unit.messages:
+        until = m.meta.get("open_until") if isinstance(m.meta, dict) else None
+        if isinstance(until, int | float) and not isinstance(until, bool):
+            own: float | None = float(until) - 1.0
+        elif QUIET_CODES.isdisjoint(m.reasons):
+            own = m.release_at
+        else:
+            own = None
+        if own is not None and (cap is None or own < cap):
+            cap = own
+    return cap
+
+
+def advance(
+    pending: list[list[int]],
+    units: list[Unit],
+    slots: list[float],
+    settled: Container[int],
+    blocked: dict[int, float],
+) -> tuple[list[list[int]], list[tuple[list[HeldMessage], float]]]:
+    """Drop the units a wave settled (`id(unit)` in `settled`); a chain's units after one that
+    will be retried (`blocked`: id → when) are held back until that retry: a recipient's
+    messages never overtake each other. Returns the chains left and the units held back."""
+    still: list[list[int]] = []
+    held_back: list[tuple[list[HeldMessage], float]] = []
+    for chain in pending:
+        rest: list[int] = []
+        block: float | None = None
+        for i in chain:
+            key = id(units[i])
+            if key in settled:
+                if key in blocked:
+                    block = blocked[key] if block is None else max(block, blocked[key])
+            elif block is not None:
+                held_back.append((units[i].messages, max(block, slots[i])))
+            else:
+                rest.append(i)
+        if rest:
+            still.append(rest)
+    return still, held_back

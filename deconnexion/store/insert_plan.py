@@ -1,0 +1,102 @@
+"""How a batch of inserts resolves idempotency and collapse keys, the same for every store.
+
+The store looks up which (establishment, idempotency key) pairs already exist and which held
+messages own the batch's collapse keys, then `plan_inserts` decides, message by message in
+the order given, what to write. Later items of a batch see earlier ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from deconnexion.store.base import AuditEntry, HeldMessage, InsertOutcome, State
+
+__all__ = ["Existing", "InsertPlan", "plan_inserts"]
+
+
+class Existing(NamedTuple):  # a tuple: cheap to make once per message of a batch
+    id: str
+    release_at: float
+    state: State
+
+
+@dataclass(slots=True)
+class InsertPlan:
+    """What to write: rows to insert (with their initial state: "replaced" when a later item
+    of the same batch collapses them), stored held messages to mark "replaced", outcomes, and
+    the "duplicate" / "replace" audit rows ("hold" rows are derived from the stored messages,
+    see `derived_audit`)."""
+
+    inserts: list[tuple[HeldMessage, State]] = field(default_factory=list)
+    replace_stored: list[str] = field(default_factory=list)
+    outcomes: list[InsertOutcome] = field(default_factory=list)
+    audit: list[AuditEntry] = field(default_factory=list)
+
+    def keep_unreplaced(self, ids: set[str]) -> None:
+        """Stored messages in `ids` stopped being held before they could be replaced (a
+        worker claimed them meanwhile): the new messages are plain holds."""
+        if not ids:
+            return
+        self.replace_stored = [i for i in self.replace_stored if i not in ids]
+        self.outcomes = [
+            InsertOutcome(o.id, "held", o.release_at) if o.replaced_id in ids else o
+            for o in self.outcomes
+        ]
+        self.audit = [e for e in self.audit if not (e.action == "replace" and e.message_id in ids)]
+
+
+def plan_inserts(
+    messages: list[HeldMessage] | tuple[HeldMessage, ...],
+    by_key: dict[tuple[str, str], Existing],
+    held_collapse: dict[tuple[str, str], str],
+    now: float,
+) -> InsertPlan:
+    """Decide the batch. `by_key` and `held_collapse` describe the store before the batch."""
+    plan = InsertPlan()
+    if not by_key and all(m.collapse_key is None for m in messages):
+        keys = {(m.establishment, m.idempotency_key) for m in messages}
+        if len(keys) == len(messages):  # the common case: all new, nothing to collapse
+            plan.inserts = [(m, "held") for m in messages]
+            plan.outcomes = [InsertOutcome(m.id, "held", m.release_at) for m in messages]
+            return plan
+    staged_keys: dict[tuple[str, str], Existing] = {}
+    staged_collapse: dict[tuple[str, str], int] = {}  # → index in plan.inserts
+    collapse_owner = dict(held_collapse)
+    replaced: set[str] = set()
+    for m in messages:
+        ik = (m.establishment, m.idempotency_key)
+        old = staged_keys.get(ik) or by_key.get(ik)
+        if old is not None:
+            state: State = "replaced" if old.id in replaced else old.state
+            plan.outcomes.append(InsertOutcome(old.id, "duplicate", old.release_at, None, state))
+            plan.audit.append(_entry(now, m, old.id, "duplicate", {"key": m.idempotency_key}))
+            continue
+        replaced_id: str | None = None
+        if m.collapse_key is not None:
+            ck = (m.establishment, m.collapse_key)
+            if ck in staged_collapse:
+                index = staged_collapse[ck]
+                row, _ = plan.inserts[index]
+                plan.inserts[index] = (row, "replaced")
+                replaced_id = row.id
+            elif ck in collapse_owner:
+                replaced_id = collapse_owner.pop(ck)
+                plan.replace_stored.append(replaced_id)
+            if replaced_id is not None:
+                replaced.add(replaced_id)
+                plan.audit.append(_entry(now, m, replaced_id, "replace", {"replaced_by": m.id}))
+            staged_collapse[ck] = len(plan.inserts)
+        plan.inserts.append((m, "held"))
+        staged_keys[ik] = Existing(m.id, m.release_at, "held")
+        if replaced_id is None:
+            plan.outcomes.append(InsertOutcome(m.id, "held", m.release_at))
+        else:
+            plan.outcomes.append(InsertOutcome(m.id, "replaced", m.release_at, replaced_id))
+    return plan
+
+
+def _entry(
+    now: float, m: HeldMessage, message_id: str, action: Any, detail: dict[str, Any]
+) -> AuditEntry:
+    return AuditEntry(now, m.establishment, message_id, action, m.actor, detail)

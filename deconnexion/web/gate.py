@@ -1,0 +1,368 @@
+"""The decision for one gated request, free of ASGI: who sends, which establishment, what
+message, what the scheduler says, and what the hold queue stored.
+
+`Gate.judge` returns a `Verdict`: pass the request on, or the held message's answer, or an
+error answer (400 bad input, 503 store or calendar unavailable). The middleware only moves
+bytes. Store calls are synchronous and run in a worker thread.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+from urllib.parse import parse_qsl
+
+from deconnexion.core.message import (
+    Audience,
+    Decision,
+    Kind,
+    Message,
+    Reason,
+    ReasonCode,
+    SenderRole,
+)
+from deconnexion.core.scheduler import Scheduler
+from deconnexion.core.territories import Establishment
+from deconnexion.errors import (
+    CalendarUnknownError,
+    DeconnexionError,
+    InvalidInputError,
+    MissingExtraError,
+    OutOfRangeError,
+    StoreError,
+)
+from deconnexion.hold.queue import HoldQueue
+from deconnexion.hold.request import HoldRequest
+from deconnexion.web._http import Scope, route_path
+from deconnexion.web.fields import Extracted, Plan, RequestView, extract, parse_json, request_digest
+from deconnexion.web.group_commit import GroupCommit
+from deconnexion.web.identity import IdentityResolver, Sender
+from deconnexion.web.open_spans import OpenSpans, Unread, unread_plan, urgency_asked
+from deconnexion.web.routes import RouteMatch
+from deconnexion.web.tenant import EstablishmentResolver, same_establishment
+
+try:
+    import anyio.to_thread
+except ImportError as exc:  # pragma: no cover - the asgi extra brings anyio
+    raise MissingExtraError("asgi", "anyio") from exc
+
+__all__ = ["PASS_UNREAD", "READ", "TOO_LARGE", "Gate", "Verdict"]
+
+log = logging.getLogger("deconnexion.gate")
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """`status` 0 means: pass the request to the application."""
+
+    status: int = 0
+    body: dict[str, Any] | None = None
+    headers: tuple[tuple[bytes, bytes], ...] = ()
+
+    @property
+    def passes(self) -> bool:
+        return self.status == 0
+
+
+PASS = Verdict()
+READ, PASS_UNREAD, TOO_LARGE = 0, 1, 2
+_NO_HEADERS: frozenset[bytes] = frozenset()
+
+
+def _error(status: int, code: str, message: str) -> Verdict:
+    return Verdict(status, {"error": code, "status": status, "message": message})
+
+
+class Gate:
+    def __init__(
+        self,
+        *,
+        queue: HoldQueue,
+        scheduler_for: Callable[[Establishment], Scheduler],
+        identity: IdentityResolver,
+        establishment: EstablishmentResolver,
+        header_allowlist: Sequence[str],
+        clock: Callable[[], float],
+    ) -> None:
+        self.queue = queue
+        self.scheduler_for = scheduler_for
+        self.identity = identity
+        self.establishment = establishment
+        self.allow = frozenset(h.lower().encode("latin-1") for h in header_allowlist)
+        self.clock = clock
+        self._plans: dict[int, tuple[Plan, Unread | None]] = {}
+        # Group commit when the queue can hold a batch in one transaction.
+        self._group = GroupCommit(queue, HoldRequest) if hasattr(queue, "hold_many") else None
+        self._open = OpenSpans()
+
+    async def _hold(self, **fields: Any) -> Any:
+        if self._group is not None:
+            return await self._group.hold(**fields)
+        return await _thread(self.queue.hold, **fields)
+
+    def _plan(self, match: RouteMatch) -> tuple[Plan, Unread | None]:
+        found = self._plans.get(id(match.rule))
+        if found is None:
+            plan = Plan(match.rule)
+            found = self._plans[id(match.rule)] = (plan, unread_plan(plan))
+        return found
+
+    def triage(self, scope: Scope, match: RouteMatch, max_body: int) -> int:
+        """Before the body: READ it, PASS unread (see fastpath), or TOO_LARGE (declared)."""
+        unread = (self._plans.get(id(match.rule)) or self._plan(match))[1]
+        wanted = _NO_HEADERS if unread is None else unread.headers
+        seen: dict[bytes, bytes] = {}
+        for k, v in scope.get("headers") or ():  # ASGI servers give lower-case names
+            if k == b"content-length":
+                if v.isdigit() and int(v) > max_body:
+                    return TOO_LARGE
+            elif k in wanted:
+                seen[k] = v
+        if unread is None or urgency_asked(unread, seen, scope, match.params):
+            return READ
+        try:
+            establishment = self.establishment(scope, self.identity(scope))
+            if establishment is None:
+                return READ
+            scheduler = self.scheduler_for(establishment)
+        except DeconnexionError:
+            return READ  # the full path answers with the error
+        return (
+            PASS_UNREAD if self._open.all_open(scheduler, unread.audiences, self.clock()) else READ
+        )
+
+    async def judge(self, scope: Scope, match: RouteMatch, body: bytes) -> Verdict:
+        try:
+            return await self._judge(scope, match, body)
+        except OutOfRangeError as exc:  # the server's calendar range, not the client's fault
+            return _error(503, "calendar_out_of_range", str(exc))
+        except InvalidInputError as exc:
+            return _error(400, "invalid_request", str(exc))
+        except CalendarUnknownError as exc:
+            return _error(503, "calendar_unknown", str(exc))
+        except StoreError as exc:
+            log.error("hold store unavailable: %s", exc)
+            return _error(503, "store_unavailable", f"hold store unavailable: {exc}")
+
+    async def _judge(self, scope: Scope, match: RouteMatch, body: bytes) -> Verdict:
+        rule = match.rule
+        plan = self._plan(match)[0]
+        headers = _headers(scope, plan.headers)
+        query_string = scope.get("query_string", b"").decode("latin-1")
+        view = RequestView(
+            method=scope["method"],
+            path=route_path(scope),
+            params=match.params,
+            headers=headers,
+            query=_query(query_string) if plan.wants_query else {},
+            body=body,
+            json=parse_json(body) if plan.wants_json else None,
+            query_string=query_string,
+        )
+        sender = self.identity(scope)
+        establishment = self.establishment(scope, sender)
+        if establishment is None:
+            return _error(
+                400,
+                "establishment_unknown",
+                "cannot tell which establishment this request belongs to: the sender is not "
+                "authenticated with a UAI and no default establishment is configured",
+            )
+        fields = extract(plan, view)
+        epoch = self.clock()
+        scheduler = self.scheduler_for(establishment)
+        plain = _plain(fields)
+        if plain and self._open.still_open(scheduler, fields.audiences, epoch):
+            return PASS
+        now = datetime.fromtimestamp(epoch, UTC)
+        may_urgent = (
+            fields.urgent
+            and sender.authenticated
+            and sender.role is not None
+            and same_establishment(sender, establishment)
+        )
+        role = sender.role if sender.authenticated and sender.role else SenderRole.SYSTEM
+        decided = [(scheduler.decide(m), m) for m in _messages(fields, now, role, bool(may_urgent))]
+        # One request cannot be split: it waits for its latest audience.
+        decision, message = max(decided, key=lambda d: d[0].release_at)
+        if not decision.held:
+            if ReasonCode.URGENT_OVERRIDE in {r.code for r in decision.reasons}:
+                await _thread(
+                    self.queue.record_override,
+                    establishment=establishment,
+                    message=message,
+                    decision=decision,
+                    actor=sender.id,
+                    meta=self._meta(scope, rule.name or rule.path, sender, fields),
+                )
+            elif plain:
+                self._open.remember(scheduler, fields.audiences, epoch)
+            return PASS
+        refused = fields.urgent and not may_urgent
+        if refused:
+            decision = dataclasses.replace(decision, reasons=(*decision.reasons, _refusal(sender)))
+        key = fields.idempotency_key or request_digest(view, sender.id)
+        result = await self._hold(
+            establishment=establishment,
+            message=message,
+            decision=decision,
+            payload=body,
+            recipients=fields.recipients,
+            idempotency_key=key,
+            collapse_key=fields.collapse_key,
+            actor=sender.id,
+            content_type=headers.get("content-type", "application/octet-stream"),
+            meta=self._meta(scope, rule.name or rule.path, sender, fields),
+        )
+        if fields.urgent and decision.held:
+            why = _refusal(sender).label_en if refused else None
+            await self._refusal(establishment, message, decision, sender, result.id, why)
+        return _held(result, decision, key)
+
+    async def _refusal(
+        self,
+        establishment: Establishment,
+        message: Message,
+        decision: Decision,
+        sender: Sender,
+        held_id: str,
+        reason: str | None,
+    ) -> None:
+        # The message is safely held; a failing audit write must not turn that into an error.
+        try:
+            await _thread(
+                self.queue.record_refusal,
+                establishment=establishment,
+                message=message,
+                decision=decision,
+                actor=sender.id,
+                message_id=held_id,
+                reason=reason,
+            )
+        except DeconnexionError as exc:
+            log.error("urgent refusal for %s not audited: %s", held_id, exc)
+
+    def _meta(self, scope: Scope, route: str, sender: Sender, fields: Extracted) -> dict[str, Any]:
+        kept = [
+            [k.decode("latin-1"), v.decode("latin-1")]
+            for k, v in scope.get("headers") or ()
+            if k.lower() in self.allow
+        ]
+        return {
+            "http": {
+                "method": scope["method"],
+                "path": scope["path"],
+                "root_path": scope.get("root_path", ""),
+                "query": scope.get("query_string", b"").decode("latin-1"),
+                "headers": kept,
+            },
+            "route": route,
+            "sender": sender.to_dict(),
+            "audiences": [a.value for a in fields.audiences],
+            "recipients": list(fields.recipients),
+        }
+
+
+async def _thread(fn: Callable[..., Any], **kwargs: Any) -> Any:
+    return await anyio.to_thread.run_sync(partial(fn, **kwargs))
+
+
+def _messages(fields: Extracted, now: datetime, role: SenderRole, urgent: bool) -> list[Message]:
+    return [
+        Message(
+            kind=fields.kind,
+            audience=audience,
+            created_at=now,
+            sender_role=role,
+            urgent=urgent,
+            justification=fields.justification,
+            publish_to_students_at=fields.publish_to_students_at,
+        )
+        for audience in fields.audiences
+    ]
+
+
+def _refusal(sender: Sender) -> Reason:
+    if not sender.authenticated:
+        why_fr, why_en = "expéditeur non authentifié", "sender not authenticated"
+    elif sender.role is None:
+        why_fr, why_en = "rôle de l'expéditeur inconnu", "sender role unknown"
+    else:
+        why_fr, why_en = "expéditeur d'un autre établissement", "sender from another establishment"
+    return Reason(
+        ReasonCode.URGENT_REFUSED,
+        f"Urgence non retenue : {why_fr}",
+        f"Urgent flag not honoured: {why_en}",
+    )
+
+
+def _held(result: Any, decision: Decision, key: str) -> Verdict:
+    release = result.release_at
+    if isinstance(release, int | float):
+        release = datetime.fromtimestamp(release, decision.release_at.tzinfo)
+    release_text = release.isoformat()
+    body = {
+        "held": True,
+        "id": result.id,
+        "outcome": result.outcome,
+        "release_at": release_text,
+        "reasons": [r.to_dict() for r in decision.reasons],
+        "explanation_fr": _explanation(decision),
+        "idempotency_key": key,
+    }
+    if getattr(result, "replaced_id", None):
+        body["replaced_id"] = result.replaced_id
+    return Verdict(202, body, ((b"deconnexion-release-at", release_text.encode()),))
+
+
+def _plain(fields: Extracted) -> bool:
+    """No urgency, no scheduled publication, no parents' grade delay: open now means pass."""
+    return (
+        not fields.urgent
+        and fields.publish_to_students_at is None
+        and not (fields.kind is Kind.GRADE and Audience.PARENTS in fields.audiences)
+    )
+
+
+_EXPLAINED: dict[tuple[Any, ...], str] = {}
+
+
+def _explanation(decision: Decision) -> str:
+    """`decision.explanation_fr()`, remembered: requests held in one quiet window share it, and
+    formatting a French date costs more than the rest of the answer."""
+    key = (
+        decision.held,
+        decision.release_at,
+        decision.created_at.year,  # the sentence shows the year when it changes
+        decision.audience,
+        decision.reasons,
+    )
+    found = _EXPLAINED.get(key)
+    if found is None:
+        if len(_EXPLAINED) >= 4096:
+            _EXPLAINED.clear()
+        found = _EXPLAINED[key] = decision.explanation_fr()
+    return found
+
+
+def _headers(scope: Scope, wanted: frozenset[str] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for k, v in scope.get("headers") or ():
+        name = k.decode("latin-1").lower()
+        if wanted is not None and name not in wanted:
+            continue
+        value = v.decode("latin-1")
+        out[name] = f"{out[name]}, {value}" if name in out else value
+    return out
+
+
+def _query(raw: str) -> Mapping[str, str]:
+    out: dict[str, str] = {}
+    for k, v in parse_qsl(raw, keep_blank_values=True):
+        out.setdefault(k, v)
+    return out

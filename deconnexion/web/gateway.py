@@ -1,0 +1,185 @@
+"""The HTTP gateway: deconnexion in front of a notification service written in any language.
+
+    deconnexion gateway --upstream http://127.0.0.1:8080 --policy policy.toml \\
+        --store sqlite:///held.db --routes routes.toml [--host 127.0.0.1 --port 8000]
+
+One ASGI app served by uvicorn: the gate (`DeconnexionMiddleware`) in front of a streaming
+reverse proxy to `--upstream`, the admin API under ``/_deconnexion``, and a release worker
+(started with the app) that sends held requests to the upstream when their window opens.
+The sender is read from a `Deconnexion-Sender` header signed with the secret in
+``$DECONNEXION_SECRET`` (`deconnexion.web.signing`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from deconnexion.core.policy import Policy
+from deconnexion.core.territories import Establishment
+from deconnexion.errors import InvalidInputError, MissingExtraError
+from deconnexion.hold.queue import HoldQueue
+from deconnexion.release.worker import ReleaseWorker
+from deconnexion.store import open_store
+from deconnexion.store.base import HoldStore
+from deconnexion.web._http import Receive, Scope, Send, route_path
+from deconnexion.web.admin import admin_app
+from deconnexion.web.identity import IdentityResolver
+from deconnexion.web.middleware import DeconnexionMiddleware
+from deconnexion.web.proxy import DEFAULT_TIMEOUT, ReverseProxy, upstream_deliverer
+from deconnexion.web.routes import RouteRules
+from deconnexion.web.signing import SignedHeaderResolver
+from deconnexion.web.tenant import EstablishmentResolver, from_sender
+
+try:
+    import httpx
+except ImportError as exc:  # pragma: no cover - the dev environment has the extra
+    raise MissingExtraError("asgi", "httpx") from exc
+
+__all__ = ["ADMIN_PREFIX", "Gateway", "gateway_main"]
+
+ADMIN_PREFIX = "/_deconnexion"
+log = logging.getLogger("deconnexion.gateway")
+
+
+class Gateway:
+    """The gateway ASGI app (admin, gate + proxy, worker in the lifespan)."""
+
+    def __init__(
+        self,
+        *,
+        upstream: str,
+        store: HoldStore,
+        config: RouteRules,
+        policy: Policy | None = None,
+        identity: IdentityResolver,
+        establishment: EstablishmentResolver | None = None,
+        clock: Callable[[], float] = time.time,
+        run_worker: bool = True,
+        worker_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        default = Establishment(uai=config.default_uai) if config.default_uai else None
+        where = establishment or from_sender(default)
+        self.client = httpx.AsyncClient(timeout=DEFAULT_TIMEOUT, follow_redirects=False)
+        self.proxy = ReverseProxy(upstream, client=self.client)
+        self.queue = HoldQueue(store, clock)
+        self.gate = DeconnexionMiddleware(
+            self.proxy,
+            queue=self.queue,
+            routes=config.compile(),
+            policy=policy,
+            identity=identity,
+            establishment=where,
+            max_body=config.max_body,
+            header_allowlist=config.header_allowlist,
+            clock=clock,
+        )
+        deliver = upstream_deliverer(self.client, upstream, store)
+        self.worker = (
+            ReleaseWorker(store, deliver, clock=clock, **dict(worker_options or {}))
+            if run_worker
+            else None
+        )
+        self.admin = admin_app(
+            store, identity=identity, establishment=where, worker=self.worker, clock=clock
+        )
+        self._task: asyncio.Task[None] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        path = route_path(scope) if scope["type"] in ("http", "websocket") else ""
+        if path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/"):
+            scope = dict(scope)
+            scope["root_path"] = scope.get("root_path", "") + ADMIN_PREFIX
+            await self.admin(scope, receive, send)
+            return
+        await self.gate(scope, receive, send)
+
+    async def startup(self) -> None:
+        if self.worker is not None and self._task is None:
+            self._task = asyncio.create_task(self.worker.run(), name="deconnexion-worker")
+
+    async def shutdown(self) -> None:
+        task, self._task = self._task, None
+        if task is not None and self.worker is not None:
+            self.worker.stop()
+            try:
+                await asyncio.wait_for(task, timeout=10)
+            except TimeoutError:  # wait_for cancelled it; leases expire, nothing is lost
+                log.warning("release worker did not stop within 10 s")
+        await self.client.aclose()
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="deconnexion gateway",
+        description="Serve the deconnexion gate in front of a notification service.",
+    )
+    p.add_argument("--upstream", required=True, metavar="URL", help="e.g. http://127.0.0.1:8080")
+    p.add_argument("--policy", metavar="FILE", help="policy .toml/.json (default: national)")
+    p.add_argument("--store", required=True, metavar="URL", help="e.g. sqlite:///held.db")
+    p.add_argument("--routes", required=True, metavar="FILE", help="gated routes .toml/.json")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument(
+        "--secret-env",
+        default="DECONNEXION_SECRET",
+        metavar="VAR",
+        help="environment variable holding the Deconnexion-Sender signing secret",
+    )
+    p.add_argument("--no-worker", action="store_true", help="do not release (another does)")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    return p
+
+
+def gateway_main(argv: Sequence[str]) -> int:
+    """`deconnexion gateway …`: validate everything, then serve until interrupted."""
+    args = _parser().parse_args(list(argv))
+    try:
+        import uvicorn
+    except ImportError as exc:
+        raise MissingExtraError("asgi", "uvicorn") from exc
+    secret = os.environ.get(args.secret_env)
+    if not secret:
+        raise InvalidInputError(
+            f"--secret-env: ${args.secret_env} is not set; the gateway needs the shared secret "
+            "that signs Deconnexion-Sender headers (at least 16 bytes)"
+        )
+    config = RouteRules.from_file(args.routes)
+    policy = Policy.from_file(args.policy) if args.policy else Policy.national()
+    store = open_store(args.store)
+    try:
+        app = Gateway(
+            upstream=args.upstream,
+            store=store,
+            config=config,
+            policy=policy,
+            identity=SignedHeaderResolver(secret),
+            run_worker=not args.no_worker,
+        )
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, lifespan="on")
+    finally:
+        store.close()
+    return 0

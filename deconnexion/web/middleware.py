@@ -1,0 +1,162 @@
+"""`DeconnexionMiddleware`: pure ASGI gate in front of an application's diffusion routes.
+
+Everything that is not a gated route (reads, data entry, websockets, lifespan) goes straight to
+the application with the same `receive` and `send`: no buffering, streaming kept. A gated
+request whose body cannot change the answer (open window for every audience the route may
+name, no urgency asked) also goes straight through, body unread. Otherwise the body is read (up
+to `max_body`, 413 beyond), its message decided; in an open window the request goes on with its
+body replayed, in a quiet window it is held and answered 202 with when it will go out. The
+release worker replays it later (`deconnexion.web.replay.replay_deliverer`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from deconnexion.core.policy import Policy
+from deconnexion.core.scheduler import Scheduler
+from deconnexion.core.territories import Establishment
+from deconnexion.errors import InvalidInputError
+from deconnexion.hold.queue import HoldQueue
+from deconnexion.web._http import (
+    ASGIApp,
+    BodyTooLarge,
+    ClientGone,
+    Receive,
+    Scope,
+    Send,
+    read_body,
+    replay_receive,
+    route_path,
+    send_json,
+)
+from deconnexion.web.gate import PASS_UNREAD, TOO_LARGE, Gate
+from deconnexion.web.identity import IdentityResolver, ScopeIdentity, Sender
+from deconnexion.web.replay import REPLAY_KEY, Replay, restore_sender
+from deconnexion.web.routes import (
+    DEFAULT_HEADER_ALLOWLIST,
+    DEFAULT_MAX_BODY,
+    RouteMatch,
+    RouteRule,
+    Routes,
+)
+from deconnexion.web.tenant import EstablishmentResolver, from_sender
+
+__all__ = ["DEFAULT_HEADER_ALLOWLIST", "DEFAULT_MAX_BODY", "DeconnexionMiddleware", "schedulers"]
+
+
+def schedulers(policy: Policy) -> Callable[[Establishment], Scheduler]:
+    """One `Scheduler` per establishment under `policy`, built on first use and kept."""
+    cache: dict[str, Scheduler] = {}
+    lock = threading.Lock()
+
+    def scheduler_for(establishment: Establishment) -> Scheduler:
+        found = cache.get(establishment.key)
+        if found is None or (
+            found.establishment is not establishment and found.establishment != establishment
+        ):
+            found = Scheduler(policy, establishment)
+            with lock:
+                cache[establishment.key] = found
+        return found
+
+    return scheduler_for
+
+
+class DeconnexionMiddleware:
+    """Gate the diffusion routes of `app`; see the module docstring."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        queue: HoldQueue,
+        routes: Routes | Iterable[RouteRule | Mapping[str, Any]],
+        policy: Policy | None = None,
+        scheduler_for: Callable[[Establishment], Scheduler] | None = None,
+        identity: IdentityResolver | None = None,
+        establishment: EstablishmentResolver | None = None,
+        max_body: int = DEFAULT_MAX_BODY,
+        header_allowlist: Sequence[str] = DEFAULT_HEADER_ALLOWLIST,
+        clock: Callable[[], float] = time.time,
+        restore_identity: Callable[[Scope, Sender], None] = restore_sender,
+    ) -> None:
+        if policy is not None and scheduler_for is not None:
+            raise InvalidInputError("give either policy or scheduler_for, not both")
+        if not isinstance(max_body, int) or max_body < 0:
+            raise InvalidInputError(f"max_body: {max_body!r}; expected a number of bytes >= 0")
+        self.app = app
+        self.routes = routes if isinstance(routes, Routes) else Routes(routes)
+        self.max_body = max_body
+        self.restore_identity = restore_identity
+        self._methods = self.routes.methods
+        self.gate = Gate(
+            queue=queue,
+            scheduler_for=scheduler_for or schedulers(policy or Policy.national()),
+            identity=identity or ScopeIdentity(),
+            establishment=establishment or from_sender(),
+            header_allowlist=header_allowlist,
+            clock=clock,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        replay = scope.get(REPLAY_KEY)
+        if replay is not None:
+            await self._replayed(scope, receive, send, replay)
+            return
+        if scope["method"] not in self._methods:
+            await self.app(scope, receive, send)
+            return
+        match = self.routes.match(scope["method"], route_path(scope))
+        if match is None:
+            await self.app(scope, receive, send)
+            return
+        triage = self.gate.triage(scope, match, self.max_body)
+        if triage == PASS_UNREAD:  # open whatever the body says: it streams to the app unread
+            await self.app(scope, receive, send)
+        elif triage == TOO_LARGE:
+            await self._too_large(send)
+        else:
+            await self._gated(scope, receive, send, match)
+
+    async def _replayed(self, scope: Scope, receive: Receive, send: Send, replay: Any) -> None:
+        # Only the in-process replay deliverer can put a `Replay` in the scope: servers copy no
+        # client data into scope keys, so no external request reaches this bypass.
+        if not isinstance(replay, Replay):
+            await send_json(send, 400, {"error": "invalid_replay", "status": 400})
+            return
+        scope = dict(scope)
+        self.restore_identity(scope, replay.sender)
+        await self.app(scope, receive, send)
+
+    async def _gated(self, scope: Scope, receive: Receive, send: Send, match: RouteMatch) -> None:
+        try:
+            body = await read_body(receive, self.max_body)
+        except BodyTooLarge:
+            await self._too_large(send)
+            return
+        except ClientGone:
+            return
+        verdict = await self.gate.judge(scope, match, body)
+        if verdict.passes:
+            await self.app(scope, replay_receive(body, receive), send)
+        else:
+            await send_json(send, verdict.status, verdict.body, verdict.headers)
+
+    async def _too_large(self, send: Send) -> None:
+        await send_json(
+            send,
+            413,
+            {
+                "error": "body_too_large",
+                "status": 413,
+                "message": f"request body exceeds {self.max_body} bytes, the limit for "
+                "diffusion routes",
+            },
+        )

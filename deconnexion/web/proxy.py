@@ -1,0 +1,205 @@
+"""A streaming reverse proxy (httpx) to the upstream notification service, and the deliverer
+that replays held requests to it.
+
+Request and response bodies are streamed chunk by chunk, never buffered; hop-by-hop headers
+(RFC 9110 §7.6.1, and those named by `Connection`) are dropped both ways. Upstream failures
+become 502/504 JSON answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+from urllib.parse import quote
+
+from deconnexion.errors import InvalidInputError, MissingExtraError
+from deconnexion.release.deliver import Deliverer, Delivery, DeliveryError, PermanentDeliveryError
+from deconnexion.store.base import HoldStore
+from deconnexion.web._http import Receive, Scope, Send, send_json
+from deconnexion.web.replay import replay_parts
+
+try:
+    import anyio.to_thread
+    import httpx
+except ImportError as exc:  # pragma: no cover - the dev environment has the extra
+    raise MissingExtraError("asgi", "httpx") from exc
+
+__all__ = ["HOP_BY_HOP", "ReverseProxy", "upstream_deliverer"]
+
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+    }
+)
+DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
+
+
+def _check_upstream(upstream: str) -> str:
+    if not upstream.startswith(("http://", "https://")):
+        raise InvalidInputError(
+            f"upstream: {upstream!r} is not an http(s) URL; expected e.g. http://127.0.0.1:8080"
+        )
+    return upstream.rstrip("/")
+
+
+def _strip(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    named = {
+        token.strip().lower()
+        for k, v in headers
+        if k.lower() == b"connection"
+        for token in v.split(b",")
+    }
+    return [(k, v) for k, v in headers if k.lower() not in HOP_BY_HOP and k.lower() not in named]
+
+
+class ReverseProxy:
+    """ASGI app forwarding every HTTP request to `upstream` (websockets are refused)."""
+
+    def __init__(self, upstream: str, *, client: httpx.AsyncClient | None = None) -> None:
+        self.upstream = _check_upstream(upstream)
+        self._client = client
+        self._owned = client is None
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=DEFAULT_TIMEOUT, follow_redirects=False)
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._owned and self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send, self.aclose)
+            return
+        if scope["type"] != "http":
+            await send({"type": "websocket.close", "code": 1003})
+            return
+        incoming = [(k.lower(), v) for k, v in scope.get("headers") or ()]
+        has_body = any(k in (b"content-length", b"transfer-encoding") for k, _ in incoming)
+        headers = [(k, v) for k, v in _strip(incoming) if k != b"host"]
+        headers += _forwarded(scope)
+        request = self.client.build_request(
+            scope["method"],
+            self.upstream + _target(scope),
+            headers=headers,
+            content=_body(receive) if has_body else b"",
+        )
+        try:
+            response = await self.client.send(request, stream=True)
+        except httpx.TimeoutException as exc:
+            await send_json(send, 504, _gateway_error(504, exc))
+            return
+        except httpx.HTTPError as exc:
+            await send_json(send, 502, _gateway_error(502, exc))
+            return
+        try:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": response.status_code,
+                    "headers": _strip(list(response.headers.raw)),
+                }
+            )
+            if response.is_stream_consumed:  # a transport that read the body already
+                await send(
+                    {"type": "http.response.body", "body": response.content, "more_body": True}
+                )
+            else:
+                async for chunk in response.aiter_raw():
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            await response.aclose()
+
+
+def _target(scope: Scope) -> str:
+    raw = scope.get("raw_path")
+    path = raw.decode("latin-1") if raw else quote(scope["path"])
+    query = scope.get("query_string", b"")
+    return f"{path}?{query.decode('latin-1')}" if query else path
+
+
+def _forwarded(scope: Scope) -> list[tuple[bytes, bytes]]:
+    out = [(b"x-forwarded-proto", str(scope.get("scheme", "http")).encode())]
+    client = scope.get("client")
+    if client:
+        out.append((b"x-forwarded-for", str(client[0]).encode("latin-1")))
+    for k, v in scope.get("headers") or ():
+        if k.lower() == b"host":
+            out.append((b"x-forwarded-host", v))
+            break
+    return out
+
+
+async def _body(receive: Receive) -> AsyncIterator[bytes]:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+        chunk = message.get("body", b"")
+        if chunk:
+            yield chunk
+        if not message.get("more_body", False):
+            return
+
+
+def _gateway_error(status: int, exc: Exception) -> dict[str, Any]:
+    return {
+        "error": "upstream_timeout" if status == 504 else "upstream_unavailable",
+        "status": status,
+        "message": f"upstream: {type(exc).__name__}: {exc}",
+    }
+
+
+async def _lifespan(receive: Receive, send: Send, close: Callable[[], Any]) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await close()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+def upstream_deliverer(client: httpx.AsyncClient, upstream: str, store: HoldStore) -> Deliverer:
+    """A release-worker deliverer sending each held request again to `upstream`, with its
+    `Idempotency-Key`. 2xx/3xx is done, 4xx (but 408/425/429) permanent, the rest retried."""
+    base = _check_upstream(upstream)
+
+    async def deliver(delivery: Delivery) -> None:
+        for held_id in dict.fromkeys(delivery.ids):
+            held = await anyio.to_thread.run_sync(store.get, delivery.establishment, held_id)
+            if held is None:
+                raise PermanentDeliveryError(
+                    f"held message {held_id} of {delivery.establishment} not found"
+                )
+            parts = replay_parts(held, delivery.attempt)
+            target = parts.path + (f"?{parts.query}" if parts.query else "")
+            text = f"{parts.method} {base}{target} ({held.id})"
+            try:
+                response = await client.request(
+                    parts.method, base + target, headers=parts.headers, content=parts.body
+                )
+            except httpx.HTTPError as exc:
+                raise DeliveryError(f"{text}: {type(exc).__name__}: {exc}") from exc
+            status = response.status_code
+            if status < 400:
+                continue
+            if status >= 500 or status in (408, 425, 429):
+                raise DeliveryError(f"{text}: HTTP {status}")
+            raise PermanentDeliveryError(f"{text}: HTTP {status}")
+
+    return deliver

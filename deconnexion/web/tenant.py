@@ -1,0 +1,122 @@
+"""Which establishment a request belongs to: resolvers `(scope, sender) -> Establishment`.
+
+The establishment picks the calendar a request is decided by and the tenant it is stored
+under, so read it from an authenticated source: the sender (default), a fixed establishment, or
+a mapping of known UAIs. `from_header` exists for deployments where a trusted front end sets
+the header; never use it on a header the client controls.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from deconnexion.core.territories import Establishment
+from deconnexion.errors import UnknownTerritoryError
+from deconnexion.web.identity import Sender
+
+__all__ = [
+    "EstablishmentResolver",
+    "by_uai",
+    "fixed",
+    "from_header",
+    "from_sender",
+    "same_establishment",
+]
+
+EstablishmentResolver = Callable[[Mapping[str, Any], Sender], Establishment | None]
+
+_CACHE_LIMIT = 10_000
+
+
+class _Cache:
+    """UAI → Establishment, bounded: resolving a UAI builds a validated model."""
+
+    def __init__(self) -> None:
+        self._items: dict[str, Establishment] = {}
+        self._lock = threading.Lock()
+
+    def get(self, uai: str) -> Establishment:
+        found = self._items.get(uai)
+        if found is None:
+            found = Establishment(uai=uai)  # raises UnknownTerritoryError naming the UAI
+            with self._lock:
+                if len(self._items) >= _CACHE_LIMIT:
+                    self._items.clear()
+                self._items[uai] = found
+        return found
+
+
+def from_sender(default: Establishment | None = None) -> EstablishmentResolver:
+    """The establishment whose UAI the authenticated sender carries, else `default`."""
+    cache = _Cache()
+
+    def resolve(scope: Mapping[str, Any], sender: Sender) -> Establishment | None:
+        if sender.authenticated and sender.establishment:
+            return cache.get(sender.establishment)
+        return default
+
+    return resolve
+
+
+def fixed(establishment: Establishment) -> EstablishmentResolver:
+    """Always `establishment` (a deployment serving one school)."""
+
+    def resolve(scope: Mapping[str, Any], sender: Sender) -> Establishment | None:
+        return establishment
+
+    return resolve
+
+
+def by_uai(
+    establishments: Mapping[str, Establishment] | list[Establishment],
+) -> EstablishmentResolver:
+    """Only the listed establishments, looked up by the sender's UAI (or key)."""
+    table = (
+        {k.upper(): v for k, v in establishments.items()}
+        if isinstance(establishments, Mapping)
+        else {name.upper(): e for e in establishments for name in (e.key, e.uai, e.id) if name}
+    )
+
+    def resolve(scope: Mapping[str, Any], sender: Sender) -> Establishment | None:
+        if not (sender.authenticated and sender.establishment):
+            return None
+        found = table.get(sender.establishment.upper())
+        if found is None:
+            raise UnknownTerritoryError(
+                f"establishment {sender.establishment!r} of sender {sender.id!r} is not "
+                f"configured; expected one of {', '.join(sorted(table)) or '(none)'}"
+            )
+        return found
+
+    return resolve
+
+
+def from_header(
+    header: str = "deconnexion-uai", default: Establishment | None = None
+) -> EstablishmentResolver:
+    """The UAI in `header`, set by a trusted front end (not by the client)."""
+    name = header.lower().encode("latin-1")
+    cache = _Cache()
+
+    def resolve(scope: Mapping[str, Any], sender: Sender) -> Establishment | None:
+        for key, value in scope.get("headers") or ():
+            if key.lower() == name:
+                return cache.get(value.decode("latin-1").strip())
+        return default
+
+    return resolve
+
+
+def same_establishment(sender: Sender, establishment: Establishment) -> bool:
+    """Whether the sender belongs to `establishment` (a sender without one is not checked:
+    the resolver that chose the establishment is then the only authority)."""
+    if not sender.establishment:
+        return True
+    mine = sender.establishment.upper()
+    return any(
+        mine == name.upper()
+        for name in (establishment.key, establishment.uai, establishment.id)
+        if name
+    )
