@@ -23,7 +23,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from deconnexion import calendar as calendar_module
+from deconnexion.core import calendar as calendar_module
 from deconnexion.core.message import Audience, Kind, Message, ReasonCode, SenderRole
 from deconnexion.core.policy import Policy
 from deconnexion.core.scheduler import Scheduler, clear_cache
