@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
 
 from deconnexion.core.calendar import build_days, calendar_for
 from deconnexion.core.calendar_data import SchoolCalendar
@@ -34,6 +34,10 @@ from deconnexion.core.territories import Establishment
 from deconnexion.core.timeutil import aware, zone
 from deconnexion.core.windows import CompiledWindows, QuietWindow
 from deconnexion.errors import CalendarUnknownError
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
 
 __all__ = ["Scheduler", "clear_cache"]
 
@@ -136,14 +140,28 @@ class Scheduler:
             t.astimezone(self.tz) if release == epoch else datetime.fromtimestamp(release, self.tz)
         )
 
+    @overload
     def next_open_many(
-        self, epoch_seconds: Sequence[float], audience: Audience | str = Audience.STUDENTS
-    ) -> list[float]:
-        """Bulk form of `next_open` on epoch seconds (the fast path for millions of instants)."""
+        self, epoch_seconds: Sequence[float], audience: Audience | str = ...
+    ) -> list[float]: ...
+    @overload
+    def next_open_many(
+        self, epoch_seconds: NDArray[np.float64], audience: Audience | str = ...
+    ) -> NDArray[np.float64]: ...
+
+    def next_open_many(
+        self,
+        epoch_seconds: Sequence[float] | NDArray[np.float64],
+        audience: Audience | str = Audience.STUDENTS,
+    ) -> list[float] | NDArray[np.float64]:
+        """Bulk form of `next_open` on epoch seconds (the fast path for millions of instants).
+
+        A list (or any sequence) of floats gives a list; a numpy array gives a numpy array.
+        """
         w = self.windows(audience)
         out = w.next_open_many(epoch_seconds)
-        if self.policy.calendar_mode == "strict" and out:
-            self._guard(w, min(epoch_seconds), max(out))
+        if self.policy.calendar_mode == "strict" and len(out):
+            self._guard(w, float(min(epoch_seconds)), float(max(out)))
         return out
 
     def quiet_windows(

@@ -6,6 +6,10 @@ moment is `bounds[i]`. Fourteen years of one establishment are about 5,000 float
 (exchange_calendars does the same with sorted int64 session bounds). They are kept in a plain
 list, not an `array`: `bisect` on a list compares stored floats, on an array it boxes a new float
 at every probe, which halves the throughput of `next_open_many`.
+
+`next_open_many` also takes a numpy array and returns one (`numpy.searchsorted` over a float64
+copy of the bounds, built on first use). numpy stays optional: it is imported only when the
+caller hands in an array, never otherwise.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
+from typing import TYPE_CHECKING, Any, TypeGuard, cast, overload
 from zoneinfo import ZoneInfo
 
 from deconnexion.core.calendar import DaySheet, _reason
@@ -21,7 +26,17 @@ from deconnexion.core.message import Provenance, Reason, ReasonCode
 from deconnexion.core.policy import OpenHours
 from deconnexion.errors import OutOfRangeError
 
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
 __all__ = ["CompiledWindows", "QuietWindow", "compile_windows"]
+
+
+def is_ndarray(value: object) -> TypeGuard[NDArray[Any]]:
+    """Whether `value` is a numpy array, told without importing numpy."""
+    kind = type(value)
+    return kind.__name__ == "ndarray" and kind.__module__ == "numpy"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +59,7 @@ class CompiledWindows:
     """Open intervals of one (policy, calendar, audience), answered with `bisect`."""
 
     __slots__ = (
+        "_bounds_array",
         "_cover_end",
         "_cover_start",
         "_explained",
@@ -92,6 +108,7 @@ class CompiledWindows:
             f"Night ({hours.end.isoformat('minutes')}–{hours.start.isoformat('minutes')})",
         )
         self._explained: dict[tuple[int, int], tuple[Reason, ...]] = {}
+        self._bounds_array: Any = None  # numpy copy of `bounds`, built by the first array query
 
     # -- range --------------------------------------------------------------------------------
 
@@ -136,7 +153,17 @@ class CompiledWindows:
         i = bisect_right(self.bounds, t)
         return self.bounds[i] if i & 1 and i < len(self.bounds) else None
 
-    def next_open_many(self, instants: Sequence[float]) -> list[float]:
+    @overload
+    def next_open_many(self, instants: Sequence[float]) -> list[float]: ...
+    @overload
+    def next_open_many(self, instants: NDArray[np.float64]) -> NDArray[np.float64]: ...
+
+    def next_open_many(
+        self, instants: Sequence[float] | NDArray[np.float64]
+    ) -> list[float] | NDArray[np.float64]:
+        if is_ndarray(instants):
+            return self._next_open_array(instants)
+        instants = cast(Sequence[float], instants)
         bounds = self.bounds
         if instants and min(instants) >= self._cover_start:
             # Fast path. An instant at or past the last opening, past the range, or NaN makes
@@ -147,6 +174,25 @@ class CompiledWindows:
             except IndexError:
                 pass
         return self._next_open_many_checked(instants)
+
+    def _next_open_array(self, instants: NDArray[Any]) -> NDArray[np.float64]:
+        """`next_open_many` for a numpy array: one `searchsorted`, one `where`, no Python loop."""
+        import numpy as np
+
+        if self._bounds_array is None:
+            self._bounds_array = np.array(self.bounds, dtype=np.float64)
+        bounds = self._bounds_array
+        t = np.asarray(instants, dtype=np.float64)
+        if t.size == 0:
+            return t.copy()
+        i = np.searchsorted(bounds, t, side="right")
+        # NaN sorts last, so NaN, past-the-range and past-the-last-opening instants all give
+        # i == len(bounds); they and instants before the range go through the checked loop,
+        # which raises the same OutOfRangeError as the list path.
+        if int(i.max()) < len(bounds) and float(t.min()) >= self._cover_start:
+            result: NDArray[np.float64] = np.where(i & 1, t, bounds.take(i))
+            return result
+        return np.array(self._next_open_many_checked(t.tolist()), dtype=np.float64)
 
     def _next_open_many_checked(self, instants: Sequence[float]) -> list[float]:
         bounds = self.bounds
