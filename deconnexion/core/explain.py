@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pendulum
 
-from deconnexion.core.message import Audience, ReasonCode
+from deconnexion.core.codes import Audience, ReasonCode
 
 if TYPE_CHECKING:
     from deconnexion.core.message import Decision

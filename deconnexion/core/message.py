@@ -1,14 +1,17 @@
-"""What the scheduler decides about: a `Message` in, a `Decision` out, each reason a `Reason`."""
+"""What the scheduler decides about: a `Message` in, a `Decision` out, each reason a `Reason`.
+
+The enums live in `deconnexion.core.codes` and are re-exported here."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from deconnexion.core.codes import Audience, Kind, Provenance, ReasonCode, SenderRole
+from deconnexion.core.explain import explain_en, explain_fr
 from deconnexion.core.timeutil import aware
 from deconnexion.errors import DeconnexionError, InvalidInputError
 
@@ -22,62 +25,6 @@ __all__ = [
     "ReasonCode",
     "SenderRole",
 ]
-
-
-class Kind(StrEnum):
-    GRADE = "grade"
-    HOMEWORK = "homework"
-    MESSAGE = "message"
-    ANNOUNCEMENT = "announcement"
-    ABSENCE = "absence"
-    TIMETABLE = "timetable"
-    OTHER = "other"
-
-
-class Audience(StrEnum):
-    STUDENTS = "students"
-    PARENTS = "parents"
-    STAFF = "staff"
-
-
-class SenderRole(StrEnum):
-    TEACHER = "teacher"
-    CPE = "cpe"
-    VIE_SCOLAIRE = "vie_scolaire"
-    ADJOINT = "adjoint"
-    DIRECTEUR_ECOLE = "directeur_ecole"
-    CHEF_ETABLISSEMENT = "chef_etablissement"
-    PARENT = "parent"
-    STUDENT = "student"
-    SYSTEM = "system"
-
-
-class Provenance(StrEnum):
-    """Where the calendar behind a decision comes from, best first."""
-
-    OFFICIAL = "official"  # the ministry's dataset, or holidays' official years
-    PROJECTED = "projected"  # holidays' rule-based projection of zones A/B/C
-    UNKNOWN = "unknown"  # nothing published: estimated from the last known year
-
-    @property
-    def rank(self) -> int:
-        return _PROVENANCE_RANK[self]
-
-
-_PROVENANCE_RANK = {Provenance.OFFICIAL: 0, Provenance.PROJECTED: 1, Provenance.UNKNOWN: 2}
-
-
-class ReasonCode(StrEnum):
-    """Stable codes, part of the JSON output."""
-
-    NIGHT = "night"
-    WEEKEND = "weekend"
-    PUBLIC_HOLIDAY = "public_holiday"
-    SCHOOL_HOLIDAY = "school_holiday"
-    CLOSURE = "closure"
-    GRADE_PARENT_DELAY = "grade_parent_delay"
-    URGENT_OVERRIDE = "urgent_override"
-    URGENT_REFUSED = "urgent_refused"
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,13 +100,9 @@ class Decision:
 
     def explanation_fr(self) -> str:
         """One French sentence a teacher understands."""
-        from deconnexion.core.explain import explain_fr
-
         return explain_fr(self)
 
     def explanation_en(self) -> str:
-        from deconnexion.core.explain import explain_en
-
         return explain_en(self)
 
     def to_dict(self, explanation: bool = True) -> dict[str, Any]:

@@ -1,24 +1,24 @@
 """Delivering one claimed batch: slots, waves of per-recipient chains, acknowledgements,
 retries with back-off, dead letters, and giving back what was not tried.
 
-`BatchRelease(worker).process(batch, claimed_at, tally)` is the body of
-`ReleaseWorker.run_once`; it reads the worker's settings, store, deliverer and clock.
+`ClaimedBatch(settings, store, deliverer, clock, ...).process(batch, claimed_at, tally)` is the
+body of `ReleaseWorker.run_once`. It is given what it uses (a frozen `ReleaseSettings`, the
+store, the deliverer, the clock, and the worker's pacing: send slots, pause, stopping) and
+knows nothing else of the worker, which imports it, never the other way round.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
-from deconnexion.release.deliver import PermanentDeliveryError
+from deconnexion.release.deliver import Deliverer, PermanentDeliveryError
 from deconnexion.release.units import Unit, advance, backoff_delay, build_units, chains
-from deconnexion.store.base import HeldMessage
+from deconnexion.store.base import HeldMessage, HoldStore
 
-if TYPE_CHECKING:
-    from deconnexion.release.worker import ReleaseWorker
-
-__all__ = ["LEASE_USE", "BatchRelease"]
+__all__ = ["LEASE_USE", "ClaimedBatch", "ReleaseSettings"]
 
 log = logging.getLogger("deconnexion.worker")
 
@@ -27,25 +27,58 @@ LEASE_USE = 0.8  # deliver nothing later than this fraction of the lease after t
 Outcome = BaseException | None  # None: delivered
 
 
-class BatchRelease:
-    """One claimed batch of `worker`, from slots to acknowledgements."""
+@dataclass(frozen=True, slots=True)
+class ReleaseSettings:
+    """The worker's configuration as one claimed batch reads it."""
 
-    def __init__(self, worker: ReleaseWorker) -> None:
-        self.w = worker
+    worker_id: str
+    lease_seconds: float
+    max_attempts: int
+    backoff_base: float
+    backoff_max: float
+    concurrency: int  # deliveries in flight at once
+    digest: bool  # fold a recipient's messages of one slot into one digest
+
+
+class ClaimedBatch:
+    """One batch claimed by a worker, from send slots to acknowledgements.
+
+    `tally` (given to `process`) counts what happened: released, failed, dead, deferred,
+    digests and early_skipped; the worker adds it to its counters.
+    """
+
+    def __init__(
+        self,
+        settings: ReleaseSettings,
+        store: HoldStore,
+        deliverer: Deliverer,
+        clock: Callable[[], float],
+        *,
+        send_slots: Callable[[Sequence[Unit], float], list[float]],
+        pause: Callable[[float], Awaitable[None]],
+        stopping: Callable[[], bool],
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.deliverer = deliverer
+        self.clock = clock
+        self.send_slots = send_slots
+        self.pause = pause
+        self.stopping = stopping
 
     async def process(
         self, batch: list[HeldMessage], claimed_at: float, tally: dict[str, int]
     ) -> None:
-        worn = [m for m in batch if m.attempts > self.w.max_attempts]
+        worn = [m for m in batch if m.attempts > self.settings.max_attempts]
         if worn:
             # leases expired max_attempts times: the worker dies on it, or cannot finish in time
-            error = f"gave up after {self.w.max_attempts} attempts (leases expired)"
+            error = f"gave up after {self.settings.max_attempts} attempts (leases expired)"
             tally["dead"] += await self.fail([(m, error, None) for m in worn])
-            batch = [m for m in batch if m.attempts <= self.w.max_attempts]
-        units = build_units(batch, digest=self.w.digest)
-        self.w.counters["digests"] += sum(1 for u in units if u.delivery.digest)
-        slots = self.w.send_slots(units, claimed_at)
-        horizon = claimed_at + self.w.lease_seconds * LEASE_USE
+            batch = [m for m in batch if m.attempts <= self.settings.max_attempts]
+        units = build_units(batch, digest=self.settings.digest)
+        tally["digests"] += sum(1 for u in units if u.delivery.digest)
+        slots = self.send_slots(units, claimed_at)
+        horizon = claimed_at + self.settings.lease_seconds * LEASE_USE
         later = [i for i, slot in enumerate(slots) if slot > horizon]
         if later:
             tally["deferred"] += await self.give_back(
@@ -56,23 +89,23 @@ class BatchRelease:
         ]
         pending = [chain for chain in pending if chain]
         while pending:
-            now = self.w.clock()
+            now = self.clock()
             wave = [[units[i] for i in chain if slots[i] <= now] for chain in pending]
             wave = [part for part in wave if part]
             if not wave:
-                if self.w.stopping:
+                if self.stopping():
                     break
-                await self.w.pause(min(slots[chain[0]] for chain in pending) - now)
+                await self.pause(min(slots[chain[0]] for chain in pending) - now)
                 continue
             outcomes = await self.deliver_wave(wave)
             blocked = await self.settle(units, outcomes, tally)
             pending, held_back = advance(pending, units, slots, outcomes, blocked)
             if held_back:
                 tally["deferred"] += await self.give_back(held_back)
-            if self.w.stopping:
+            if self.stopping():
                 break
         if pending:  # stopping: give the undelivered rest back, due now
-            now = self.w.clock()
+            now = self.clock()
             rest = [(units[i].messages, max(slots[i], now)) for chain in pending for i in chain]
             tally["deferred"] += await self.give_back(rest)
 
@@ -88,9 +121,9 @@ class BatchRelease:
                     outcome = await self.deliver_one(unit)
                     outcomes[id(unit)] = outcome
                     if outcome is not None:
-                        break  # the rest of this chain waits (see batching.advance)
+                        break  # the rest of this chain waits (see units.advance)
 
-        n = min(self.w.concurrency, len(parts))
+        n = min(self.settings.concurrency, len(parts))
         if n == 1:
             await runner()
         else:
@@ -98,12 +131,12 @@ class BatchRelease:
         return outcomes
 
     async def deliver_one(self, unit: Unit) -> Outcome:
-        now = self.w.clock()
+        now = self.clock()
         if unit.release_at > now:
             # never before release_at: the store or the smoothing got it wrong; do not send
             return _TooEarly(unit.release_at, now)
         try:
-            await self.w.deliverer(unit.delivery)
+            await self.deliverer(unit.delivery)
         except Exception as exc:
             return exc
         return None
@@ -113,7 +146,7 @@ class BatchRelease:
     ) -> dict[int, float]:
         """Acknowledge delivered units, retry or dead-letter failed ones, give back early ones.
         Returns {id(unit): instant} for units that will be tried again at that instant."""
-        now = self.w.clock()
+        now = self.clock()
         delivered: list[str] = []
         failures: list[tuple[HeldMessage, str, float | None]] = []
         early: list[tuple[list[HeldMessage], float]] = []
@@ -135,14 +168,14 @@ class BatchRelease:
                 if retries:
                     blocked[id(unit)] = max(retries)
         if delivered:
-            acked = await asyncio.to_thread(self.w.store.ack, delivered, self.w.worker_id, now)
+            acked = await asyncio.to_thread(self.store.ack, delivered, self.settings.worker_id, now)
             tally["released"] += acked
             if acked < len(delivered):
                 log.warning(
                     "%d delivered messages were no longer leased to %s (lease expired): "
                     "another worker may deliver them again with the same idempotency key",
                     len(delivered) - acked,
-                    self.w.worker_id,
+                    self.settings.worker_id,
                 )
         if failures:
             dead = sum(1 for _, _, retry in failures if retry is None)
@@ -150,7 +183,7 @@ class BatchRelease:
             tally["dead"] += min(dead, changed)
             tally["failed"] += changed - min(dead, changed)
         if early:
-            self.w.counters["early_skipped"] += sum(len(messages) for messages, _ in early)
+            tally["early_skipped"] += sum(len(messages) for messages, _ in early)
             await self.give_back(early)
         return blocked
 
@@ -159,16 +192,17 @@ class BatchRelease:
     ) -> list[tuple[HeldMessage, str, float | None]]:
         text = f"{type(error).__name__}: {error}"[:1000]
         plan: list[tuple[HeldMessage, str, float | None]] = []
+        settings = self.settings
         for m in unit.messages:
-            if isinstance(error, PermanentDeliveryError) or m.attempts >= self.w.max_attempts:
+            if isinstance(error, PermanentDeliveryError) or m.attempts >= settings.max_attempts:
                 plan.append((m, text, None))
                 continue
             delay = backoff_delay(
-                m.attempts, base=self.w.backoff_base, cap=self.w.backoff_max, key=m.id
+                m.attempts, base=settings.backoff_base, cap=settings.backoff_max, key=m.id
             )
             retry_after = getattr(error, "retry_after", None)
             if isinstance(retry_after, int | float):
-                delay = max(delay, min(float(retry_after), self.w.backoff_max))
+                delay = max(delay, min(float(retry_after), settings.backoff_max))
             plan.append((m, text, now + delay))
         if not isinstance(error, PermanentDeliveryError):
             log.warning(
@@ -180,13 +214,13 @@ class BatchRelease:
         return plan
 
     async def fail(self, plan: list[tuple[HeldMessage, str, float | None]]) -> int:
-        now = self.w.clock()
+        now = self.clock()
 
         def work() -> int:
             return sum(
                 1
                 for m, error, retry in plan
-                if self.w.store.fail(m.id, self.w.worker_id, now, error, retry)
+                if self.store.fail(m.id, self.settings.worker_id, now, error, retry)
             )
 
         return await asyncio.to_thread(work)
@@ -194,15 +228,15 @@ class BatchRelease:
     async def give_back(self, items: list[tuple[list[HeldMessage], float]]) -> int:
         """Return claimed, untried messages to the store, due again at the given instant
         (the claim does not count as an attempt)."""
-        now = self.w.clock()
+        now = self.clock()
         by_at: dict[float, list[str]] = {}
         for messages, at in items:
             by_at.setdefault(at, []).extend(m.id for m in messages)
 
+        worker_id = self.settings.worker_id
+
         def work() -> int:
-            return sum(
-                self.w.store.give_back(ids, self.w.worker_id, now, at) for at, ids in by_at.items()
-            )
+            return sum(self.store.give_back(ids, worker_id, now, at) for at, ids in by_at.items())
 
         return await asyncio.to_thread(work)
 

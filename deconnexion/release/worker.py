@@ -29,7 +29,7 @@ from typing import Any
 
 from deconnexion.core.timeutil import zone
 from deconnexion.errors import InvalidInputError
-from deconnexion.release.claimed_batch import LEASE_USE, BatchRelease
+from deconnexion.release.claimed_batch import LEASE_USE, ClaimedBatch, ReleaseSettings
 from deconnexion.release.deliver import Deliverer
 from deconnexion.release.smoothing import Due, Smoother, SpreadWindow
 from deconnexion.release.units import Unit, send_deadline
@@ -219,7 +219,7 @@ class ReleaseWorker:
         if claim.batch:
             now = self._clock()
             items = [([m], max(now, m.release_at)) for m in claim.batch]
-            count = await BatchRelease(self).give_back(items)
+            count = await self._claimed_batch().give_back(items)
             self.counters["deferred"] += count
 
     def clock(self) -> float:
@@ -289,8 +289,8 @@ class ReleaseWorker:
             if self._window is not None:
                 self._window.drained()
             return 0
-        tally = {"released": 0, "failed": 0, "dead": 0, "deferred": 0}
-        await BatchRelease(self).process(batch, claim.at, tally)
+        tally = dict.fromkeys(_TALLIED, 0)
+        await self._claimed_batch().process(batch, claim.at, tally)
         if self._window is not None:
             self._window.sent(len(batch))
             if not claim.full:
@@ -303,6 +303,26 @@ class ReleaseWorker:
         seconds = claim.seconds + time.perf_counter() - started
         await self._log_batch(tally, seconds, full=claim.full)
         return len(batch)
+
+    def _claimed_batch(self) -> ClaimedBatch:
+        settings = ReleaseSettings(
+            worker_id=self.worker_id,
+            lease_seconds=self.lease_seconds,
+            max_attempts=self.max_attempts,
+            backoff_base=self.backoff_base,
+            backoff_max=self.backoff_max,
+            concurrency=self.concurrency,
+            digest=self.digest,
+        )
+        return ClaimedBatch(
+            settings,
+            self.store,
+            self.deliverer,
+            self._clock,
+            send_slots=self.send_slots,
+            pause=self.pause,
+            stopping=lambda: self._stopping,
+        )
 
     def _count_due(self, now: float) -> int:
         # Deliberately the held count, not `store.count_due(now)`: the spread rate is kept for
@@ -358,6 +378,9 @@ class ReleaseWorker:
         lines.append(f"deconnexion_worker_last_batch_timestamp_seconds{label} {last or 0}")
         return "\n".join(lines) + "\n"
 
+
+# what one claimed batch counts (ClaimedBatch.process), added to the counters afterwards
+_TALLIED = ("released", "failed", "dead", "deferred", "digests", "early_skipped")
 
 _METRICS = (
     ("claimed", "Messages claimed from the store."),
