@@ -5,7 +5,11 @@ Both checks read the source with `ast` (nothing is imported): every `import` and
 anywhere in a module (module level, inside functions, relative ones resolved), classified by the
 folder of the module imported.
 
-    core  ->  hold  ->  store  <-  release          web, cli on top of all four
+    web/, cli/           the edges: may import every layer below
+    hold/    release/    hold never imports release; neither imports web or cli
+    store/               imports no hold, release, web or cli
+    core/                pure: stdlib, pendulum, holidays, pydantic; no other layer, no edge library
+    errors.py            imported by all, imports nothing of the package
 
 - Boundaries count every import, `if TYPE_CHECKING:` ones included: a type is a dependency too.
 - Cycles count what runs: module-level and function-level imports (a function-level import is
@@ -27,6 +31,8 @@ ROOT = Path(deconnexion.__file__).resolve().parent
 LAYERS = ("core", "store", "hold", "release", "web", "cli")
 EDGE_LIBRARIES = frozenset({"starlette", "httpx", "psycopg", "uvicorn", "anyio", "sqlite3"})
 CORE_THIRD_PARTY = frozenset({"pendulum", "holidays", "pydantic"})  # `pip install deconnexion`
+# optional in core: only in functions or for annotations, never when the module loads
+CORE_OPTIONAL = frozenset({"numpy"})
 
 # layer -> what it must never import (layers of the package, or top-level libraries)
 FORBIDDEN: dict[str, frozenset[str]] = {
@@ -43,6 +49,7 @@ class Import:
     target: str  # dotted name imported, resolved to a module of the package when it is one
     line: int
     runtime: bool  # False inside `if TYPE_CHECKING:`
+    deferred: bool  # inside a function: runs only when it is called
 
 
 def module_names(root: Path, package: str) -> dict[str, Path]:
@@ -56,26 +63,28 @@ def module_names(root: Path, package: str) -> dict[str, Path]:
     return names
 
 
+_Found = tuple[ast.Import | ast.ImportFrom, bool, bool]
+
+
 def _is_type_checking(test: ast.expr) -> bool:
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
         isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
     )
 
 
-def _walk(
-    node: ast.AST, runtime: bool = True
-) -> Iterator[tuple[ast.Import | ast.ImportFrom, bool]]:
-    """(import node, runs at runtime) for every import under `node`."""
+def _walk(node: ast.AST, runtime: bool = True, deferred: bool = False) -> Iterator[_Found]:
+    """(import node, runs at runtime, runs only when a function is called) under `node`."""
     for child in ast.iter_child_nodes(node):
         if isinstance(child, ast.Import | ast.ImportFrom):
-            yield child, runtime
+            yield child, runtime, deferred
         elif isinstance(child, ast.If) and _is_type_checking(child.test):
             for stmt in child.body:
-                yield from _walk(ast.Module(body=[stmt], type_ignores=[]), False)
+                yield from _walk(ast.Module(body=[stmt], type_ignores=[]), False, deferred)
             for stmt in child.orelse:
-                yield from _walk(ast.Module(body=[stmt], type_ignores=[]), runtime)
+                yield from _walk(ast.Module(body=[stmt], type_ignores=[]), runtime, deferred)
         else:
-            yield from _walk(child, runtime)
+            inner = deferred or isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef)
+            yield from _walk(child, runtime, inner)
 
 
 def collect_imports(root: Path, package: str) -> list[Import]:
@@ -84,7 +93,7 @@ def collect_imports(root: Path, package: str) -> list[Import]:
     for name, path in modules.items():
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         here = name if path.name == "__init__.py" else name.rpartition(".")[0]
-        for node, runtime in _walk(tree):
+        for node, runtime, deferred in _walk(tree):
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
             else:
@@ -98,7 +107,7 @@ def collect_imports(root: Path, package: str) -> list[Import]:
                     f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base
                     for alias in node.names
                 ]
-            found += [Import(name, target, node.lineno, runtime) for target in targets]
+            found += [Import(name, target, node.lineno, runtime, deferred) for target in targets]
     return found
 
 
@@ -121,6 +130,8 @@ def boundary_violations(root: Path, package: str = "deconnexion") -> list[str]:
         if what in FORBIDDEN[layer]:
             out.append(f"{imp.importer}:{imp.line} ({layer}/) imports {imp.target}")
         elif layer == "core" and top not in (package, *CORE_THIRD_PARTY):
+            if top in CORE_OPTIONAL and (imp.deferred or not imp.runtime):
+                continue
             if top not in sys.stdlib_module_names and top != "__future__":
                 out.append(f"{imp.importer}:{imp.line} (core/) imports {imp.target}, not pure")
     return sorted(out)
@@ -225,7 +236,8 @@ def test_the_boundary_check_reports_a_core_module_reaching_an_edge_in_every_spel
             "if TYPE_CHECKING:\n    from pkg.web.app import App\n",
             "core/b.py": "def f():\n    from ..store import sql\n",
             "core/c.py": "import starlette.responses\n",
-            "core/d.py": "import requests\nimport json\nimport pendulum\n",
+            "core/d.py": "import requests\nimport json\nimport pendulum\nimport numpy\n",
+            "core/f.py": "def f():\n    import numpy\n",  # optional, on demand: allowed
             "core/e.py": "from pkg import hold\n",
             "hold/q.py": "from pkg.release.worker import W\n",
             "store/s.py": "from pkg.core.a import x\n",  # downwards: allowed
@@ -240,6 +252,7 @@ def test_the_boundary_check_reports_a_core_module_reaching_an_edge_in_every_spel
         "pkg.core.b:2 (core/) imports pkg.store.sql",
         "pkg.core.c:1 (core/) imports starlette.responses",
         "pkg.core.d:1 (core/) imports requests, not pure",
+        "pkg.core.d:4 (core/) imports numpy, not pure",
         "pkg.core.e:1 (core/) imports pkg.hold",
         "pkg.hold.q:1 (hold/) imports pkg.release.worker",
         "pkg.release.r:1 (release/) imports pkg.cli",
