@@ -262,7 +262,7 @@ DELEGATED: dict[str, tuple[Callable[[list[str]], int], str]] = {
         _delegate("deconnexion.web.gateway", "gateway_main", "asgi"),
         "serve the HTTP gateway",
     ),
-    "audit": (_delegate("deconnexion.core.audit", "audit_main"), "check a policy against the law"),
+    "audit": (_delegate("deconnexion.cli.audit", "audit_main"), "check a policy against the law"),
     "simulate": (_delegate("examples.simulator.cli", "simulate_main"), "run the simulator"),
 }
 
