@@ -27,18 +27,20 @@ from deconnexion.errors import (
     CalendarFileError,
     CalendarUnknownError,
     DeconnexionError,
+    DeliveryError,
     InvalidInputError,
     MissingExtraError,
     NaiveDatetimeError,
     NotADatabaseError,
     OutOfRangeError,
     PayloadError,
+    PermanentDeliveryError,
     PolicyError,
     StoreError,
     UnknownTerritoryError,
 )
 from deconnexion.hold.queue import HoldQueue, HoldRequest, HoldResult
-from deconnexion.release.deliver import Delivery, DeliveryError, PermanentDeliveryError
+from deconnexion.release.deliver import Delivery
 from deconnexion.release.worker import ReleaseWorker
 from deconnexion.store import AuditEntry, HeldMessage, HoldStore, MemoryStore, Stats, open_store
 from deconnexion.web.identity import ScopeIdentity, Sender, SenderUser

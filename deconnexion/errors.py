@@ -11,9 +11,12 @@
     ├── CalendarUnknownError          strict mode: the calendar for that period is not official
     ├── StoreError                    the hold store cannot be opened or used
     │   └── NotADatabaseError (also ValueError)
+    ├── DeliveryError                 a delivery failed; the worker retries it with back-off
+    │   └── PermanentDeliveryError    the receiver refused it for good: dead-lettered at once
     └── MissingExtraError (also ImportError): an optional dependency is not installed
 
 Messages always say what was wrong, the value received, and what is accepted.
+`retryable_status` is the one rule for which HTTP answers a delivery is retried after.
 """
 
 from __future__ import annotations
@@ -22,15 +25,18 @@ __all__ = [
     "CalendarFileError",
     "CalendarUnknownError",
     "DeconnexionError",
+    "DeliveryError",
     "InvalidInputError",
     "MissingExtraError",
     "NaiveDatetimeError",
     "NotADatabaseError",
     "OutOfRangeError",
     "PayloadError",
+    "PermanentDeliveryError",
     "PolicyError",
     "StoreError",
     "UnknownTerritoryError",
+    "retryable_status",
 ]
 
 
@@ -76,6 +82,28 @@ class StoreError(DeconnexionError):
 
 class NotADatabaseError(StoreError, ValueError):
     """The store URL points at a file that is not a deconnexion database."""
+
+
+class DeliveryError(DeconnexionError):
+    """A delivery failed and may succeed later; `retry_after` (seconds) when the receiver said."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentDeliveryError(DeliveryError):
+    """A delivery the receiver refused for good (e.g. HTTP 400, 404, 410): do not retry."""
+
+
+# 4xx answers that say "not now" rather than "never": timeout, too early, too many requests
+_RETRYABLE_CLIENT_ERRORS = frozenset({408, 425, 429})
+
+
+def retryable_status(status: int) -> bool:
+    """Whether a delivery that got this HTTP status (not a success) is worth retrying: yes for
+    5xx, 408, 425, 429 and no answer at all (0); no for any other 4xx, which is permanent."""
+    return not 400 <= status < 500 or status in _RETRYABLE_CLIENT_ERRORS
 
 
 class MissingExtraError(DeconnexionError, ImportError):

@@ -14,7 +14,8 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from deconnexion.release.deliver import Deliverer, PermanentDeliveryError
+from deconnexion.errors import PermanentDeliveryError
+from deconnexion.release.deliver import Deliverer
 from deconnexion.release.units import Unit, advance, backoff_delay, build_units, chains
 from deconnexion.store.base import HeldMessage, HoldStore
 

@@ -20,7 +20,13 @@ from typing import IO, TYPE_CHECKING, Any, Protocol, runtime_checkable
 from urllib.parse import quote
 
 from deconnexion.core.timeutil import aware
-from deconnexion.errors import DeconnexionError, InvalidInputError, MissingExtraError
+from deconnexion.errors import (
+    DeliveryError,
+    InvalidInputError,
+    MissingExtraError,
+    PermanentDeliveryError,
+    retryable_status,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -28,7 +34,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Deliverer",
     "Delivery",
-    "DeliveryError",
+    "DeliveryError",  # defined in deconnexion.errors, kept importable from here
     "FileDeliverer",
     "NullDeliverer",
     "PermanentDeliveryError",
@@ -37,18 +43,6 @@ __all__ = [
 ]
 
 DELIVER_SPECS = "webhook:https://…, file:/path/out.jsonl, log:, null:"
-
-
-class DeliveryError(DeconnexionError):
-    """A delivery failed and may succeed later; `retry_after` (seconds) when the receiver said."""
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class PermanentDeliveryError(DeliveryError):
-    """A delivery the receiver refused for good (e.g. HTTP 400, 404, 410): do not retry."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,10 +150,6 @@ class FileDeliverer:
         return f"FileDeliverer({self._path or 'stdout'!r})"
 
 
-def _retryable_status(status: int) -> bool:
-    return not (400 <= status < 500) or status in (408, 425, 429)
-
-
 def _retry_after(value: str | None) -> float | None:
     if value is None:
         return None
@@ -235,7 +225,7 @@ class WebhookDeliverer:
         if 200 <= status < 300:
             return None
         text = f"POST {self.url}: HTTP {status} {response.reason_phrase}".rstrip()
-        if _retryable_status(status):
+        if retryable_status(status):
             raise DeliveryError(text, _retry_after(response.headers.get("Retry-After")))
         raise PermanentDeliveryError(text)
 

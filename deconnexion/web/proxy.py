@@ -12,8 +12,14 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import quote
 
-from deconnexion.errors import InvalidInputError, MissingExtraError
-from deconnexion.release.deliver import Deliverer, Delivery, DeliveryError, PermanentDeliveryError
+from deconnexion.errors import (
+    DeliveryError,
+    InvalidInputError,
+    MissingExtraError,
+    PermanentDeliveryError,
+    retryable_status,
+)
+from deconnexion.release.deliver import Deliverer, Delivery
 from deconnexion.store.base import HoldStore
 from deconnexion.web._http import Receive, Scope, Send, send_json
 from deconnexion.web.replay import replay_parts
@@ -198,8 +204,7 @@ def upstream_deliverer(client: httpx.AsyncClient, upstream: str, store: HoldStor
             status = response.status_code
             if status < 400:
                 continue
-            if status >= 500 or status in (408, 425, 429):
-                raise DeliveryError(f"{text}: HTTP {status}")
-            raise PermanentDeliveryError(f"{text}: HTTP {status}")
+            error = DeliveryError if retryable_status(status) else PermanentDeliveryError
+            raise error(f"{text}: HTTP {status}")
 
     return deliver

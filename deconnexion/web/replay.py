@@ -12,8 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from deconnexion.errors import MissingExtraError
-from deconnexion.release.deliver import Deliverer, Delivery, DeliveryError, PermanentDeliveryError
+from deconnexion.errors import (
+    DeliveryError,
+    MissingExtraError,
+    PermanentDeliveryError,
+    retryable_status,
+)
+from deconnexion.release.deliver import Deliverer, Delivery
 from deconnexion.store.base import HeldMessage, HoldStore
 from deconnexion.web._http import ASGIApp, Message, Scope
 from deconnexion.web.identity import Sender, SenderUser
@@ -105,10 +110,6 @@ def replay_parts(held: HeldMessage, attempt: int = 1) -> ReplayParts:
     )
 
 
-def _retryable(status: int) -> bool:
-    return status >= 500 or status in (408, 425, 429)
-
-
 async def _call(app: ASGIApp, scope: Scope, body: bytes) -> int:
     status = 0
     done = anyio.Event()
@@ -174,9 +175,7 @@ def replay_deliverer(app: ASGIApp, store: HoldStore, *, scheme: str = "http") ->
                     f"{type(exc).__name__}: {exc}"
                 ) from exc
             text = f"replaying {parts.method} {parts.path} ({held.id}): HTTP {status}"
-            if status == 0 or _retryable(status):
-                raise DeliveryError(text)
-            if status >= 400:
-                raise PermanentDeliveryError(text)
+            if status == 0 or status >= 400:  # 0: the app never started an answer
+                raise (DeliveryError if retryable_status(status) else PermanentDeliveryError)(text)
 
     return deliver
