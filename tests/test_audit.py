@@ -226,4 +226,3 @@ def test_every_requirement_cites_a_national_source() -> None:
 
 
 # -- command line ------------------------------------------------------------------------------
-

@@ -29,6 +29,7 @@ from typing import Any
 
 from deconnexion.core.timeutil import zone
 from deconnexion.errors import InvalidInputError
+from deconnexion.metrics import worker_prometheus_text
 from deconnexion.release.claimed_batch import LEASE_USE, ClaimedBatch, ReleaseSettings
 from deconnexion.release.deliver import Deliverer
 from deconnexion.release.smoothing import Due, Smoother, SpreadWindow
@@ -364,34 +365,11 @@ class ReleaseWorker:
 
     def prometheus_text(self) -> str:
         """The counters in Prometheus text exposition format."""
-        label = '{worker="' + self.worker_id.replace("\\", "\\\\").replace('"', '\\"') + '"}'
-        lines = []
-        for name, help_text in _METRICS:
-            lines.append(f"# HELP deconnexion_worker_{name}_total {help_text}")
-            lines.append(f"# TYPE deconnexion_worker_{name}_total counter")
-            lines.append(f"deconnexion_worker_{name}_total{label} {self.counters[name]}")
-        last = self.counters["last_batch_at"]
-        lines.append(
-            "# HELP deconnexion_worker_last_batch_timestamp_seconds End of the last batch."
-        )
-        lines.append("# TYPE deconnexion_worker_last_batch_timestamp_seconds gauge")
-        lines.append(f"deconnexion_worker_last_batch_timestamp_seconds{label} {last or 0}")
-        return "\n".join(lines) + "\n"
+        return worker_prometheus_text(self.worker_id, self.counters)
 
 
 # what one claimed batch counts (ClaimedBatch.process), added to the counters afterwards
 _TALLIED = ("released", "failed", "dead", "deferred", "digests", "early_skipped")
-
-_METRICS = (
-    ("claimed", "Messages claimed from the store."),
-    ("released", "Messages delivered and acknowledged."),
-    ("failed", "Messages whose delivery failed and will be retried."),
-    ("dead", "Messages moved to the dead-letter state."),
-    ("deferred", "Claimed messages given back untried (smoothing, shutdown)."),
-    ("early_skipped", "Messages not delivered because their release time had not come."),
-    ("digests", "Digests built."),
-    ("batches", "Batches processed."),
-)
 
 
 @dataclass(frozen=True, slots=True)
