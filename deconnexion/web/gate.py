@@ -43,6 +43,7 @@ from deconnexion.web.fields import Extracted, Plan, RequestView, extract, parse_
 from deconnexion.web.group_commit import GroupCommit
 from deconnexion.web.identity import IdentityResolver, Sender
 from deconnexion.web.open_spans import OpenSpans, Unread, unread_plan, urgency_asked
+from deconnexion.web.request_line import forwarded_target
 from deconnexion.web.routes import RouteMatch
 from deconnexion.web.tenant import EstablishmentResolver, same_establishment
 
@@ -257,6 +258,7 @@ class Gate:
             "http": {
                 "method": scope["method"],
                 "path": scope["path"],
+                "raw_path": forwarded_target(scope)[0].decode("latin-1"),
                 "root_path": scope.get("root_path", ""),
                 "query": scope.get("query_string", b"").decode("latin-1"),
                 "headers": kept,

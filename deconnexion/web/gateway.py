@@ -18,6 +18,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
+from email.utils import formatdate
 from typing import Any
 
 from deconnexion.core.policy import Policy
@@ -27,23 +28,21 @@ from deconnexion.hold.queue import HoldQueue
 from deconnexion.release.worker import ReleaseWorker
 from deconnexion.store import open_store
 from deconnexion.store.base import HoldStore
-from deconnexion.web._http import Receive, Scope, Send, route_path
+from deconnexion.web._http import Message, Receive, Scope, Send, route_path
 from deconnexion.web.admin import admin_app
 from deconnexion.web.identity import IdentityResolver
 from deconnexion.web.middleware import DeconnexionMiddleware
-from deconnexion.web.proxy import DEFAULT_TIMEOUT, ReverseProxy, upstream_deliverer
+from deconnexion.web.proxy import ReverseProxy, upstream_client, upstream_deliverer
 from deconnexion.web.routes import RouteRules
 from deconnexion.web.signing import SignedHeaderResolver
 from deconnexion.web.tenant import EstablishmentResolver, from_sender
 
-try:
-    import httpx
-except ImportError as exc:  # pragma: no cover - the dev environment has the extra
-    raise MissingExtraError("asgi", "httpx") from exc
-
-__all__ = ["ADMIN_PREFIX", "Gateway", "gateway_main"]
+__all__ = ["ADMIN_PREFIX", "UVICORN_OPTIONS", "Gateway", "gateway_main"]
 
 ADMIN_PREFIX = "/_deconnexion"
+# uvicorn adds its own Date and Server to every response, doubling the upstream's: the
+# gateway passes the upstream's on and adds a Date only where there is none (`_dated`).
+UVICORN_OPTIONS: Mapping[str, Any] = {"server_header": False, "date_header": False}
 log = logging.getLogger("deconnexion.gateway")
 
 
@@ -65,7 +64,7 @@ class Gateway:
     ) -> None:
         default = Establishment(uai=config.default_uai) if config.default_uai else None
         where = establishment or from_sender(default)
-        self.client = httpx.AsyncClient(timeout=DEFAULT_TIMEOUT, follow_redirects=False)
+        self.client = upstream_client()
         self.proxy = ReverseProxy(upstream, client=self.client)
         self.queue = HoldQueue(store, clock)
         self.gate = DeconnexionMiddleware(
@@ -94,6 +93,8 @@ class Gateway:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
             return
+        if scope["type"] == "http":
+            send = _dated(send)
         path = route_path(scope) if scope["type"] in ("http", "websocket") else ""
         if path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/"):
             scope = dict(scope)
@@ -130,6 +131,21 @@ class Gateway:
                 await self.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _dated(send: Send) -> Send:
+    """`send` adding a ``Date`` to responses without one (the gateway's own answers, an
+    upstream that sent none: RFC 9110 §6.6.1); an upstream's ``Date`` is passed on alone."""
+
+    async def inner(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers") or ())
+            if all(k.lower() != b"date" for k, _ in headers):
+                headers.append((b"date", formatdate(usegmt=True).encode("ascii")))
+                message = {**message, "headers": headers}
+        await send(message)
+
+    return inner
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -179,7 +195,14 @@ def gateway_main(argv: Sequence[str]) -> int:
             identity=SignedHeaderResolver(secret),
             run_worker=not args.no_worker,
         )
-        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, lifespan="on")
+        uvicorn.run(
+            app,
+            host=args.host,
+            port=args.port,
+            log_level=args.log_level,
+            lifespan="on",
+            **UVICORN_OPTIONS,
+        )
     finally:
         store.close()
     return 0

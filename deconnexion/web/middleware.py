@@ -7,6 +7,13 @@ name, no urgency asked) also goes straight through, body unread. Otherwise the b
 to `max_body`, 413 beyond), its message decided; in an open window the request goes on with its
 body replayed, in a quiet window it is held and answered 202 with when it will go out. The
 release worker replays it later (`deconnexion.web.replay.replay_deliverer`).
+
+The request line is judged in its canonical form (`deconnexion.web.request_line`): a request of
+a gated method whose target an application could read as another path (``/api/./messages``,
+``/api/x/../messages``, ``//api``, ``%2F``, ``#``, ``;``…) is refused with 400, as is a
+lower-case ``post`` where ``POST`` is gated; route rules match case-insensitively, with or
+without one trailing slash. Method-override headers (``X-HTTP-Method-Override``,
+``X-HTTP-Method``, ``X-Method-Override``) are removed before the application sees the request.
 """
 
 from __future__ import annotations
@@ -28,14 +35,15 @@ from deconnexion.web._http import (
     Receive,
     Scope,
     Send,
+    error_body,
     read_body,
     replay_receive,
-    route_path,
     send_json,
 )
 from deconnexion.web.gate import PASS_UNREAD, TOO_LARGE, Gate
 from deconnexion.web.identity import IdentityResolver, ScopeIdentity, Sender
 from deconnexion.web.replay import REPLAY_KEY, Replay, restore_sender
+from deconnexion.web.request_line import judged_line, without_overrides
 from deconnexion.web.routes import (
     DEFAULT_HEADER_ALLOWLIST,
     DEFAULT_MAX_BODY,
@@ -110,10 +118,23 @@ class DeconnexionMiddleware:
         if replay is not None:
             await self._replayed(scope, receive, send, replay)
             return
-        if scope["method"] not in self._methods:
+        headers = without_overrides(scope.get("headers") or ())
+        if headers is not None:  # the method judged is the method acted on
+            scope = dict(scope)
+            scope["headers"] = headers
+        method = scope["method"]
+        if method not in self._methods:
+            if method.upper() in self._methods:  # `post`: methods are case-sensitive
+                await self._bad_target(send, f"method {method!r}: methods are upper case")
+                return
             await self.app(scope, receive, send)
             return
-        match = self.routes.match(scope["method"], route_path(scope))
+        try:
+            line = judged_line(scope)
+        except InvalidInputError as exc:
+            await self._bad_target(send, str(exc))
+            return
+        match = self.routes.match(method, line.path)
         if match is None:
             await self.app(scope, receive, send)
             return
@@ -148,6 +169,9 @@ class DeconnexionMiddleware:
             await self.app(scope, replay_receive(body, receive), send)
         else:
             await send_json(send, verdict.status, verdict.body, verdict.headers)
+
+    async def _bad_target(self, send: Send, message: str) -> None:
+        await send_json(send, 400, error_body(400, "invalid_request_target", message))
 
     async def _too_large(self, send: Send) -> None:
         await send_json(

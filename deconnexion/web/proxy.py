@@ -2,15 +2,20 @@
 that replays held requests to it.
 
 Request and response bodies are streamed chunk by chunk, never buffered; hop-by-hop headers
-(RFC 9110 §7.6.1, and those named by `Connection`) are dropped both ways. Upstream failures
-become 502/504 JSON answers.
+(RFC 9110 §7.6.1, and those named by `Connection`) are dropped both ways, and so are
+method-override headers on the way in. The upstream request is built from components: the
+upstream's scheme, host and port, and the request target exactly as the gate judged it
+(`deconnexion.web.request_line`); a target that is not origin-form, or that httpx would send
+otherwise, is refused with 400. Nothing is added but ``Host`` and ``X-Forwarded-*``: no
+``Accept-Encoding``, ``User-Agent`` or cookie of the client library. Upstream failures become
+502/504 JSON answers.
 """
 
 from __future__ import annotations
 
+import http.cookiejar
 from collections.abc import AsyncIterator, Callable
 from typing import Any
-from urllib.parse import quote
 
 from deconnexion.errors import (
     DeliveryError,
@@ -21,8 +26,9 @@ from deconnexion.errors import (
 )
 from deconnexion.release.deliver import Deliverer, Delivery
 from deconnexion.store.base import HoldStore
-from deconnexion.web._http import Receive, Scope, Send, send_json
+from deconnexion.web._http import Receive, Scope, Send, error_body, send_json
 from deconnexion.web.replay import replay_parts
+from deconnexion.web.request_line import METHOD_OVERRIDES, forwarded_target
 
 try:
     import anyio.to_thread
@@ -30,7 +36,7 @@ try:
 except ImportError as exc:  # pragma: no cover - the dev environment has the extra
     raise MissingExtraError("asgi", "httpx") from exc
 
-__all__ = ["HOP_BY_HOP", "ReverseProxy", "upstream_deliverer"]
+__all__ = ["HOP_BY_HOP", "ReverseProxy", "Upstream", "upstream_client", "upstream_deliverer"]
 
 HOP_BY_HOP = frozenset(
     {
@@ -48,12 +54,48 @@ HOP_BY_HOP = frozenset(
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
 
 
-def _check_upstream(upstream: str) -> str:
-    if not upstream.startswith(("http://", "https://")):
-        raise InvalidInputError(
-            f"upstream: {upstream!r} is not an http(s) URL; expected e.g. http://127.0.0.1:8080"
-        )
-    return upstream.rstrip("/")
+class Upstream:
+    """The upstream's scheme, host, port and path prefix, parsed once; `url` builds a request
+    URL from them and a judged target, never by concatenating text."""
+
+    def __init__(self, url: str) -> None:
+        problem, parsed = None, None
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            problem = "is not an http(s) URL"
+        else:
+            try:
+                parsed = httpx.URL(url)
+            except (httpx.InvalidURL, ValueError):
+                pass
+            if parsed is None or not parsed.host:
+                problem = "is not a valid URL"
+            elif parsed.query or parsed.fragment or parsed.userinfo:
+                problem = "has a query, a fragment or credentials"
+        if problem is not None or parsed is None:
+            raise InvalidInputError(
+                f"upstream: {url!r} {problem}; expected e.g. http://127.0.0.1:8080 "
+                "(a path prefix such as http://host/notify is allowed)"
+            )
+        self.scheme, self.host, self.port = parsed.scheme, parsed.host, parsed.port
+        self.prefix = parsed.raw_path.rstrip(b"/")
+        self.text = url.rstrip("/")
+
+    def url(self, raw_path: bytes, query: bytes) -> httpx.URL:
+        """The URL whose request target is exactly prefix + `raw_path` (+ ``?`` `query`);
+        `InvalidInputError` when httpx would send other bytes (it resolves dot segments and
+        percent-encodes what RFC 3986 does not allow)."""
+        target = self.prefix + raw_path + (b"?" + query if query else b"")
+        try:
+            url = httpx.URL(scheme=self.scheme, host=self.host, port=self.port, raw_path=target)
+        except (httpx.InvalidURL, ValueError):  # a '#', a non-ASCII byte
+            url = None
+        if url is None or url.raw_path != target:
+            raise InvalidInputError(
+                f"request target {target.decode('latin-1')!r}: the gateway forwards a target "
+                "byte for byte and this one would not reach the upstream as sent (dot "
+                "segments, '#', characters that must be percent-encoded)"
+            )
+        return url
 
 
 def _strip(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
@@ -70,14 +112,14 @@ class ReverseProxy:
     """ASGI app forwarding every HTTP request to `upstream` (websockets are refused)."""
 
     def __init__(self, upstream: str, *, client: httpx.AsyncClient | None = None) -> None:
-        self.upstream = _check_upstream(upstream)
+        self.upstream = Upstream(upstream)
         self._client = client
         self._owned = client is None
 
     @property
     def client(self) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = httpx.AsyncClient(timeout=DEFAULT_TIMEOUT, follow_redirects=False)
+            self._client = upstream_client()
         return self._client
 
     async def aclose(self) -> None:
@@ -92,13 +134,22 @@ class ReverseProxy:
         if scope["type"] != "http":
             await send({"type": "websocket.close", "code": 1003})
             return
+        try:
+            url = self.upstream.url(*forwarded_target(scope))
+        except InvalidInputError as exc:
+            await send_json(send, 400, error_body(400, "invalid_request_target", str(exc)))
+            return
         incoming = [(k.lower(), v) for k, v in scope.get("headers") or ()]
         has_body = any(k in (b"content-length", b"transfer-encoding") for k, _ in incoming)
-        headers = [(k, v) for k, v in _strip(incoming) if k != b"host"]
+        headers = [
+            (k, v) for k, v in _strip(incoming) if k != b"host" and k not in METHOD_OVERRIDES
+        ]
         headers += _forwarded(scope)
-        request = self.client.build_request(
+        # httpx.Request, not client.build_request: the client's default headers
+        # (Accept-Encoding, User-Agent…) and its cookie jar are never added.
+        request = httpx.Request(
             scope["method"],
-            self.upstream + _target(scope),
+            url,
             headers=headers,
             content=_body(receive) if has_body else b"",
         )
@@ -130,13 +181,6 @@ class ReverseProxy:
             await response.aclose()
 
 
-def _target(scope: Scope) -> str:
-    raw = scope.get("raw_path")
-    path = raw.decode("latin-1") if raw else quote(scope["path"])
-    query = scope.get("query_string", b"")
-    return f"{path}?{query.decode('latin-1')}" if query else path
-
-
 def _forwarded(scope: Scope) -> list[tuple[bytes, bytes]]:
     out = [(b"x-forwarded-proto", str(scope.get("scheme", "http")).encode())]
     client = scope.get("client")
@@ -162,11 +206,15 @@ async def _body(receive: Receive) -> AsyncIterator[bytes]:
 
 
 def _gateway_error(status: int, exc: Exception) -> dict[str, Any]:
-    return {
-        "error": "upstream_timeout" if status == 504 else "upstream_unavailable",
-        "status": status,
-        "message": f"upstream: {type(exc).__name__}: {exc}",
-    }
+    code = "upstream_timeout" if status == 504 else "upstream_unavailable"
+    return error_body(status, code, f"upstream: {type(exc).__name__}: {exc}")
+
+
+def upstream_client() -> httpx.AsyncClient:
+    """The client the gateway talks to the upstream with: no redirects followed, and a cookie
+    jar that keeps nothing, so one caller's cookies never reach another's request."""
+    jar = http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+    return httpx.AsyncClient(timeout=DEFAULT_TIMEOUT, follow_redirects=False, cookies=jar)
 
 
 async def _lifespan(receive: Receive, send: Send, close: Callable[[], Any]) -> None:
@@ -183,7 +231,7 @@ async def _lifespan(receive: Receive, send: Send, close: Callable[[], Any]) -> N
 def upstream_deliverer(client: httpx.AsyncClient, upstream: str, store: HoldStore) -> Deliverer:
     """A release-worker deliverer sending each held request again to `upstream`, with its
     `Idempotency-Key`. 2xx/3xx is done, 4xx (but 408/425/429) permanent, the rest retried."""
-    base = _check_upstream(upstream)
+    base = Upstream(upstream)
 
     async def deliver(delivery: Delivery) -> None:
         for held_id in dict.fromkeys(delivery.ids):
@@ -193,12 +241,15 @@ def upstream_deliverer(client: httpx.AsyncClient, upstream: str, store: HoldStor
                     f"held message {held_id} of {delivery.establishment} not found"
                 )
             parts = replay_parts(held, delivery.attempt)
-            target = parts.path + (f"?{parts.query}" if parts.query else "")
-            text = f"{parts.method} {base}{target} ({held.id})"
+            target = parts.raw_path + (f"?{parts.query}" if parts.query else "")
+            text = f"{parts.method} {base.text}{target} ({held.id})"
             try:
-                response = await client.request(
-                    parts.method, base + target, headers=parts.headers, content=parts.body
-                )
+                url = base.url(parts.raw_path.encode("latin-1"), parts.query.encode("latin-1"))
+            except (InvalidInputError, UnicodeEncodeError) as exc:
+                raise PermanentDeliveryError(f"{text}: {exc}") from exc
+            request = httpx.Request(parts.method, url, headers=parts.headers, content=parts.body)
+            try:
+                response = await client.send(request)
             except httpx.HTTPError as exc:
                 raise DeliveryError(f"{text}: {type(exc).__name__}: {exc}") from exc
             status = response.status_code

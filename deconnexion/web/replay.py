@@ -1,7 +1,7 @@
 """Replaying a held request: into the wrapped application in-process, past the gate.
 
 `replay_deliverer(app, store)` is a release-worker deliverer. For each held message it rebuilds
-the original request (method, path, query, allow-listed headers, body), adds
+the original request (method, path and query byte for byte, allow-listed headers, body), adds
 ``Idempotency-Key`` and ``Deconnexion-Held-Id``, and calls `app` with a `Replay` object under
 the scope key ``"deconnexion.replay"``. `DeconnexionMiddleware` lets such a request through and
 puts the sender verified at hold time back in ``scope["user"]`` / ``scope["auth"]``. A scope key
@@ -11,6 +11,7 @@ cannot be set by a client, so external requests never reach the bypass.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from deconnexion.errors import (
     DeliveryError,
@@ -74,7 +75,8 @@ def restore_sender(scope: Scope, sender: Sender) -> None:
 @dataclass(frozen=True, slots=True)
 class ReplayParts:
     method: str
-    path: str
+    path: str  # decoded, for messages
+    raw_path: str  # percent-encoded, as received: what is sent again
     root_path: str
     query: str
     headers: list[tuple[str, str]]
@@ -99,9 +101,13 @@ def replay_parts(held: HeldMessage, attempt: int = 1) -> ReplayParts:
         ("deconnexion-attempt", str(attempt)),
         ("content-length", str(len(held.payload))),
     ]
+    path = str(http.get("path") or "/")
+    # Held before raw paths were kept: the decoded path, encoded again.
+    raw_path = str(http.get("raw_path") or quote(path, safe="/!$&'()*+,=:@~"))
     return ReplayParts(
         method=http["method"],
-        path=str(http.get("path") or "/"),
+        path=path,
+        raw_path=raw_path,
         root_path=str(http.get("root_path") or ""),
         query=str(http.get("query") or ""),
         headers=headers,
@@ -156,7 +162,7 @@ def replay_deliverer(app: ASGIApp, store: HoldStore, *, scheme: str = "http") ->
                 "method": parts.method,
                 "scheme": scheme,
                 "path": parts.path,
-                "raw_path": parts.path.encode(),
+                "raw_path": parts.raw_path.encode("latin-1"),
                 "root_path": parts.root_path,
                 "query_string": parts.query.encode("latin-1"),
                 "headers": [

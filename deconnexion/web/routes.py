@@ -7,7 +7,12 @@ or ``"const:body:x"`` when a constant looks like a source). A list of sources is
 the first present wins. A callable ``extract`` supplies what declarations cannot.
 
 Rules are compiled once (one regex each); `Routes.match` is what the middleware calls on every
-request, and a method no rule uses is rejected with a set lookup.
+request, and a method no rule uses is rejected with a set lookup. A rule gates ``POST`` unless
+it names its methods (``methods = ["POST", "PUT"]``). Paths are compared case-insensitively and
+with or without one trailing slash (``/API/Messages/`` is ``/api/messages``): many upstream
+routers read them so, and holding one request too many is the safe side. Path parameters keep
+the case sent. The middleware hands `match` the canonical path of `deconnexion.web.request_line`
+(decoded, no dot segment, no ``//``), never the raw one.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from pydantic import (
 
 from deconnexion.core.config_file import load_mapping
 from deconnexion.errors import InvalidInputError
+from deconnexion.web.request_line import match_key
 
 __all__ = [
     "DEFAULT_HEADER_ALLOWLIST",
@@ -244,12 +250,16 @@ class Routes:
         for i, rule in enumerate(self.rules):
             if rule.path_params():
                 continue
+            key = match_key(rule.path)
             for method in rule.methods:
-                earlier = self._scan(method, rule.path, i)
-                self._literal.setdefault((method, rule.path), earlier or RouteMatch(rule, {}))
+                earlier = self._scan(method, key, self._compiled[:i])
+                self._literal.setdefault((method, key), earlier or RouteMatch(rule, {}))
 
-    def _scan(self, method: str, path: str, stop: int) -> RouteMatch | None:
-        for methods, regex, rule in self._compiled[:stop]:
+    @staticmethod
+    def _scan(
+        method: str, path: str, compiled: list[tuple[frozenset[str], re.Pattern[str], RouteRule]]
+    ) -> RouteMatch | None:
+        for methods, regex, rule in compiled:
             if method in methods:
                 found = regex.fullmatch(path)
                 if found is not None:
@@ -257,18 +267,16 @@ class Routes:
         return None
 
     def match(self, method: str, path: str) -> RouteMatch | None:
-        """The first rule matching `method` and `path`, with its path parameters."""
+        """The first rule matching `method` and the decoded `path` (case-insensitively, with or
+        without one trailing slash), with its path parameters as sent."""
         if method not in self.methods:
             return None
-        literal = self._literal.get((method, path))
+        key = match_key(path)
+        literal = self._literal.get((method, key))
         if literal is not None:
             return literal
-        for methods, regex, rule in self._compiled:
-            if method in methods:
-                found = regex.fullmatch(path)
-                if found is not None:
-                    return RouteMatch(rule, found.groupdict())
-        return None
+        trimmed = path[:-1] if len(path) > 1 and path.endswith("/") else path
+        return self._scan(method, trimmed, self._compiled)
 
     def __len__(self) -> int:
         return len(self.rules)
@@ -304,7 +312,7 @@ def _compile(rule: RouteRule, source: str, index: int) -> re.Pattern[str]:
             f"{source}: route #{index + 1}: bad parameter in path {rule.path!r}; "
             "expected {name} or {name:path}"
         )
-    pattern += re.escape(rest)
+    pattern += re.escape(rest[:-1] if rest.endswith("/") and rule.path != "/" else rest)
     names = set(rule.path_params())
     for field, sources in rule.sources().items():
         for s in sources:
@@ -314,7 +322,7 @@ def _compile(rule: RouteRule, source: str, index: int) -> re.Pattern[str]:
                     f"{{{s[5:]}}} parameter (it has: {', '.join(sorted(names)) or 'none'})"
                 )
     try:
-        return re.compile(pattern)
+        return re.compile(pattern, re.IGNORECASE)
     except re.error as exc:  # duplicate parameter names
         raise InvalidInputError(
             f"{source}: route #{index + 1}: path {rule.path!r}: {exc}"
