@@ -80,13 +80,20 @@ class HoldQueue:
         actor: str | None = None,
         content_type: str | None = None,
         meta: dict[str, Any] | None = None,
+        anonymous: bool = False,
     ) -> HoldResult:
-        """Hold one message until `decision.release_at`. Holding the same idempotency key
-        again returns the first message ("duplicate"); a held message with the same collapse
-        key is replaced by this one ("replaced")."""
+        """Hold one message until `decision.release_at`.
+
+        Keys belong to their sender, `actor`: holding the same idempotency key again while
+        the first message of that actor is still pending (held or claimed) returns it
+        ("duplicate"); once it is delivered (or cancelled…) the key holds a new message. A
+        held message of the same actor with the same collapse key is replaced by this one
+        ("replaced"); another actor's never is. `anonymous=True` (a sender nobody
+        authenticated): the keys match no other message, so this one is always held anew
+        and replaces nothing."""
         request = HoldRequest(
             establishment, message, decision, payload, idempotency_key, recipients,
-            collapse_key, actor, content_type, meta,
+            collapse_key, actor, content_type, meta, anonymous,
         )  # fmt: skip
         return self._hold([request], single=True)[0]
 

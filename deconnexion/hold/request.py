@@ -66,6 +66,7 @@ class HoldRequest:
     actor: str | None = None
     content_type: str | None = None
     meta: Mapping[str, Any] | None = None
+    anonymous: bool = False  # an unauthenticated sender: its keys match no other message
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +239,8 @@ def build_row(r: HoldRequest, batch: Batch, prefix: str = "") -> tuple[tuple[Any
     if r.content_type is not None:
         content_type = _text(r.content_type, prefix, "content_type", 255)
     collapse, actor = r.collapse_key, r.actor
+    if actor is not None:
+        actor = _text(actor, prefix, "actor", 255)
     row = (
         batch.new_id(),
         key,
@@ -264,9 +267,10 @@ def build_row(r: HoldRequest, batch: Batch, prefix: str = "") -> tuple[tuple[Any
         None,  # last_error
         None,  # released_at
         0,  # seq: the store's
-        None if actor is None else _text(actor, prefix, "actor", 255),
+        actor,
         justification,
         publish,
+        None if r.anonymous else (actor or ""),  # key_scope: keys belong to their sender
     )
     return row, tz or decision.timezone
 

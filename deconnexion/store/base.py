@@ -16,11 +16,18 @@ Life of a message::
      │ │                 │ └───fail(retry_at=t)──▶ held (next_attempt_at = t)
      │ │                 └─────give_back(at)──▶ held (next_attempt_at = at, not an attempt)
      │ ├─cancel──▶ cancelled
-     │ └─insert with same collapse key──▶ replaced
+     │ └─insert with same collapse key and key scope──▶ replaced
      └── claimed with an expired lease is claimable again (attempts + 1)
 
 Invariant kept by every store: `next_attempt_at >= release_at`; a held message is due when
 `next_attempt_at <= now` (and therefore `release_at <= now`).
+
+Keys belong to a sender. An idempotency key or a collapse key only ever matches a message of
+the same establishment *and* the same `key_scope` (the sender: `HoldQueue` puts the actor
+there); a message whose `key_scope` is None (an anonymous sender) matches nothing, so it can
+neither replace, pre-empt nor learn about another message. An idempotency key names a
+*pending* message (held or claimed): once that one is released, cancelled, replaced or dead,
+the same key holds a new message (the same reminder sent again next week is sent again).
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from typing import Any, Literal, Protocol, overload, runtime_checkable
 
 __all__ = [
     "AUDIT_ACTIONS",
+    "PENDING",
     "STATES",
     "AuditAction",
     "AuditEntry",
@@ -100,6 +108,9 @@ class HeldMessage:
     `seq` is assigned by the store on insert (monotonic insertion order); pass 0.
     `actor` is who asked for the diffusion; `justification` and `publish_to_students_at`
     (epoch) complete the original `Message` so it can be rebuilt for a reschedule.
+    `key_scope` is whose keys `idempotency_key` and `collapse_key` are (see the module
+    docstring): "" for an application holding without naming an actor, None for an
+    anonymous sender (its keys match no other message).
     """
 
     id: str
@@ -130,7 +141,10 @@ class HeldMessage:
     actor: str | None = None
     justification: str | None = None
     publish_to_students_at: float | None = None
+    key_scope: str | None = ""
 
+
+PENDING: tuple[State, ...] = ("held", "claimed")  # what an idempotency key can name
 
 HeldFields = tuple[Any, ...]  # a HeldMessage's field values, in field order
 held_fields: Callable[[HeldMessage], HeldFields] = attrgetter(
@@ -182,10 +196,11 @@ def rows_of(messages: Sequence[HeldMessage]) -> Sequence[HeldFields]:
 class InsertOutcome:
     """What `insert_many` did with one message, in the order given.
 
-    outcome "held": inserted. "duplicate": the idempotency key was already known for that
-    establishment; `id` / `release_at` / `state` are the existing message's, nothing written
-    but an audit row. "replaced": inserted, and the held message with the same collapse key
-    (`replaced_id`) is now in state "replaced".
+    outcome "held": inserted. "duplicate": a pending message (held or claimed) of the same
+    establishment and key scope has this idempotency key; `id` / `release_at` / `state` are
+    that message's (the sender's own), nothing written but an audit row. "replaced":
+    inserted, and the held message with the same collapse key and key scope (`replaced_id`)
+    is now in state "replaced".
     """
 
     id: str

@@ -160,6 +160,7 @@ COLUMNS = (
     "actor",
     "justification",
     "publish_to_students_at",
+    "key_scope",
 )  # HeldMessage's field order: rows are read positionally
 
 

@@ -1,18 +1,45 @@
 """How a batch of inserts resolves idempotency and collapse keys, the same for every store.
 
-The store looks up which (establishment, idempotency key) pairs already exist and which held
-messages own the batch's collapse keys, then `plan_inserts` decides, message by message in
-the order given, what to write. Later items of a batch see earlier ones.
+The store looks up which pending messages (held or claimed) have the batch's (establishment,
+key scope, idempotency key) and which held messages own its (establishment, key scope,
+collapse key), then `plan_inserts` decides, message by message in the order given, what to
+write. Later items of a batch see earlier ones. A message without a key scope (an anonymous
+sender) is always held as a new message and replaces nothing: `keys_of` leaves it out.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from deconnexion.store.base import AuditEntry, HeldMessage, InsertOutcome, State
 
-__all__ = ["Existing", "InsertPlan", "plan_inserts"]
+__all__ = ["Existing", "InsertPlan", "Key", "collapse_keys_of", "keys_of", "plan_inserts"]
+
+Key = tuple[str, str, str]  # (establishment, key scope, idempotency or collapse key)
+
+
+def keys_of(messages: Sequence[HeldMessage]) -> list[Key]:
+    """The idempotency keys a store must look up for `messages` (anonymous ones have none)."""
+    return sorted(
+        {
+            (m.establishment, m.key_scope, m.idempotency_key)
+            for m in messages
+            if m.key_scope is not None
+        }
+    )
+
+
+def collapse_keys_of(messages: Sequence[HeldMessage]) -> list[Key]:
+    """The collapse keys a store must look up for `messages` (anonymous ones have none)."""
+    return sorted(
+        {
+            (m.establishment, m.key_scope, m.collapse_key)
+            for m in messages
+            if m.key_scope is not None and m.collapse_key is not None
+        }
+    )
 
 
 class Existing(NamedTuple):  # a tuple: cheap to make once per message of a batch
@@ -48,33 +75,40 @@ class InsertPlan:
 
 def plan_inserts(
     messages: list[HeldMessage] | tuple[HeldMessage, ...],
-    by_key: dict[tuple[str, str], Existing],
-    held_collapse: dict[tuple[str, str], str],
+    by_key: dict[Key, Existing],
+    held_collapse: dict[Key, str],
     now: float,
 ) -> InsertPlan:
-    """Decide the batch. `by_key` and `held_collapse` describe the store before the batch."""
+    """Decide the batch. `by_key` (pending messages) and `held_collapse` describe the store
+    before the batch, keyed as `keys_of` and `collapse_keys_of` give them."""
     plan = InsertPlan()
     if not by_key and all(m.collapse_key is None for m in messages):
-        keys = {(m.establishment, m.idempotency_key) for m in messages}
+        keys = {(m.establishment, m.key_scope, m.idempotency_key) for m in messages}
         if len(keys) == len(messages):  # the common case: all new, nothing to collapse
             plan.inserts = [(m, "held") for m in messages]
             plan.outcomes = [InsertOutcome(m.id, "held", m.release_at) for m in messages]
             return plan
-    staged_keys: dict[tuple[str, str], Existing] = {}
-    staged_collapse: dict[tuple[str, str], int] = {}  # → index in plan.inserts
+    staged_keys: dict[Key, Existing] = {}
+    staged_collapse: dict[Key, int] = {}  # → index in plan.inserts
     collapse_owner = dict(held_collapse)
     replaced: set[str] = set()
     for m in messages:
-        ik = (m.establishment, m.idempotency_key)
+        scope = m.key_scope
+        if scope is None:  # anonymous: never a duplicate, never replaces
+            plan.inserts.append((m, "held"))
+            plan.outcomes.append(InsertOutcome(m.id, "held", m.release_at))
+            continue
+        ik = (m.establishment, scope, m.idempotency_key)
         old = staged_keys.get(ik) or by_key.get(ik)
-        if old is not None:
-            state: State = "replaced" if old.id in replaced else old.state
-            plan.outcomes.append(InsertOutcome(old.id, "duplicate", old.release_at, None, state))
+        if old is not None and old.id not in replaced:
+            plan.outcomes.append(
+                InsertOutcome(old.id, "duplicate", old.release_at, None, old.state)
+            )
             plan.audit.append(_entry(now, m, old.id, "duplicate", {"key": m.idempotency_key}))
             continue
         replaced_id: str | None = None
         if m.collapse_key is not None:
-            ck = (m.establishment, m.collapse_key)
+            ck = (m.establishment, scope, m.collapse_key)
             if ck in staged_collapse:
                 index = staged_collapse[ck]
                 row, _ = plan.inserts[index]

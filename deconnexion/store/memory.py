@@ -17,7 +17,15 @@ from dataclasses import replace
 from typing import Any
 
 from deconnexion.errors import StoreError
-from deconnexion.store.base import AuditEntry, HeldMessage, InsertOutcome, Rescheduled, State, Stats
+from deconnexion.store.base import (
+    PENDING,
+    AuditEntry,
+    HeldMessage,
+    InsertOutcome,
+    Rescheduled,
+    State,
+    Stats,
+)
 from deconnexion.store.common import (
     AuditSort,
     derived_hold,
@@ -26,7 +34,7 @@ from deconnexion.store.common import (
     plan_reschedule,
     sorted_counts,
 )
-from deconnexion.store.insert_plan import Existing, plan_inserts
+from deconnexion.store.insert_plan import Existing, Key, collapse_keys_of, keys_of, plan_inserts
 
 __all__ = ["MemoryStore"]
 
@@ -47,8 +55,8 @@ class MemoryStore:
         self._dirty = False
         self._closed = False
         self._rows: dict[str, HeldMessage] = {}
-        self._by_key: dict[tuple[str, str], str] = {}
-        self._collapse: dict[tuple[str, str], str] = {}  # held messages only
+        self._by_key: dict[Key, str] = {}  # the latest message of each key, maybe not pending
+        self._collapse: dict[Key, str] = {}  # held messages only
         self._claimed: set[str] = set()
         self._due: builtins.list[_Key] = []  # held messages in claim order, lazily cleaned
         self._next: builtins.list[tuple[float, str]] = []  # (next_attempt_at, id), lazily cleaned
@@ -66,19 +74,17 @@ class MemoryStore:
             ids = [m.id for m in messages]
             if len(set(ids)) != len(ids) or any(i in self._rows for i in ids):
                 raise StoreError("insert_many: a message id is repeated or already stored")
-            by_key: dict[tuple[str, str], Existing] = {}
-            held_collapse: dict[tuple[str, str], str] = {}
-            for m in messages:
-                found = self._by_key.get((m.establishment, m.idempotency_key))
-                if found is not None:
+            by_key: dict[Key, Existing] = {}
+            for ik in keys_of(messages):
+                found = self._by_key.get(ik)
+                if found is not None and self._rows[found].state in PENDING:
                     old = self._rows[found]
-                    by_key[(m.establishment, m.idempotency_key)] = Existing(
-                        old.id, old.release_at, old.state
-                    )
-                if m.collapse_key is not None:
-                    owner = self._collapse.get((m.establishment, m.collapse_key))
-                    if owner is not None:
-                        held_collapse[(m.establishment, m.collapse_key)] = owner
+                    by_key[ik] = Existing(old.id, old.release_at, old.state)
+            held_collapse: dict[Key, str] = {}
+            for ck in collapse_keys_of(messages):
+                owner = self._collapse.get(ck)
+                if owner is not None:
+                    held_collapse[ck] = owner
             plan = plan_inserts(list(messages), by_key, held_collapse, now)
             for rid in plan.replace_stored:
                 self._put(replace(self._rows[rid], state="replaced"))
@@ -95,10 +101,12 @@ class MemoryStore:
                 )
                 self._rows[m.id] = row
                 self._held[m.id] = (now, m.release_at)
-                self._by_key[(m.establishment, m.idempotency_key)] = m.id
+                if m.key_scope is not None:
+                    self._by_key[(m.establishment, m.key_scope, m.idempotency_key)] = m.id
                 if state == "held":
-                    if m.collapse_key is not None:
-                        self._collapse[(m.establishment, m.collapse_key)] = m.id
+                    owned = _collapse_key(row)
+                    if owned is not None:
+                        self._collapse[owned] = m.id
                     self._index(row)
             self._append(plan.audit)
             self._wake()
@@ -189,14 +197,14 @@ class MemoryStore:
             state: State = "dead"
             if retry_at is not None:
                 # a newer message with the same collapse key supersedes this one
-                ck = None if row.collapse_key is None else (row.establishment, row.collapse_key)
+                ck = _collapse_key(row)
                 state = "replaced" if ck is not None and ck in self._collapse else "held"
             new = replace(row, state=state, lease_until=None, last_error=error)
             if state == "held" and retry_at is not None:
                 new = replace(new, next_attempt_at=max(retry_at, row.release_at))
             self._put(new)
-            if state == "held" and row.collapse_key is not None:
-                self._collapse[(row.establishment, row.collapse_key)] = row.id
+            if state == "held" and ck is not None:
+                self._collapse[ck] = row.id
             entries = fail_entries(
                 row.establishment, row.id, row.attempts, state, worker_id, now, error, retry_at
             )
@@ -212,7 +220,7 @@ class MemoryStore:
                 row = self._rows.get(mid)
                 if row is None or row.state != "claimed" or row.worker_id != worker_id:
                     continue
-                ck = None if row.collapse_key is None else (row.establishment, row.collapse_key)
+                ck = _collapse_key(row)
                 superseded = ck is not None and ck in self._collapse
                 new = replace(
                     row,
@@ -407,8 +415,8 @@ class MemoryStore:
             or old.next_attempt_at != row.next_attempt_at
         ):
             self._index(row)
-        if row.collapse_key is not None and row.state != "held":
-            ck = (row.establishment, row.collapse_key)
+        ck = _collapse_key(row)
+        if ck is not None and row.state != "held":
             if self._collapse.get(ck) == row.id:
                 del self._collapse[ck]
 
@@ -423,6 +431,12 @@ class MemoryStore:
     def _wake(self) -> None:
         self._dirty = True
         self._changed.notify_all()
+
+
+def _collapse_key(row: HeldMessage) -> Key | None:
+    if row.collapse_key is None or row.key_scope is None:
+        return None
+    return (row.establishment, row.key_scope, row.collapse_key)
 
 
 def _key(row: HeldMessage) -> _Key:

@@ -29,7 +29,7 @@ from deconnexion.store.common import (
     plan_reschedule,
     sorted_counts,
 )
-from deconnexion.store.insert_plan import Existing, plan_inserts
+from deconnexion.store.insert_plan import Existing, Key, collapse_keys_of, keys_of, plan_inserts
 
 try:
     import psycopg
@@ -39,7 +39,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 __all__ = ["SCHEMA_VERSION", "PostgresStore"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,40}")
 _BODY = ("payload", "meta", "decision")
 _COLUMNS = ", ".join(("b." if c in _BODY else "h.") + c for c in COLUMNS)
@@ -136,17 +136,15 @@ class PostgresStore:
                 q["lock_establishment"],
                 {"scope": self.schema, "establishments": sorted(set(ests))},
             )
-            pairs = sorted({(m.establishment, m.idempotency_key) for m in messages})
-            keys = {"establishments": [e for e, _ in pairs], "keys": [k for _, k in pairs]}
             by_key = {
-                (e, k): Existing(i, r, s) for e, k, i, r, s in c.execute(q["find_keys"], keys)
+                (e, scope, k): Existing(i, r, s)
+                for e, scope, k, i, r, s in c.execute(q["find_keys"], _triples(keys_of(messages)))
             }
-            held_collapse: dict[tuple[str, str], str] = {}
-            cpairs = sorted({(m.establishment, m.collapse_key) for m in messages if m.collapse_key})
-            if cpairs:
-                ck = {"establishments": [e for e, _ in cpairs], "keys": [k for _, k in cpairs]}
-                for e, k, i in c.execute(q["find_collapse"], ck):
-                    held_collapse[(e, k)] = i
+            held_collapse: dict[Key, str] = {}
+            ckeys = collapse_keys_of(messages)
+            if ckeys:
+                for e, scope, k, i in c.execute(q["find_collapse"], _triples(ckeys)):
+                    held_collapse[(e, scope, k)] = i
             plan = plan_inserts(list(messages), by_key, held_collapse, now)
             if plan.replace_stored:
                 done = {r[0] for r in c.execute(q["mark_replaced"], {"ids": plan.replace_stored})}
@@ -447,10 +445,20 @@ def _rows(
                 m.publish_to_students_at,
                 now,
                 m.release_at,
+                m.key_scope,
             )
         )
         bodies.append((seq, m.payload, enc(m.meta), enc(m.decision)))
     return heads, bodies
+
+
+def _triples(keys: Sequence[Key]) -> dict[str, builtins.list[str]]:
+    """(establishment, key scope, key) triples as three arrays for `unnest`."""
+    return {
+        "establishments": [e for e, _, _ in keys],
+        "scopes": [s for _, s, _ in keys],
+        "keys": [k for _, _, k in keys],
+    }
 
 
 def _decode(r: Sequence[Any]) -> HeldMessage:

@@ -86,23 +86,39 @@ CREATE TABLE {schema}.audit (
 );
 CREATE INDEX audit_tenant ON {schema}.audit (establishment, at);
 
+-- name: schema_v2
+-- Keys belong to a sender (key_scope, NULL: anonymous) and an idempotency key names a pending
+-- message only; migrated rows are scoped by their actor
+ALTER TABLE {schema}.held ADD COLUMN key_scope text;
+UPDATE {schema}.held SET key_scope = coalesce(actor, '');
+ALTER TABLE {schema}.held DROP CONSTRAINT held_establishment_idempotency_key_key;
+CREATE UNIQUE INDEX held_key ON {schema}.held (establishment, key_scope, idempotency_key)
+    WHERE state IN ('held', 'claimed');
+DROP INDEX {schema}.held_collapse;
+CREATE UNIQUE INDEX held_collapse ON {schema}.held (establishment, key_scope, collapse_key)
+    WHERE state = 'held' AND collapse_key IS NOT NULL;
+
 -- name: find_keys
 -- one index probe per (establishment, key) pair: LATERAL ... LIMIT 1 keeps the plan a nested
 -- loop over the batch, never a scan of the table
-SELECT h.establishment, h.idempotency_key, h.id, h.release_at, h.state
-FROM unnest(%(establishments)s::text[], %(keys)s::text[]) AS p (establishment, key)
+-- (pending messages only: held or claimed)
+SELECT h.establishment, h.key_scope, h.idempotency_key, h.id, h.release_at, h.state
+FROM unnest(%(establishments)s::text[], %(scopes)s::text[], %(keys)s::text[])
+    AS p (establishment, scope, key)
 CROSS JOIN LATERAL (
-    SELECT establishment, idempotency_key, id, release_at, state FROM {schema}.held
-    WHERE establishment = p.establishment AND idempotency_key = p.key
+    SELECT establishment, key_scope, idempotency_key, id, release_at, state FROM {schema}.held
+    WHERE establishment = p.establishment AND key_scope = p.scope AND idempotency_key = p.key
+      AND state IN ('held', 'claimed')
     LIMIT 1
 ) AS h;
 
 -- name: find_collapse
-SELECT h.establishment, h.collapse_key, h.id
-FROM unnest(%(establishments)s::text[], %(keys)s::text[]) AS p (establishment, key)
+SELECT h.establishment, h.key_scope, h.collapse_key, h.id
+FROM unnest(%(establishments)s::text[], %(scopes)s::text[], %(keys)s::text[])
+    AS p (establishment, scope, key)
 CROSS JOIN LATERAL (
-    SELECT establishment, collapse_key, id FROM {schema}.held
-    WHERE establishment = p.establishment AND collapse_key = p.key
+    SELECT establishment, key_scope, collapse_key, id FROM {schema}.held
+    WHERE establishment = p.establishment AND key_scope = p.scope AND collapse_key = p.key
       AND state = 'held' AND collapse_key IS NOT NULL
     LIMIT 1
 ) AS h;
@@ -120,7 +136,7 @@ SELECT nextval(pg_get_serial_sequence(%(table)s, 'seq')) FROM generate_series(1,
 COPY {schema}.held (
     seq, id, establishment, idempotency_key, collapse_key, kind, audience, sender_role, urgent,
     priority, recipients, content_type, created_at, release_at, next_attempt_at, reasons,
-    state, actor, justification, publish_to_students_at, held_at, held_release_at
+    state, actor, justification, publish_to_students_at, held_at, held_release_at, key_scope
 ) FROM STDIN;
 
 -- name: copy_body
@@ -235,8 +251,8 @@ UPDATE {schema}.held AS h
 SET state = CASE
         WHEN h.collapse_key IS NOT NULL AND EXISTS (
             SELECT 1 FROM {schema}.held AS o
-            WHERE o.establishment = h.establishment AND o.collapse_key = h.collapse_key
-              AND o.state = 'held'
+            WHERE o.establishment = h.establishment AND o.key_scope = h.key_scope
+              AND o.collapse_key = h.collapse_key AND o.state = 'held'
         ) THEN 'replaced'
         ELSE 'held' END,
     lease_until = NULL, last_error = %(error)s,
@@ -252,8 +268,8 @@ UPDATE {schema}.held AS h
 SET state = CASE
         WHEN h.collapse_key IS NOT NULL AND EXISTS (
             SELECT 1 FROM {schema}.held AS o
-            WHERE o.establishment = h.establishment AND o.collapse_key = h.collapse_key
-              AND o.state = 'held'
+            WHERE o.establishment = h.establishment AND o.key_scope = h.key_scope
+              AND o.collapse_key = h.collapse_key AND o.state = 'held'
         ) THEN 'replaced'
         ELSE 'held' END,
     lease_until = NULL, attempts = greatest(h.attempts - 1, 0),

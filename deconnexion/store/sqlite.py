@@ -43,17 +43,18 @@ from deconnexion.store.common import (
     sorted_counts,
     statements,
 )
-from deconnexion.store.insert_plan import Existing, plan_inserts
+from deconnexion.store.insert_plan import Existing, Key, collapse_keys_of, keys_of, plan_inserts
 
 __all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "SQLiteStore"]
 
 APPLICATION_ID = 0x44434E58  # "DCNX": marks the file as a deconnexion hold store
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _BODY = ("payload", "meta", "decision")
 Q = load_queries(
     "sqlite.sql", columns=", ".join(("b." if c in _BODY else "h.") + c for c in COLUMNS)
 )
-MIGRATIONS = {1: Q["schema_v1"]}  # version n: the block that turns version n-1 into n
+# version n: the block that turns version n-1 into n
+MIGRATIONS = {1: Q["schema_v1"], 2: Q["schema_v2"]}
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 TUNING = (
     "PRAGMA cache_size = -32768",  # 32 MiB of page cache: index pages of big backlogs
@@ -228,16 +229,13 @@ class SQLiteStore:
         self, c: sqlite3.Connection, messages: Sequence[HeldMessage], now: float
     ) -> builtins.list[InsertOutcome]:
         """Look up the batch's keys and collapse keys, then write what `plan_inserts` says."""
-        pairs = dumps([[m.establishment, m.idempotency_key] for m in messages])
-        cpairs = [[m.establishment, m.collapse_key] for m in messages if m.collapse_key]
-        by_key = {
-            (e, k): Existing(i, r, s)
-            for e, k, i, r, s in c.execute(Q["find_keys"], {"pairs": pairs})
-        }
-        held_collapse: dict[tuple[str, str], str] = {}
-        if cpairs:
-            for e, ck, i in c.execute(Q["find_collapse"], {"pairs": dumps(cpairs)}):
-                held_collapse[(e, ck)] = i
+        found = c.execute(Q["find_keys"], {"keys": dumps(keys_of(messages))})
+        by_key = {(e, scope, k): Existing(i, r, s) for e, scope, k, i, r, s in found}
+        held_collapse: dict[Key, str] = {}
+        ckeys = collapse_keys_of(messages)
+        if ckeys:
+            for e, scope, ck, i in c.execute(Q["find_collapse"], {"keys": dumps(ckeys)}):
+                held_collapse[(e, scope, ck)] = i
         plan = plan_inserts(list(messages), by_key, held_collapse, now)
         if plan.replace_stored:
             c.executemany(Q["mark_replaced"], [(i,) for i in plan.replace_stored])
@@ -489,7 +487,7 @@ def _rows(
             id_, establishment, key, collapse_key, kind, audience, sender_role, urgent,
             priority, recipients, payload, content_type, meta, created_at, release_at,
             next_attempt_at, reasons, decision, _state, _attempts, _lease_until, _worker_id,
-            _last_error, _released_at, _seq, actor, justification, publish,
+            _last_error, _released_at, _seq, actor, justification, publish, key_scope,
         ) = row  # fmt: skip
         heads.append(
             (
@@ -515,6 +513,7 @@ def _rows(
                 publish,
                 now,
                 release_at,
+                key_scope,
             )
         )
         bodies.append((seq, payload, enc(meta), enc(decision)))
@@ -531,7 +530,7 @@ def _decode_many(rows: Iterable[Sequence[Any]]) -> builtins.list[HeldMessage]:
             id_, establishment, key, collapse_key, kind, audience, sender_role, urgent,
             priority, recipients, payload, content_type, meta, created_at, release_at,
             next_attempt_at, reasons, decision, state, attempts, lease_until, worker_id,
-            last_error, released_at, seq, actor, justification, publish,
+            last_error, released_at, seq, actor, justification, publish, key_scope,
         ) = r  # fmt: skip
         out.append(
             HeldMessage(
@@ -563,6 +562,7 @@ def _decode_many(rows: Iterable[Sequence[Any]]) -> builtins.list[HeldMessage]:
                 actor,
                 justification,
                 publish,
+                key_scope,
             )
         )
     return out

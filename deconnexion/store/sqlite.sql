@@ -62,19 +62,72 @@ CREATE TABLE audit (
 );
 CREATE INDEX audit_tenant ON audit (establishment, at);
 
+-- name: schema_v2
+-- Keys belong to a sender (key_scope) and an idempotency key names a pending message only: the
+-- table-level UNIQUE (establishment, idempotency_key) of v1 cannot be dropped in SQLite, so
+-- `held` is rebuilt (same columns, plus key_scope; migrated rows are scoped by their actor).
+CREATE TABLE held_v2 (
+    seq                    INTEGER PRIMARY KEY,  -- rowid: insertion order, never reused
+    id                     TEXT NOT NULL UNIQUE,
+    establishment          TEXT NOT NULL,
+    idempotency_key        TEXT NOT NULL,
+    collapse_key           TEXT,
+    kind                   TEXT NOT NULL,
+    audience               TEXT NOT NULL,
+    sender_role            TEXT NOT NULL,
+    urgent                 INTEGER NOT NULL,
+    priority               INTEGER NOT NULL,
+    recipients             TEXT NOT NULL,        -- JSON array
+    content_type           TEXT NOT NULL,
+    created_at             REAL NOT NULL,
+    release_at             REAL NOT NULL,
+    next_attempt_at        REAL NOT NULL,
+    reasons                TEXT NOT NULL,        -- JSON array of reason codes
+    state                  TEXT NOT NULL,
+    attempts               INTEGER NOT NULL DEFAULT 0,
+    lease_until            REAL,
+    worker_id              TEXT,
+    last_error             TEXT,
+    released_at            REAL,
+    actor                  TEXT,
+    justification          TEXT,
+    publish_to_students_at REAL,
+    held_at                REAL NOT NULL,        -- when it was held: the "hold" audit entry
+    held_release_at        REAL NOT NULL,        -- release_at at that moment,
+    key_scope              TEXT                  -- whose keys these are; NULL: anonymous
+);
+INSERT INTO held_v2 (seq, id, establishment, idempotency_key, collapse_key, kind, audience, sender_role, urgent, priority, recipients, content_type, created_at, release_at, next_attempt_at, reasons, state, attempts, lease_until, worker_id, last_error, released_at, actor, justification, publish_to_students_at, held_at, held_release_at, key_scope)
+SELECT seq, id, establishment, idempotency_key, collapse_key, kind, audience, sender_role, urgent, priority, recipients, content_type, created_at, release_at, next_attempt_at, reasons, state, attempts, lease_until, worker_id, last_error, released_at, actor, justification, publish_to_students_at, held_at, held_release_at, coalesce(actor, '') FROM held;
+DROP TABLE held;
+ALTER TABLE held_v2 RENAME TO held;
+-- an idempotency key names at most one pending message of a sender
+CREATE UNIQUE INDEX held_key ON held (establishment, key_scope, idempotency_key)
+    WHERE state IN ('held', 'claimed');
+-- at most one held message per collapse key, sender and establishment
+CREATE UNIQUE INDEX held_collapse ON held (establishment, key_scope, collapse_key)
+    WHERE state = 'held' AND collapse_key IS NOT NULL;
+CREATE INDEX held_due ON held (release_at, priority, seq) WHERE state = 'held';
+CREATE INDEX held_retry ON held (next_attempt_at)
+    WHERE state = 'held' AND next_attempt_at > release_at;
+CREATE INDEX held_lease ON held (lease_until) WHERE state = 'claimed';
+CREATE INDEX held_tenant ON held (establishment, seq) WHERE state = 'held';
+
 -- name: find_keys
--- existing messages for (establishment, idempotency_key) pairs given as a JSON array of pairs
-SELECT h.establishment, h.idempotency_key, h.id, h.release_at, h.state
-FROM json_each(:pairs) AS j
+-- pending messages for (establishment, key_scope, idempotency_key) triples, a JSON array
+SELECT h.establishment, h.key_scope, h.idempotency_key, h.id, h.release_at, h.state
+FROM json_each(:keys) AS j
 JOIN held AS h
-  ON h.establishment = j.value ->> 0 AND h.idempotency_key = j.value ->> 1;
+  ON h.establishment = j.value ->> 0 AND h.key_scope = j.value ->> 1
+ AND h.idempotency_key = j.value ->> 2
+WHERE h.state IN ('held', 'claimed');
 
 -- name: find_collapse
--- held messages for (establishment, collapse_key) pairs given as a JSON array of pairs
-SELECT h.establishment, h.collapse_key, h.id
-FROM json_each(:pairs) AS j
+-- held messages for (establishment, key_scope, collapse_key) triples, a JSON array
+SELECT h.establishment, h.key_scope, h.collapse_key, h.id
+FROM json_each(:keys) AS j
 JOIN held AS h
-  ON h.establishment = j.value ->> 0 AND h.collapse_key = j.value ->> 1
+  ON h.establishment = j.value ->> 0 AND h.key_scope = j.value ->> 1
+ AND h.collapse_key = j.value ->> 2
 WHERE h.state = 'held' AND h.collapse_key IS NOT NULL;
 
 -- name: mark_replaced
@@ -87,8 +140,8 @@ SELECT coalesce(max(seq), 0) FROM held;
 INSERT INTO held (
     seq, id, establishment, idempotency_key, collapse_key, kind, audience, sender_role, urgent,
     priority, recipients, content_type, created_at, release_at, next_attempt_at, reasons,
-    state, actor, justification, publish_to_students_at, held_at, held_release_at
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+    state, actor, justification, publish_to_students_at, held_at, held_release_at, key_scope
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
 
 -- name: insert_body
 INSERT INTO held_body (seq, payload, meta, decision) VALUES (?, ?, ?, ?);
@@ -163,8 +216,8 @@ UPDATE held
 SET state = CASE
         WHEN collapse_key IS NOT NULL AND EXISTS (
             SELECT 1 FROM held AS o
-            WHERE o.establishment = held.establishment AND o.collapse_key = held.collapse_key
-              AND o.state = 'held'
+            WHERE o.establishment = held.establishment AND o.key_scope = held.key_scope
+              AND o.collapse_key = held.collapse_key AND o.state = 'held'
         ) THEN 'replaced'
         ELSE 'held' END,
     lease_until = NULL, last_error = :error, next_attempt_at = max(:retry_at, release_at)
@@ -176,8 +229,8 @@ UPDATE held
 SET state = CASE
         WHEN collapse_key IS NOT NULL AND EXISTS (
             SELECT 1 FROM held AS o
-            WHERE o.establishment = held.establishment AND o.collapse_key = held.collapse_key
-              AND o.state = 'held'
+            WHERE o.establishment = held.establishment AND o.key_scope = held.key_scope
+              AND o.collapse_key = held.collapse_key AND o.state = 'held'
         ) THEN 'replaced'
         ELSE 'held' END,
     lease_until = NULL, attempts = max(attempts - 1, 0), next_attempt_at = max(:at, release_at)

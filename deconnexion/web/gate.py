@@ -217,6 +217,9 @@ class Gate:
             idempotency_key=key,
             collapse_key=fields.collapse_key,
             actor=sender.id,
+            # keys belong to their sender: nobody's message can be replaced, pre-empted or
+            # shown by another sender's key, and an anonymous one matches no message at all
+            anonymous=not (sender.authenticated and sender.id),
             content_type=headers.get("content-type", "application/octet-stream"),
             meta=self._meta(scope, rule.name or rule.path, sender, fields),
         )
