@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator, Callable
 
 from starlette.applications import Starlette
@@ -116,13 +115,15 @@ API_ROUTES = [  # the ENT's own API, unchanged
 
 
 def create_app(
-    store_url: str = "sqlite:///ent-held.db", clock: Callable[[], float] = time.time
+    store_url: str = "sqlite:///ent-held.db", clock: Callable[[], float] | None = None
 ) -> Starlette:
+    # Without `clock`, deconnexion reads the time when it needs it (freezegun follows).
+    timed = {} if clock is None else {"clock": clock}
     store = open_store(store_url)
     api = Starlette(routes=API_ROUTES)
-    gated = DeconnexionMiddleware(api, queue=HoldQueue(store, clock), routes=GATED, clock=clock)
+    gated = DeconnexionMiddleware(api, queue=HoldQueue(store, **timed), routes=GATED, **timed)
     # At release the worker replays each held request into the API, past the gate.
-    worker = ReleaseWorker(store, replay_deliverer(gated, store), clock=clock)
+    worker = ReleaseWorker(store, replay_deliverer(gated, store), **timed)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -134,7 +135,7 @@ def create_app(
 
     app = Starlette(
         routes=[
-            Mount("/_deconnexion", admin_app(store, worker=worker, clock=clock)),
+            Mount("/_deconnexion", admin_app(store, worker=worker, **timed)),
             Mount("/", gated),
         ],
         middleware=[Middleware(AuthenticationMiddleware, backend=TokenBackend())],

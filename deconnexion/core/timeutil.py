@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, tzinfo
 from zoneinfo import ZoneInfo
 
@@ -9,9 +10,18 @@ import pendulum
 
 from deconnexion.errors import InvalidInputError, NaiveDatetimeError
 
-__all__ = ["aware", "from_epoch", "parse_instant", "to_epoch", "zone"]
+__all__ = ["aware", "from_epoch", "parse_instant", "to_epoch", "wall_clock", "zone"]
 
 _ZONES: dict[str, ZoneInfo] = {}
+
+
+def wall_clock() -> float:
+    """Now, in epoch seconds: the default clock of the queue, gate, worker and admin API.
+
+    It looks `time.time` up at each call, so a test that freezes time (freezegun's
+    `freeze_time`, time-machine) moves every default clock; `clock=time.time` as a default
+    argument would keep the real function bound at import."""
+    return time.time()
 
 
 def zone(name: str) -> ZoneInfo:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import builtins
 import gc
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -20,7 +19,7 @@ from typing import Any, Protocol
 
 from deconnexion.core.message import Decision, Message
 from deconnexion.core.territories import Establishment
-from deconnexion.core.timeutil import aware, from_epoch, zone
+from deconnexion.core.timeutil import aware, from_epoch, wall_clock, zone
 from deconnexion.errors import InvalidInputError
 from deconnexion.hold.request import (
     DEFAULT_MAX_PAYLOAD,
@@ -57,7 +56,7 @@ class HoldQueue:
     def __init__(
         self,
         store: HoldStore,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = wall_clock,
         *,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD,
     ) -> None:

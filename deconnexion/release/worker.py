@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from deconnexion.core.timeutil import zone
+from deconnexion.core.timeutil import wall_clock, zone
 from deconnexion.errors import InvalidInputError
 from deconnexion.metrics import worker_prometheus_text
 from deconnexion.release.claimed_batch import LEASE_USE, ClaimedBatch, ReleaseSettings
@@ -68,7 +68,7 @@ class ReleaseWorker:
         digest: bool = False,
         concurrency: int = 32,
         poll_interval: float = 30.0,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = wall_clock,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         worker_id: str | None = None,
         log_timezone: str = "Europe/Paris",

@@ -17,7 +17,6 @@ not exist: a caller of X never learns anything about Y.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -35,7 +34,7 @@ except ImportError as exc:  # pragma: no cover - the dev environment has the ext
     raise MissingExtraError("asgi", "starlette") from exc
 
 from deconnexion.core.territories import Establishment
-from deconnexion.core.timeutil import zone
+from deconnexion.core.timeutil import wall_clock, zone
 from deconnexion.metrics import prometheus_text
 from deconnexion.store.base import STATES, HeldMessage, HoldStore, State
 from deconnexion.web.admin_openapi import OPENAPI
@@ -95,7 +94,7 @@ def admin_app(
     identity: IdentityResolver | None = None,
     establishment: EstablishmentResolver | None = None,
     worker: Any = None,
-    clock: Callable[[], float] = time.time,
+    clock: Callable[[], float] = wall_clock,
 ) -> Starlette:
     """The admin API over `store` (a `HoldStore`, or a `HoldQueue` whose store it uses).
     `worker` (a `ReleaseWorker`) adds its counters to /metrics."""

@@ -16,13 +16,13 @@ import argparse
 import asyncio
 import logging
 import os
-import time
 from collections.abc import Callable, Mapping, Sequence
 from email.utils import formatdate
 from typing import Any
 
 from deconnexion.core.policy import Policy
 from deconnexion.core.territories import Establishment
+from deconnexion.core.timeutil import wall_clock
 from deconnexion.errors import InvalidInputError, MissingExtraError
 from deconnexion.hold.queue import HoldQueue
 from deconnexion.release.worker import ReleaseWorker
@@ -58,7 +58,7 @@ class Gateway:
         policy: Policy | None = None,
         identity: IdentityResolver,
         establishment: EstablishmentResolver | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = wall_clock,
         run_worker: bool = True,
         worker_options: Mapping[str, Any] | None = None,
     ) -> None:

@@ -19,13 +19,13 @@ without one trailing slash. Method-override headers (``X-HTTP-Method-Override``,
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from deconnexion.core.policy import Policy
 from deconnexion.core.scheduler import Scheduler
 from deconnexion.core.territories import Establishment
+from deconnexion.core.timeutil import wall_clock
 from deconnexion.errors import InvalidInputError
 from deconnexion.hold.queue import HoldQueue
 from deconnexion.web._http import (
@@ -89,7 +89,7 @@ class DeconnexionMiddleware:
         establishment: EstablishmentResolver | None = None,
         max_body: int = DEFAULT_MAX_BODY,
         header_allowlist: Sequence[str] = DEFAULT_HEADER_ALLOWLIST,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = wall_clock,
         restore_identity: Callable[[Scope, Sender], None] = restore_sender,
     ) -> None:
         if policy is not None and scheduler_for is not None:

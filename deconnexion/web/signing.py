@@ -16,12 +16,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote, unquote
 
 from deconnexion.core.message import SenderRole
+from deconnexion.core.timeutil import wall_clock
 from deconnexion.errors import InvalidInputError
 from deconnexion.web.identity import ANONYMOUS, Sender, parse_role
 
@@ -70,7 +70,7 @@ class SignedHeaderResolver:
         secret: str | bytes,
         *,
         header: str = SENDER_HEADER,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = wall_clock,
         max_lifetime: float | None = 24 * 3600,
     ) -> None:
         self._secret = _secret_bytes(secret)
