@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from deconnexion.errors import InvalidInputError
 from deconnexion.release.deliver import Delivery, DeliveryError, PermanentDeliveryError
 from deconnexion.store import HeldMessage, MemoryStore
 from deconnexion.web.proxy import ReverseProxy, upstream_deliverer
@@ -132,3 +133,45 @@ async def test_upstream_deliverer_sends_the_held_request_again(
     assert request.headers["deconnexion-held-id"] == held_id
     assert request.content == b'{"text": "Sortie"}'
     await client.aclose()
+
+
+@pytest.mark.parametrize("raw", [b"@127.0.0.1:9/internal", b"*", b"http://evil/x", b"evil:80"])
+async def test_the_proxy_alone_never_sends_a_non_origin_target_anywhere(raw: bytes) -> None:
+    seen: list[httpx.Request] = []
+    proxy, _ = proxy_to(lambda request: seen.append(request) or httpx.Response(200))
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": raw.decode(), "raw_path": raw,
+             "query_string": b"", "headers": [(b"host", b"gw")]}  # fmt: skip
+    await proxy(scope, receive, send)
+    assert sent[0]["status"] == 400 and seen == []
+    assert b"origin-form" in sent[1]["body"]
+
+
+async def test_a_target_httpx_would_rewrite_is_refused_others_are_sent_as_received() -> None:
+    seen: list[httpx.Request] = []
+    _, client = proxy_to(lambda request: seen.append(request) or httpx.Response(200))
+    async with client:
+        r = await client.get("/ok/%7Bx%7D?a=%22")
+        assert r.status_code == 200
+        assert seen[0].url.raw_path == b"/ok/%7Bx%7D?a=%22"
+    proxy = ReverseProxy("http://upstream/base")
+    url = proxy.upstream.url(b"/api/a%2Fb", b"q=%23")
+    assert (url.host, url.raw_path) == ("upstream", b"/base/api/a%2Fb?q=%23")
+    for raw in (b"/api/../x", b"/a{b}", b"/a#b"):
+        with pytest.raises(InvalidInputError, match="byte for byte"):
+            proxy.upstream.url(raw, b"")
+
+
+@pytest.mark.parametrize(
+    "upstream", ["ftp://host", "http://", "http://u:p@host", "http://host/?q=1", "host:80"]
+)
+def test_an_upstream_that_is_not_a_plain_http_url_is_refused(upstream: str) -> None:
+    with pytest.raises(InvalidInputError, match="upstream"):
+        ReverseProxy(upstream)
