@@ -10,7 +10,8 @@
     │   └── PayloadError              a message payload that cannot be stored or delivered
     ├── CalendarUnknownError          strict mode: the calendar for that period is not official
     ├── StoreError                    the hold store cannot be opened or used
-    │   └── NotADatabaseError (also ValueError)
+    │   ├── NotADatabaseError (also ValueError)
+    │   └── StoreRefusedError (also InvalidInputError): the store refused one request's data
     ├── DeliveryError                 a delivery failed; the worker retries it with back-off
     │   └── PermanentDeliveryError    the receiver refused it for good: dead-lettered at once
     └── MissingExtraError (also ImportError): an optional dependency is not installed
@@ -35,6 +36,7 @@ __all__ = [
     "PermanentDeliveryError",
     "PolicyError",
     "StoreError",
+    "StoreRefusedError",
     "UnknownTerritoryError",
     "retryable_status",
 ]
@@ -82,6 +84,15 @@ class StoreError(DeconnexionError):
 
 class NotADatabaseError(StoreError, ValueError):
     """The store URL points at a file that is not a deconnexion database."""
+
+
+class StoreRefusedError(StoreError, InvalidInputError):
+    """The store is up but refused the data of a write (a text it cannot encode, a value out
+    of its range): the request's fault, not an outage. A batch that fails with it is retried
+    request by request, so only the guilty request fails. `results`: when raised by
+    `HoldQueue.hold_many`, each request's outcome (a `HoldResult` or its error)."""
+
+    results: tuple[object, ...] = ()
 
 
 class DeliveryError(DeconnexionError):

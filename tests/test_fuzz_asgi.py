@@ -4,6 +4,8 @@ lost, nothing of another establishment touched."""
 from __future__ import annotations
 
 import json
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -17,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from deconnexion.hold.queue import HoldQueue
-from deconnexion.store import MemoryStore
+from deconnexion.store.sqlite import SQLiteStore
 from deconnexion.web.admin import admin_app
 from deconnexion.web.middleware import DeconnexionMiddleware
 
@@ -55,10 +57,40 @@ mangled = st.fixed_dictionaries(
         "publish_to_students_at": json_values | printable,
     },
 ).map(lambda v: json.dumps(v).encode())
+# JSON text json.dumps cannot write: what an attacker sends by hand
+hostile_values = st.sampled_from(
+    [
+        b'"\\ud800"',  # a lone surrogate, as a JSON escape
+        b'["ok", "\\udfff"]',
+        b'"a\\u0000b"',  # NUL
+        b'["\\u0000"]',
+        b'"\\u200b"',  # zero-width space
+        b'"\\u202e0750001A"',  # bidi override
+        b'"a\\nb"',
+        b"1e999",  # a float beyond double: inf
+        b"-1e400",
+        b"1" + b"0" * 400 + b".5",
+        b"[" * 3000 + b"]" * 3000,  # deep nesting
+        b'{"a":' * 3000 + b"1" + b"}" * 3000,
+        b'"\xff\xfe"',  # invalid UTF-8
+        b"NaN",
+        b"-Infinity",
+    ]
+) | st.integers(4301, 5000).map(lambda n: b"9" * n)  # over Python's int digits limit
+hostile = st.builds(
+    lambda field, value, audience: (
+        b'{"audience": ' + audience + b', "' + field.encode() + b'": ' + value + b"}"
+    ),
+    st.sampled_from(["kind", "recipients", "urgent", "publish_to_students_at", "text", "x"]),
+    hostile_values,
+    st.sampled_from([b'"parents"', b'"students"']) | hostile_values,
+)
 bodies = st.one_of(
     valid,
     valid,
     mangled,
+    hostile,
+    hostile,
     st.binary(max_size=300),
     json_values.map(lambda v: json.dumps(v).encode()),
 )
@@ -66,7 +98,8 @@ headers = st.fixed_dictionaries(
     {"Authorization": st.sampled_from([*USERS, *USERS, "nobody", ""])},
     optional={
         "Deconnexion-Urgent": st.sampled_from(["true", "oui", "1", "false"]) | printable,
-        "Deconnexion-Justification": printable,
+        "Deconnexion-Justification": printable
+        | st.sampled_from(["%00", "%E2%80%8B", ".", "%ED%A0%80", "Alerte%20m%C3%A9t%C3%A9o"]),
         "Idempotency-Key": printable,
         "Deconnexion-Sender": printable,
         "Content-Type": st.sampled_from(["application/json", "text/plain", "x/y"]),
@@ -92,7 +125,7 @@ class Client:
         return self.request("POST", path, **kw)
 
 
-def build() -> tuple[Client, MemoryStore, Clock]:
+def build() -> tuple[Client, SQLiteStore, Clock]:
     async def notify(request: Request) -> Response:
         await request.body()
         return JSONResponse({}, status_code=201)
@@ -103,7 +136,8 @@ def build() -> tuple[Client, MemoryStore, Clock]:
             Route("/api/grades/{id}/publish", notify, methods=["POST"]),
         ]
     )
-    store = MemoryStore()
+    # SQLite, not memory: a lone surrogate that reached it would fail the write (a 500)
+    store = SQLiteStore(Path(tempfile.mkdtemp(prefix="deconnexion-fuzz-")) / "held.db")
     clock = Clock(QUIET)
     gated = DeconnexionMiddleware(
         api,
@@ -123,7 +157,7 @@ def build() -> tuple[Client, MemoryStore, Clock]:
                 "collapse_key": "path:id",
             },
         ],
-        max_body=200,
+        max_body=20_000,
         clock=clock,
     )
     app = Starlette(routes=[])

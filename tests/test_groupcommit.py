@@ -41,12 +41,12 @@ class SlowQueue(HoldQueue):
         self.batches: list[int] = []
         self.fail = fail
 
-    def hold_many(self, requests: Any) -> Any:
+    def hold_each(self, requests: Any) -> Any:
         self.batches.append(len(requests))
         time.sleep(0.02)
         if self.fail is not None:
             raise self.fail
-        return super().hold_many(requests)
+        return super().hold_each(requests)
 
 
 def fields(key: str, payload: bytes = b'{"x": 1}') -> dict[str, Any]:
@@ -92,6 +92,18 @@ async def test_one_bad_request_does_not_refuse_the_others() -> None:
     assert isinstance(results[3], InvalidInputError)
     assert [r.outcome for i, r in enumerate(results) if i != 3] == ["held"] * 5
     assert len(queue.store.list("0750001A", None)) == 5
+
+
+async def test_a_queue_without_hold_each_still_splits_a_batch_one_request_refuses() -> None:
+    class OldQueue(HoldQueue):
+        hold_each = None  # type: ignore[assignment]  # a queue written before hold_each
+
+    queue = OldQueue(MemoryStore())
+    items = [fields(f"k{i}") for i in range(4)]
+    items[2] = fields("")
+    results = await hold_all(GroupCommit(queue, HoldRequest), items)
+    assert isinstance(results[2], InvalidInputError)
+    assert len(queue.store.list("0750001A", None)) == 3
 
 
 async def test_a_store_failure_reaches_every_request_of_the_batch() -> None:

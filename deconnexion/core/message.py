@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from deconnexion.core.codes import Audience, Kind, Provenance, ReasonCode, SenderRole
 from deconnexion.core.explain import explain_en, explain_fr
+from deconnexion.core.text import justification as checked_justification
 from deconnexion.core.timeutil import aware
 from deconnexion.errors import DeconnexionError, InvalidInputError
 
@@ -65,11 +66,9 @@ class Message(BaseModel):
 
     @field_validator("justification")
     @classmethod
-    def _strip(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        value = value.strip()
-        return value or None
+    def _justified(cls, value: str | None) -> str | None:
+        # blank is "no justification"; one without visible words is refused (core.text)
+        return checked_justification(value)
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from deconnexion.core.message import Decision, Message
 from deconnexion.core.territories import Establishment
 from deconnexion.core.timeutil import aware, from_epoch, wall_clock, zone
-from deconnexion.errors import InvalidInputError
+from deconnexion.errors import InvalidInputError, StoreRefusedError
 from deconnexion.hold.request import (
     DEFAULT_MAX_PAYLOAD,
     Batch,
@@ -100,12 +100,43 @@ class HoldQueue:
         """Hold a batch in one transaction, results in the same order. If one request is
         invalid, the error names it (`requests[3].payload: …`) and nothing is held.
 
+        If the store refuses a row validation let through (`StoreRefusedError`), the batch
+        is written again request by request: the others are held, and the error names the
+        guilty request, its `results` attribute the outcome of each (a `HoldResult` or the
+        error). A store outage (`StoreError`) holds nothing.
+
         A batch of `GC_PAUSE_BATCH` requests or more pauses Python's cycle collector while
         it is checked and written (see `_gc_paused`)."""
         if len(requests) < GC_PAUSE_BATCH:
             return self._hold(requests, single=False)
         with _gc_paused():
             return self._hold(requests, single=False)
+
+    def hold_each(
+        self, requests: Sequence[HoldRequest]
+    ) -> builtins.list[HoldResult | InvalidInputError]:
+        """Hold a batch, one transaction when possible; each request succeeds or fails
+        alone: an invalid request, or one the store refuses, gets its error in its place in
+        the list (unnamed: the error is that request's own) and the others are held. Only a
+        store outage (`StoreError`) raises, and then nothing is held. The gate's group
+        commit writes through this: one bad request never fails another's."""
+        batch = Batch(self.max_payload_bytes)
+        out: builtins.list[HoldResult | InvalidInputError | None] = [None] * len(requests)
+        rows: builtins.list[tuple[Any, ...]] = []
+        zones: builtins.list[str] = []
+        where: builtins.list[int] = []
+        for n, request in enumerate(requests):
+            try:
+                row, tz = build_row(request, batch)
+            except InvalidInputError as exc:
+                out[n] = exc
+                continue
+            rows.append(row)
+            zones.append(tz)
+            where.append(n)
+        for n, result in zip(where, self._insert(rows, zones), strict=True):
+            out[n] = result
+        return [r for r in out if r is not None]
 
     def _hold(self, requests: Sequence[HoldRequest], *, single: bool) -> builtins.list[HoldResult]:
         batch = Batch(self.max_payload_bytes)
@@ -121,10 +152,44 @@ class HoldQueue:
                 raise  # not reached: checking again raises the same error, named
             rows.append(row)
             zones.append(tz)
-        outcomes = self.store.insert_many(HeldRows(rows), now=self.clock())
+        results = self._insert(rows, zones)
+        for n, result in enumerate(results):
+            if isinstance(result, InvalidInputError):
+                if single:
+                    raise result
+                held = sum(isinstance(r, HoldResult) for r in results)
+                error = StoreRefusedError(
+                    f"requests[{n}]: {result} — the {held} other valid requests of this batch "
+                    f"of {len(requests)} were held (see .results)"
+                )
+                error.results = tuple(results)
+                raise error
+        return results  # type: ignore[return-value]  # no error: all are HoldResult
+
+    def _insert(
+        self, rows: builtins.list[tuple[Any, ...]], zones: Sequence[str]
+    ) -> builtins.list[HoldResult | InvalidInputError]:
+        """Store checked rows in one transaction; if the store refuses one's data, each
+        alone, so only the guilty request fails. A store outage raises."""
+        if not rows:
+            return []
+        try:
+            outcomes: builtins.list[Any] = self.store.insert_many(HeldRows(rows), now=self.clock())
+        except StoreRefusedError as exc:
+            if len(rows) == 1:
+                return [exc]
+            outcomes = []
+            for row in rows:
+                try:
+                    outcomes.extend(self.store.insert_many(HeldRows([row]), now=self.clock()))
+                except StoreRefusedError as alone:
+                    outcomes.append(alone)
         times: dict[tuple[float, str], datetime] = {}  # a batch shares few release times
-        results = []
+        results: builtins.list[HoldResult | InvalidInputError] = []
         for o, tz in zip(outcomes, zones, strict=True):
+            if isinstance(o, StoreRefusedError):
+                results.append(o)
+                continue
             at = times.get((o.release_at, tz))
             if at is None:
                 at = times[(o.release_at, tz)] = from_epoch(o.release_at, zone(tz))

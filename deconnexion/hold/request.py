@@ -4,7 +4,10 @@ values, see `build_row`).
 Everything a caller can get wrong is refused here, before any write, with the field, the
 value received and what is accepted: naive datetimes, a payload that is not bytes / text /
 JSON or is too large, an empty idempotency key, an establishment string that cannot be a
-tenant key, a decision made for another message.
+tenant key, a decision made for another message. Every text field passes the checks of
+`deconnexion.core.text` here (the middleware, the gateway and the Python API all hold through
+`build_row`): an identifier with a NUL, a lone surrogate or a control character, or a meta
+string a store cannot keep, never reaches a batch, where it would fail every other request.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any, Literal
 
 from deconnexion.core.message import Audience, Decision, Kind, Message, SenderRole
 from deconnexion.core.territories import Establishment
+from deconnexion.core.text import identifier, shown, stored_text
 from deconnexion.core.timeutil import aware
 from deconnexion.errors import InvalidInputError, PayloadError
 from deconnexion.store.base import State, priority_for
@@ -31,6 +35,7 @@ __all__ = [
     "HoldRequest",
     "HoldResult",
     "build_row",
+    "check_strings",
     "decision_record",
     "establishment_key",
     "json_object",
@@ -97,12 +102,7 @@ def establishment_key(value: Establishment | str, field: str = "establishment") 
             f"{field}: expected an Establishment or its key string, got "
             f"{type(value).__name__} {value!r}"
         )
-    if (
-        not value
-        or value != value.strip()
-        or len(value) > 200
-        or any(ord(ch) < 32 or ord(ch) == 127 for ch in value)
-    ):
+    if not value or value != value.strip() or len(value) > 200 or not value.isprintable():
         raise InvalidInputError(
             f"{field}: {value!r} is not an establishment key; expected Establishment(...).key "
             "such as '0750001A', 'zone:Zone C' or your own id: 1 to 200 printable characters "
@@ -170,7 +170,9 @@ class Batch:
             aware(d.created_at, f"{prefix}decision.created_at")
             if not math.isfinite(release):
                 raise InvalidInputError(f"{prefix}decision.release_at: {release!r} is not a time")
-            found = self.decisions[id(d)] = (d, decision_record(d), release, d.codes)
+            record = decision_record(d)
+            check_strings(record, f"{prefix}decision")  # reasons carry free text
+            found = self.decisions[id(d)] = (d, record, release, d.codes)
         return found[1], found[2], found[3]
 
     def message(self, m: Message, prefix: str) -> tuple[Any, ...]:
@@ -329,11 +331,9 @@ def _text(value: Any, prefix: str, name: str, limit: int = MAX_KEY_LENGTH) -> st
         raise InvalidInputError(
             f"{prefix}{name}: expected a non-empty string, got {type(value).__name__} {value!r}"
         )
-    if len(value) > limit:
-        raise InvalidInputError(
-            f"{prefix}{name}: {len(value)} characters, expected at most {limit}: {value[:40]!r}…"
-        )
-    return value
+    if len(value) <= limit and value.isprintable():  # the common case, without a call
+        return value
+    return identifier(value, prefix + name, limit)
 
 
 def _recipients(value: Any, prefix: str) -> tuple[str, ...]:
@@ -347,7 +347,12 @@ def _recipients(value: Any, prefix: str) -> tuple[str, ...]:
             f"{type(value).__name__} {value!r}"
         ) from None
     for n, item in enumerate(items):
-        if item.__class__ is not str or not item.strip() or len(item) > MAX_KEY_LENGTH:
+        if (
+            item.__class__ is not str
+            or not item.strip()
+            or len(item) > MAX_KEY_LENGTH
+            or not item.isprintable()
+        ):
             _text(item, prefix, f"recipients[{n}]")
     return items
 
@@ -370,10 +375,37 @@ def json_object(value: Any, field: str) -> dict[str, Any]:
             f"{field}: expected a dict with string keys, got {type(value).__name__} {value!r:.80}"
         )
     try:
-        copied: dict[str, Any] = json.loads(json.dumps(dict(value), allow_nan=False))
+        dumped = json.dumps(dict(value), allow_nan=False, ensure_ascii=False)
     except (TypeError, ValueError, RecursionError) as exc:
         raise PayloadError(
             f"{field}: cannot be written as JSON ({exc}); expected str, numbers, booleans, "
             "None, lists and dicts"
         ) from None
+    if "\\u0000" in dumped or not _utf8(dumped):  # rare: find and name the bad string
+        check_strings(value, field)
+    copied: dict[str, Any] = json.loads(dumped)
     return copied
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def check_strings(value: Any, field: str) -> None:
+    """Refuse a string (key or value) nested in `value` that no store can keep (NUL, lone
+    surrogate), naming where it is (`meta.http.path`)."""
+    if isinstance(value, str):
+        stored_text(value, field)
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            name = f"{field}.{k}" if isinstance(k, str) and k.isidentifier() else f"{field}[{k!r}]"
+            if isinstance(k, str):
+                stored_text(k, f"{field} key {shown(k, 40)}")
+            check_strings(v, name)
+    elif isinstance(value, list | tuple):
+        for n, item in enumerate(value):
+            check_strings(item, f"{field}[{n}]")

@@ -19,7 +19,13 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from deconnexion.errors import InvalidInputError, MissingExtraError, NotADatabaseError, StoreError
+from deconnexion.errors import (
+    InvalidInputError,
+    MissingExtraError,
+    NotADatabaseError,
+    StoreError,
+    StoreRefusedError,
+)
 from deconnexion.store.base import AuditEntry, HeldMessage, InsertOutcome, Rescheduled, State, Stats
 from deconnexion.store.codec import batch_encoder
 from deconnexion.store.common import (
@@ -42,6 +48,10 @@ __all__ = ["SCHEMA_VERSION", "PostgresStore"]
 SCHEMA_VERSION = 2
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,40}")
 _BODY = ("payload", "meta", "decision")
+# Errors of the data a write sends (NUL in text, a lone surrogate, a jsonb escape PostgreSQL
+# refuses, a number out of range: SQLSTATE class 22), not of the database: only that
+# write's request is at fault.
+_REFUSED = (psycopg.DataError, UnicodeError, OverflowError)
 _COLUMNS = ", ".join(("b." if c in _BODY else "h.") + c for c in COLUMNS)
 
 
@@ -115,6 +125,10 @@ class PostgresStore:
             try:
                 with self._conn.transaction(), self._conn.cursor() as cur:
                     yield cur
+            except _REFUSED as exc:  # the data, not the database: see StoreRefusedError
+                raise StoreRefusedError(
+                    f"PostgreSQL store ({self.schema}) cannot keep this data: {_one_line(exc)}"
+                ) from exc
             except psycopg.Error as exc:
                 raise StoreError(f"PostgreSQL store ({self.schema}): {exc}") from exc
 
@@ -468,3 +482,7 @@ def _decode(r: Sequence[Any]) -> HeldMessage:
     v[16] = tuple(v[16])
     v[24] = int(v[24])
     return HeldMessage(*v)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())  # PostgreSQL's DETAIL/CONTEXT lines, in one answer

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from deconnexion.errors import NotADatabaseError, StoreError
+from deconnexion.errors import NotADatabaseError, StoreError, StoreRefusedError
 from deconnexion.store.base import (
     AuditEntry,
     HeldFields,
@@ -50,6 +50,9 @@ __all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "SQLiteStore"]
 APPLICATION_ID = 0x44434E58  # "DCNX": marks the file as a deconnexion hold store
 SCHEMA_VERSION = 2
 _BODY = ("payload", "meta", "decision")
+# Errors of the data a write binds (a lone surrogate cannot be encoded, an integer beyond
+# 64 bits), not of the database: only that write's request is at fault.
+_REFUSED = (sqlite3.DataError, UnicodeError, OverflowError)
 Q = load_queries(
     "sqlite.sql", columns=", ".join(("b." if c in _BODY else "h.") + c for c in COLUMNS)
 )
@@ -181,6 +184,11 @@ class SQLiteStore:
             except sqlite3.IntegrityError as exc:
                 self._rollback()
                 raise StoreError(f"SQLite store {self.path!r}: {exc}") from exc
+            except _REFUSED as exc:  # the data, not the database: see StoreRefusedError
+                self._rollback()
+                raise StoreRefusedError(
+                    f"SQLite store {self.path!r} cannot keep this data: {_one_line(exc)}"
+                ) from exc
             except sqlite3.Error as exc:
                 self._rollback()
                 raise StoreError(f"SQLite store {self.path!r}: {exc}") from exc
@@ -566,3 +574,7 @@ def _decode_many(rows: Iterable[Sequence[Any]]) -> builtins.list[HeldMessage]:
             )
         )
     return out
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())  # PostgreSQL's DETAIL/CONTEXT lines, in one answer

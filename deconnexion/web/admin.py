@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from deconnexion.errors import DeconnexionError, MissingExtraError, StoreError
+from deconnexion.errors import DeconnexionError, MissingExtraError, StoreError, StoreRefusedError
 
 try:
     import anyio.to_thread
@@ -105,6 +105,8 @@ def admin_app(
     async def thread(fn: Callable[..., Any], *args: Any) -> Any:
         try:
             return await anyio.to_thread.run_sync(fn, *args)
+        except StoreRefusedError as exc:  # a value of the request the store cannot read
+            raise HTTPException(400, str(exc)) from None
         except StoreError as exc:
             raise HTTPException(503, f"hold store unavailable: {exc}") from None
 

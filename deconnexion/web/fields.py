@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
 
+from deconnexion.core import text as checked
 from deconnexion.core.message import Audience, Kind
 from deconnexion.core.timeutil import parse_instant
 from deconnexion.errors import InvalidInputError
@@ -31,6 +32,7 @@ __all__ = [
 ]
 
 MAX_KEY_LENGTH = 200
+MAX_RECIPIENT_LENGTH = 512
 MAX_RECIPIENTS = 100_000
 _MISSING: Any = object()
 
@@ -100,6 +102,11 @@ def parse_json(body: bytes) -> Any:
         ) from None
     except RecursionError:
         raise InvalidInputError("request body: JSON nested too deeply") from None
+    except ValueError as exc:  # an integer of more than 4300 digits (sys.int_info)
+        raise InvalidInputError(
+            f"request body: a JSON value Python refuses ({exc}); expected numbers of at most "
+            "4300 digits"
+        ) from None
 
 
 class Plan:
@@ -297,7 +304,10 @@ def _recipients(value: Any, name: str, source: str) -> tuple[str, ...]:
                 f"{name}: recipient {item!r} (from {source}) is not an identifier; "
                 "expected strings or integers"
             )
-        out.append(str(item))
+        text = str(item)
+        if not text.isprintable() or len(text) > MAX_RECIPIENT_LENGTH:
+            checked.identifier(text, f"{name} (from {source})", MAX_RECIPIENT_LENGTH)
+        out.append(text)
     return tuple(out)
 
 
@@ -309,11 +319,7 @@ def _key(value: Any, name: str, source: str) -> str | None:
             f"{name}: {value!r} (from {source}) is not a key; expected a string"
         )
     text = str(value).strip()
-    if len(text) > MAX_KEY_LENGTH:
-        raise InvalidInputError(
-            f"{name}: {len(text)} characters (from {source}); at most {MAX_KEY_LENGTH} accepted"
-        )
-    return text or None
+    return checked.identifier(text, f"{name} (from {source})", MAX_KEY_LENGTH) or None
 
 
 def _bool(value: Any, name: str, source: str) -> bool:
@@ -338,7 +344,7 @@ def _text(value: Any, name: str, source: str) -> str | None:
         raise InvalidInputError(f"{name}: {value!r} (from {source}) is not text")
     if source.startswith("header:"):
         value = unquote(value)  # browsers only send Latin-1 headers: UTF-8 is percent-encoded
-    return value.strip() or None
+    return checked.justification(value, f"{name} (from {source})")
 
 
 def _instant(value: Any, name: str, source: str) -> datetime | None:

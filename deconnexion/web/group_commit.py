@@ -45,8 +45,9 @@ class _Slot:
 class GroupCommit:
     """`await hold(request)` → the queue's `HoldResult`, written with others when possible.
 
-    `queue` needs `hold_many(requests)`; `request_type` builds one request from keyword
-    arguments (`deconnexion.hold.request.HoldRequest`).
+    `queue` needs `hold_each(requests)` (`HoldQueue`: one result or error per request, so
+    one bad request never fails another) or at least `hold_many(requests)`; `request_type`
+    builds one request from keyword arguments (`deconnexion.hold.request.HoldRequest`).
     """
 
     def __init__(self, queue: Any, request_type: Any, max_batch: int = MAX_BATCH) -> None:
@@ -83,8 +84,18 @@ class GroupCommit:
         return slot.outcome()
 
     def _write(self, batch: Sequence[_Slot]) -> None:
+        requests = [s.request for s in batch]
+        each = getattr(self.queue, "hold_each", None)
         try:
-            results = self.queue.hold_many([s.request for s in batch])
+            if each is not None:
+                # each request gets its own result or error (HoldQueue.hold_each)
+                for s, outcome in zip(batch, each(requests), strict=True):
+                    if isinstance(outcome, BaseException):
+                        s.error = outcome
+                    else:
+                        s.result = outcome
+                return
+            results = self.queue.hold_many(requests)
         except InvalidInputError as exc:
             if len(batch) == 1:
                 batch[0].error = exc
@@ -93,7 +104,7 @@ class GroupCommit:
             for s in batch:
                 self._write_one(s)
             return
-        except Exception as exc:  # a store failure: every request of the batch learns it
+        except Exception as exc:  # a store outage: every request of the batch learns it
             for s in batch:
                 s.error = exc
             return
