@@ -1,8 +1,11 @@
 """Year tables: the days off of each calendar, against the official snapshot (2025-12-19).
 
-Each row is a published fact: the first day without classes and the day classes resume, read in
+Each row is a published fact: the last day of classes (`start_date`: « le départ en vacances a
+lieu après la classe des jours indiqués ») and the day classes resume, read in
 `fr-en-calendrier-scolaire.csv` (and, for the 2027 summer of zones A/B/C, which the snapshot
-leaves open, in the `holidays` package's arrêté-based calendar).
+leaves open, in the `holidays` package's arrêté-based calendar). The days off are those strictly
+between. These tables used to read `start_date` as the first day off, which held a whole class
+day overseas (Guadeloupe Tue 22 Oct 2024, Réunion Fri 19 Dec 2025, …); they were wrong.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ def public_subdiv(s: Scheduler) -> str | None:
     return s.establishment.location.public_subdiv
 
 
-# zone, label of the period, first day off, day classes resume (students)
+# zone, label of the period, last day of classes (start_date), day classes resume (students)
 MAINLAND = [
     # 2024-2025
     ("A", "Vacances de la Toussaint", D(2024, 10, 19), D(2024, 11, 4)),
@@ -90,19 +93,16 @@ MAINLAND = [
     ("A", "Vacances de Noël", D(2026, 12, 19), D(2027, 1, 4)),
     ("A", "Vacances d'hiver", D(2027, 2, 13), D(2027, 3, 1)),
     ("A", "Vacances de printemps", D(2027, 4, 10), D(2027, 4, 26)),
-    ("A", "Pont de l'Ascension", D(2027, 5, 7), D(2027, 5, 10)),  # Thu 6: Ascension
-    ("A", "Vacances d'été", D(2027, 7, 3), D(2027, 9, 2)),
+    ("A", "Vacances d'été", D(2027, 7, 3), D(2027, 9, 2)),  # « Début des Vacances d'Été »
     ("B", "Vacances de la Toussaint", D(2026, 10, 17), D(2026, 11, 2)),
     ("B", "Vacances de Noël", D(2026, 12, 19), D(2027, 1, 4)),
     ("B", "Vacances d'hiver", D(2027, 2, 20), D(2027, 3, 8)),
     ("B", "Vacances de printemps", D(2027, 4, 17), D(2027, 5, 3)),
-    ("B", "Pont de l'Ascension", D(2027, 5, 7), D(2027, 5, 10)),
     ("B", "Vacances d'été", D(2027, 7, 3), D(2027, 9, 2)),
     ("C", "Vacances de la Toussaint", D(2026, 10, 17), D(2026, 11, 2)),
     ("C", "Vacances de Noël", D(2026, 12, 19), D(2027, 1, 4)),
     ("C", "Vacances d'hiver", D(2027, 2, 6), D(2027, 2, 22)),
     ("C", "Vacances de printemps", D(2027, 4, 3), D(2027, 4, 19)),
-    ("C", "Pont de l'Ascension", D(2027, 5, 7), D(2027, 5, 10)),
     ("C", "Vacances d'été", D(2027, 7, 3), D(2027, 9, 2)),
 ]
 
@@ -112,7 +112,6 @@ OVERSEAS_AND_CORSE = [
     ("Corse", "Vacances d'hiver", D(2025, 2, 15), D(2025, 3, 3)),
     ("Corse", "Vacances de printemps", D(2025, 4, 12), D(2025, 4, 28)),
     ("Corse", "Pont de l'Ascension", D(2025, 5, 29), D(2025, 6, 2)),
-    ("Corse", "Lundi de Pentecôte", D(2025, 6, 9), D(2025, 6, 10)),
     ("Guadeloupe", "Vacances de la Toussaint", D(2024, 10, 22), D(2024, 11, 4)),  # a Tuesday
     ("Guadeloupe", "Vacances de carnaval", D(2025, 2, 22), D(2025, 3, 10)),
     ("Guadeloupe", "Vacances de Pâques", D(2025, 4, 17), D(2025, 5, 5)),
@@ -141,11 +140,12 @@ OVERSEAS_AND_CORSE = [
 ]
 
 
-@pytest.mark.parametrize(("zone", "label", "first_off", "resume"), MAINLAND + OVERSEAS_AND_CORSE)
+@pytest.mark.parametrize(("zone", "label", "last_class", "resume"), MAINLAND + OVERSEAS_AND_CORSE)
 def test_school_holiday_period_matches_the_official_calendar(
-    zone: str, label: str, first_off: date, resume: date
+    zone: str, label: str, last_class: date, resume: date
 ) -> None:
     s = scheduler(zone=zone)
+    first_off = last_class + timedelta(days=1)
     day = first_off
     while day < resume:
         assert s.is_quiet(at(s, day)), f"{day} should be off"
@@ -159,12 +159,78 @@ def test_school_holiday_period_matches_the_official_calendar(
     assert decision.reasons[0].code is ReasonCode.SCHOOL_HOLIDAY
     assert decision.reasons[0].label_fr == label
     assert decision.provenance is Provenance.OFFICIAL
-    eve = first_off - timedelta(days=1)
-    if eve.weekday() < 5 and eve not in holidays.country_holidays(
-        "FR", subdiv=public_subdiv(s), years=eve.year
+    school_reasons = [r for r in reasons_on(s, last_class) if r.code is ReasonCode.SCHOOL_HOLIDAY]
+    assert school_reasons == [], "the last day of classes is not a school holiday"
+    if last_class.weekday() < 5 and last_class not in holidays.country_holidays(
+        "FR", subdiv=public_subdiv(s), years=last_class.year
     ):
-        assert not s.is_quiet(at(s, eve, 19, 59)), "the last school day is open until 20:00"
-        assert s.is_quiet(at(s, eve, 20))
+        assert not s.is_quiet(at(s, last_class, 10))
+        assert not s.is_quiet(at(s, last_class, 19, 59)), "the last school day is open until 20:00"
+        assert s.is_quiet(at(s, last_class, 20))
+
+
+# zone, the day off, its label: rows with start_date == end_date (or end == start + 1).
+SINGLE_DAYS = [
+    ("A", D(2027, 5, 7), "Pont de l'Ascension"),  # Fri; Thu 6 is Ascension
+    ("C", D(2027, 5, 7), "Pont de l'Ascension"),
+    ("Corse", D(2025, 6, 9), "Lundi de Pentecôte"),
+    ("Guadeloupe", D(2025, 3, 27), "Mi-carême"),  # Thu
+    ("Guadeloupe", D(2025, 5, 30), "Semaine en mai"),  # Fri → Sat row: the Friday is off
+    ("Guadeloupe", D(2026, 5, 15), "Semaine en mai"),
+    ("Guadeloupe", D(2024, 5, 10), "Semaine en mai"),
+]
+
+
+@pytest.mark.parametrize(("zone", "day", "label"), SINGLE_DAYS)
+def test_single_day_rows_are_that_one_day_off(zone: str, day: date, label: str) -> None:
+    s = scheduler(zone=zone)
+    assert s.is_quiet(at(s, day, 10))
+    assert label in [r.label_fr for r in reasons_on(s, day)]
+    before, after = day - timedelta(days=1), day + timedelta(days=1)
+    assert label not in [r.label_fr for r in reasons_on(s, before)]
+    assert label not in [r.label_fr for r in reasons_on(s, after)]
+
+
+# The weekday starts of issue 10, each checked in the CSV: zone, start_date (a weekday, the last
+# day of classes), description. The day is open 07:00–20:00; the next day is a holiday.
+WEEKDAY_STARTS = [
+    ("Réunion", D(2024, 12, 19), "Vacances d'Été austral"),  # Thu
+    ("Réunion", D(2025, 12, 19), "Vacances d'Été austral"),  # Fri
+    ("Guadeloupe", D(2024, 10, 22), "Vacances de la Toussaint"),  # Tue
+    ("Guadeloupe", D(2025, 4, 17), "Vacances de Pâques"),  # Thu
+    ("Guadeloupe", D(2026, 4, 2), "Vacances de Pâques"),  # Thu
+    ("Guyane", D(2025, 4, 17), "Vacances de Pâques"),  # Thu
+    ("Guyane", D(2026, 4, 1), "Vacances de Pâques"),  # Wed
+    ("Mayotte", D(2026, 4, 30), "Vacances de Printemps"),  # Thu
+    ("Polynésie", D(2025, 3, 28), "Vacances de Pâques"),  # Fri
+    ("Polynésie", D(2025, 7, 4), "Grandes Vacances"),  # Fri (premier degré; second: Sat 5)
+    ("Saint-Pierre-et-Miquelon", D(2024, 10, 22), "Vacances de la Toussaint"),  # Tue
+    ("Saint-Pierre-et-Miquelon", D(2024, 12, 20), "Vacances de Noël"),  # Fri
+    ("Saint-Pierre-et-Miquelon", D(2025, 2, 21), "Vacances d'Hiver"),  # Fri
+    ("Saint-Pierre-et-Miquelon", D(2025, 4, 18), "Vacances de Printemps"),  # Fri
+    ("Saint-Pierre-et-Miquelon", D(2025, 5, 28), "Pont de l'Ascension"),  # Wed
+    ("Saint-Pierre-et-Miquelon", D(2025, 7, 3), "Début des Vacances d'Été"),  # Thu, open-ended
+]
+
+
+@pytest.mark.parametrize("audience", [Audience.STUDENTS, Audience.STAFF])
+@pytest.mark.parametrize(("zone", "last_class", "description"), WEEKDAY_STARTS)
+def test_weekday_start_date_is_a_school_day_and_the_next_day_a_holiday(
+    zone: str, last_class: date, description: str, audience: Audience
+) -> None:
+    s = scheduler(zone=zone)
+    assert last_class.weekday() < 5
+    assert not s.is_quiet(at(s, last_class, 10), audience)
+    assert not s.is_quiet(at(s, last_class, 19, 59), audience)
+    assert s.is_quiet(at(s, last_class, 20), audience)
+    morning = s.decide(
+        Message(kind=Kind.MESSAGE, audience=audience, created_at=at(s, last_class, 10))
+    )
+    assert not morning.held, morning.explanation_fr()
+    next_day = last_class + timedelta(days=1)
+    assert s.is_quiet(at(s, next_day, 10), audience)
+    codes = [r.code for r in reasons_on(s, next_day, audience)]
+    assert ReasonCode.SCHOOL_HOLIDAY in codes
 
 
 # -- teachers come back before students ---------------------------------------------------------

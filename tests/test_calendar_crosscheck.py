@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+from datetime import date
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -68,10 +69,22 @@ def test_holidays_disagreements_with_snapshot_are_the_recorded_findings(
         f"python tests/golden/regenerate.py\nnew: {new}\ngone: {gone}"
     )
     assert computed["compared"] == golden["compared"]
+    assert computed["weekend_start_dates"] == golden["weekend_start_dates"]
 
 
-def test_no_disagreement_touches_a_school_day_from_2024_2025_on(computed: dict[str, Any]) -> None:
-    # Where they disagree in current years (Ascension 2027), it is on a jour férié or a weekend.
-    recent = [d for d in computed["disagreements"] if d["school_year"] >= "2024-2025"]
-    assert recent, "the 2027 Ascension bridge differs (Thu–Sun vs the single Friday)"
-    assert [d for d in recent if d["school_days"]] == []
+def test_no_disagreement_touches_a_school_day(computed: dict[str, Any]) -> None:
+    # Read as the dataset defines it (start_date is the last day of classes), the snapshot and
+    # holidays agree on every weekday that is not a jour férié. Under the former reading
+    # ("start_date is the first day off") they disagreed on 2019-05-29, 2020-05-20, 2021-07-06
+    # and 2022-07-07: those were this package's mistake, not holidays'. What remains is the
+    # Ascension Thursday (a jour férié) and the 2027 bridge's weekend.
+    assert computed["disagreements"], "the 2027 Ascension bridge differs (Thu–Sun vs the Friday)"
+    assert [d for d in computed["disagreements"] if d["school_days"]] == []
+
+
+def test_holidays_counts_weekend_start_dates_as_off_which_changes_no_window(
+    computed: dict[str, Any],
+) -> None:
+    for zone, days in computed["weekend_start_dates"].items():
+        assert len(days) >= 40, zone  # every mainland period of 2017-2027 starts on a Saturday
+        assert {date.fromisoformat(d).weekday() for d in days} <= {5, 6}, zone

@@ -14,6 +14,7 @@ from deconnexion.core.calendar_data import (
     import_calendar,
     packaged_calendar_path,
     parse_rows,
+    period_days,
 )
 from deconnexion.errors import CalendarFileError, InvalidInputError
 
@@ -57,7 +58,7 @@ def test_comma_separated_file_is_refused_naming_the_separator(tmp_path: Path) ->
 def test_rows_repeated_per_academie_are_one_period(tmp_path: Path) -> None:
     cal = load(tmp_path, *(TOUSSAINT_C.format(a) for a in ("Paris", "Créteil", "Versailles")))
     (period,) = cal.periods_of("Zone C")
-    assert (period.start, period.end) == (date(2025, 10, 18), date(2025, 11, 3))
+    assert (period.start_date, period.end_date) == (date(2025, 10, 18), date(2025, 11, 3))
 
 
 def test_snapshot_is_deduplicated_to_one_row_per_zone_and_period(
@@ -96,7 +97,7 @@ def test_dates_are_read_in_europe_paris_even_overseas(
 ) -> None:
     row = f"Vacances;-;{stamp};2026-01-11T23:00:00+00:00;{zone};{zone};2025-2026"
     (period,) = load(tmp_path, row).periods_of(zone)
-    assert period.start == expected
+    assert period.start_date == expected
 
 
 def test_single_day_row_is_one_day_off(tmp_path: Path) -> None:
@@ -112,6 +113,35 @@ def test_single_day_row_is_one_day_off(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("description", "start_date", "end_date", "days_off"),
+    [
+        # A period: start_date is the last day of classes, end_date the resumption morning.
+        ("Vacances d'Été austral", date(2025, 12, 19), date(2026, 1, 21),
+         (date(2025, 12, 20), date(2026, 1, 21), False)),  # Réunion, Fri → Wed
+        ("Vacances de la Toussaint", date(2024, 10, 22), date(2024, 11, 4),
+         (date(2024, 10, 23), date(2024, 11, 4), False)),  # Guadeloupe, a Tuesday
+        ("Vacances de la Toussaint", date(2025, 10, 18), date(2025, 11, 3),
+         (date(2025, 10, 19), date(2025, 11, 3), False)),  # mainland, a Saturday
+        # Single-day rows: that day is off.
+        ("Mi-carême", date(2025, 3, 27), date(2025, 3, 27),
+         (date(2025, 3, 27), date(2025, 3, 28), False)),
+        ("Semaine en mai", date(2025, 5, 30), date(2025, 5, 31),
+         (date(2025, 5, 30), date(2025, 5, 31), False)),  # Guadeloupe, Fri → Sat
+        # Début des Vacances: departure after class; nothing after it is published yet.
+        ("Début des Vacances d'Été", date(2025, 7, 3), date(2025, 7, 3),
+         (date(2025, 7, 4), date(2025, 7, 4), True)),
+        # Nouvelle Calédonie / Wallis et Futuna: the Sunday end is the last day off.
+        ("Vacances 1ère période", date(2025, 4, 5), date(2025, 4, 20),
+         (date(2025, 4, 6), date(2025, 4, 21), False)),
+    ],
+)  # fmt: skip
+def test_period_days_read_start_date_as_the_last_day_of_classes(
+    description: str, start_date: date, end_date: date, days_off: tuple[date, date, bool]
+) -> None:
+    assert period_days(description, start_date, end_date) == days_off
+
+
 def test_debut_des_vacances_row_is_open_ended_and_bounds_known_until(tmp_path: Path) -> None:
     rows = (
         TOUSSAINT_C.format("Paris"),
@@ -120,20 +150,26 @@ def test_debut_des_vacances_row_is_open_ended_and_bounds_known_until(tmp_path: P
     )
     cal = load(tmp_path, *rows)
     summer = [p for p in cal.periods_of("Zone C") if p.open_ended]
-    assert [(p.start, p.end) for p in summer] == [(date(2026, 7, 4), date(2026, 7, 4))]
-    assert cal.known_until("Zone C") == date(2026, 7, 4)
+    # Departure after class on Sat 4 Jul (a published school day); nothing after is published.
+    # (Read before as "Sat 4 Jul is the first day off", which contradicts the dataset.)
+    assert [(p.start_date, p.start, p.end) for p in summer] == [
+        (date(2026, 7, 4), date(2026, 7, 5), date(2026, 7, 5))
+    ]
+    assert cal.known_until("Zone C") == date(2026, 7, 5)
 
 
 @pytest.mark.parametrize(
     ("zone", "until"),
     [
-        ("Zone A", date(2027, 7, 3)),  # "Début des Vacances d'Été" 2026-2027, end unpublished
-        ("Zone C", date(2027, 7, 3)),
-        ("Corse", date(2025, 7, 5)),  # no Corse rows for 2025-2026
+        # "Début des Vacances d'Été" 2026-2027 on Sat 3 Jul, end unpublished: departure after
+        # class that day, so Sat 3 Jul is described and Sun 4 Jul is the first unknown day.
+        ("Zone A", date(2027, 7, 4)),
+        ("Zone C", date(2027, 7, 4)),
+        ("Corse", date(2025, 7, 6)),  # no Corse rows for 2025-2026
         # The 2025-2026 summer is published in full: classes resume Mon 24 Aug, a known day.
         ("Mayotte", date(2026, 8, 25)),
-        ("Réunion", date(2026, 7, 4)),
-        ("Nouvelle Calédonie", date(2025, 12, 20)),
+        ("Réunion", date(2026, 7, 5)),
+        ("Nouvelle Calédonie", date(2025, 12, 21)),
         ("Atlantis", None),
     ],
 )

@@ -8,9 +8,11 @@ Quirks handled here (documented with the snapshot):
 - one row per académie per period: rows are de-duplicated;
 - timestamps are midnight Europe/Paris written in UTC, for the overseas zones too, so dates are
   read in Europe/Paris;
-- `start_date` is the first day off, `end_date` the day classes resume (exclusive);
-- `start_date == end_date` is a single day off, except `Début des Vacances …` rows, whose end is
-  not published yet (open-ended).
+- the dataset's own definition: « Le départ en vacances a lieu après la classe des jours
+  indiqués. La reprise des cours s'effectue le matin des jours indiqués. » `start_date` is the
+  last day of classes (a school day), `end_date` the morning classes resume; the days off are
+  those strictly between. `period_days` is the one place that reading is written down, with its
+  exceptions (single-day rows, `Début des Vacances …`, Sunday ends). See docs/RULES.md §4.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ __all__ = [
     "active_calendar_path",
     "import_calendar",
     "packaged_calendar_path",
+    "period_days",
 ]
 
 HEADER = (
@@ -56,18 +59,52 @@ IMPORTED_NAME = "fr-en-calendrier-scolaire.csv"
 
 @dataclass(frozen=True, slots=True)
 class Period:
-    """A school-holiday period of one zone, as published (dates in Europe/Paris)."""
+    """A school-holiday period of one zone: its days off, and its dates as published.
+
+    `start`/`end` are the days off, `[start, end)`, computed once by `period_days`; every
+    consumer (windows, labels, provenance, the estimate of unpublished years) reads those.
+    `start_date`/`end_date` are the row's own dates (Europe/Paris), kept for display.
+    """
 
     zone: str  # the `zones` column: "Zone A", "Corse", "Réunion", …
     description: str
     population: str
     start: date  # first day off
-    end: date  # day classes resume (exclusive); == start + 1 for a single day off
+    end: date  # first day that is not off (exclusive): classes resume that morning
     # The académie of the first row read: rows repeat per académie with the same dates, so the
     # location is left out of equality, which is what lets `SchoolCalendar` de-duplicate them.
     location: str = field(compare=False)
     school_year: str
+    start_date: date  # as published: the last day of classes (single-day rows: the day off)
+    end_date: date  # as published: the morning classes resume
     open_ended: bool = False  # "Début des Vacances …": the end is not yet published
+
+
+def period_days(description: str, start_date: date, end_date: date) -> tuple[date, date, bool]:
+    """The days off `[first, end)` of one row, and whether its end is still unpublished.
+
+    « Le départ en vacances a lieu après la classe des jours indiqués. La reprise des cours
+    s'effectue le matin des jours indiqués. » (the dataset's definition). So:
+    - a period: `start_date` is the last day of classes, a school day; the days strictly after
+      it and strictly before `end_date` are off;
+    - `Début des Vacances …` with `start_date == end_date`: departure after class that day,
+      the end not yet published: nothing off is known, the day after is unpublished;
+    - other single-day rows, `start_date == end_date` (a jour férié, a journée banalisée,
+      Mi-carême) or `end_date == start_date + 1` (Guadeloupe's Friday → Saturday « Semaine en
+      mai » rows): that one day is off;
+    - an `end_date` on a Sunday (Nouvelle Calédonie and Wallis et Futuna's « Vacances Nème
+      période »): classes never resume on a Sunday, that Sunday is the last day off.
+    """
+    one_day = timedelta(days=1)
+    if start_date == end_date:
+        if description.strip().lower().startswith("début"):
+            return start_date + one_day, start_date + one_day, True
+        return start_date, start_date + one_day, False
+    if end_date == start_date + one_day:
+        return start_date, end_date, False
+    if end_date.weekday() == 6:  # Sunday
+        return start_date + one_day, end_date + one_day, False
+    return start_date + one_day, end_date, False
 
 
 class SchoolCalendar:
@@ -99,9 +136,10 @@ class SchoolCalendar:
     def known_until(self, zone_name: str) -> date | None:
         """First day the dataset no longer describes for `zone_name` (None: zone absent).
 
-        That is the start of an open-ended period if the last year has one, else the day after
-        the latest end: the end date is the day classes resume, which the dataset does describe
-        (so a message held until that morning is decided on official data).
+        That is the day after an open-ended `Début des Vacances …` row if the last year has one
+        (its own day is a published school day), else the day after the latest end: the end is
+        the day classes resume, which the dataset does describe (so a message held until that
+        morning is decided on official data).
         """
         periods = self._by_zone.get(zone_name)
         if not periods:
@@ -114,8 +152,9 @@ class SchoolCalendar:
         return max(ends) + timedelta(days=1)
 
     def known_from(self, zone_name: str) -> date | None:
+        """First day the dataset describes for `zone_name`: its earliest published date."""
         periods = self._by_zone.get(zone_name)
-        return min(p.start for p in periods) if periods else None
+        return min(p.start_date for p in periods) if periods else None
 
     def school_years(self, zone_name: str) -> tuple[str, ...]:
         return tuple(sorted({p.school_year for p in self._by_zone.get(zone_name, ())}))
@@ -179,14 +218,12 @@ def parse_rows(text: str, source: str) -> list[Period]:
         start = _paris_date(get("start_date"), source, lineno, "start_date")
         end = _paris_date(get("end_date"), source, lineno, "end_date")
         description = get("description")
-        open_ended = start == end and description.lower().startswith("début")
-        if start == end and not open_ended:
-            end = start + timedelta(days=1)
         if end < start:
             raise CalendarFileError(
                 f"{source}, line {lineno}: end_date {get('end_date')} is before start_date "
                 f"{get('start_date')}"
             )
+        first_off, off_until, open_ended = period_days(description, start, end)
         zone_name = get("zones")
         if not zone_name:
             raise CalendarFileError(f"{source}, line {lineno}: empty zones column")
@@ -195,10 +232,12 @@ def parse_rows(text: str, source: str) -> list[Period]:
                 zone=zone_name,
                 description=description,
                 population=get("population") or "-",
-                start=start,
-                end=end,
+                start=first_off,
+                end=off_until,
                 location=get("location"),
                 school_year=get("annee_scolaire"),
+                start_date=start,
+                end_date=end,
                 open_ended=open_ended,
             )
         )

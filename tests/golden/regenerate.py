@@ -5,8 +5,14 @@
 `holidays_vs_snapshot.json`: every day on which the `holidays` package's school calendar
 (category `school`, subdivisions "Zone A" … "Zone C") and the ministry's snapshot
 (`fr-en-calendrier-scolaire.csv`, students' calendar) disagree, over every school year both
-cover. The snapshot is the reference (RULES.md §4); each disagreement is a finding to report,
-and `tests/test_calendar_crosscheck.py` fails when the set changes.
+cover. The snapshot is the reference (docs/RULES.md §4); each disagreement is a finding to
+report, and `tests/test_calendar_crosscheck.py` fails when the set changes.
+
+Both are read as the dataset defines them: `start_date` is the last day of classes, the days off
+are those strictly before `end_date` (`Period.start`/`Period.end`). `holidays` counts a weekend
+`start_date` (the mainland's Saturdays) as a day off, where the snapshot counts it as the last
+day of classes; neither reading changes a quiet window (a Saturday is a weekend day), so those
+dates are listed apart, under `weekend_start_dates`, not as disagreements.
 """
 
 from __future__ import annotations
@@ -33,6 +39,14 @@ def school_year(day: date) -> str:
     return f"{start}-{start + 1}"
 
 
+def _weekend_start_dates(calendar: SchoolCalendar, zone: str) -> set[date]:
+    return {
+        p.start_date
+        for p in calendar.periods_of(zone)
+        if p.population in STUDENTS and p.start_date < p.start and p.start_date.weekday() >= 5
+    }
+
+
 def _snapshot_days(calendar: SchoolCalendar, zone: str) -> dict[date, tuple[str, str]]:
     days: dict[date, tuple[str, str]] = {}
     for p in calendar.periods_of(zone):
@@ -48,6 +62,7 @@ def crosscheck(calendar: SchoolCalendar | None = None) -> dict[str, Any]:
     calendar = calendar or SchoolCalendar.from_csv(packaged_calendar_path())
     compared: dict[str, dict[str, str]] = {}
     runs: list[dict[str, Any]] = []
+    weekend_starts: dict[str, list[str]] = {}
     for zone in ZONES:
         known_from, known_until = calendar.known_from(zone), calendar.known_until(zone)
         if known_from is None or known_until is None:
@@ -58,6 +73,8 @@ def crosscheck(calendar: SchoolCalendar | None = None) -> dict[str, Any]:
         )
         public = holidays.country_holidays("FR", years=years)
         official = _snapshot_days(calendar, zone)
+        starts = _weekend_start_dates(calendar, zone)
+        weekend_starts[zone] = []
         first = max(known_from, min(package))
         compared[zone] = {
             "from": first.isoformat(),
@@ -65,7 +82,9 @@ def crosscheck(calendar: SchoolCalendar | None = None) -> dict[str, Any]:
         }
         day = first
         while day < known_until:
-            if (day in official) != (day in package):
+            if day in starts and day in package and day not in official:
+                weekend_starts[zone].append(day.isoformat())
+            elif (day in official) != (day in package):
                 only_in = "snapshot" if day in official else "holidays"
                 label, year = official[day] if day in official else (package[day], school_year(day))
                 key = (zone, year, only_in, label)
@@ -102,6 +121,7 @@ def crosscheck(calendar: SchoolCalendar | None = None) -> dict[str, Any]:
         "compared_with": f"holidays {version('holidays')}, France, categories=('school',)",
         "compared": compared,
         "disagreements": runs,
+        "weekend_start_dates": weekend_starts,
     }
 
 
