@@ -168,7 +168,7 @@ async def test_bad_parameters_are_400_naming_them(query: str) -> None:
 
 async def test_health_metrics_and_openapi() -> None:
     s = Setup()
-    assert (await s.call("GET", "/health")).json() == {"status": "ok"}
+    assert (await s.call("GET", "/health")).json() == {"status": "ok", "worker": None}
     metrics = (await s.call("GET", "/metrics")).text
     assert "deconnexion_held_messages 3" in metrics
     assert 'deconnexion_held_by_reason{reason="night"} 3' in metrics

@@ -259,11 +259,11 @@ def _delegate(module: str, function: str, extra: str | None = None) -> Callable[
 DELEGATED: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "worker": (_delegate("deconnexion.cli.worker", "worker_main"), "run the release worker"),
     "gateway": (
-        _delegate("deconnexion.web.gateway", "gateway_main", "asgi"),
+        _delegate("deconnexion.cli.gateway", "gateway_main"),
         "serve the HTTP gateway",
     ),
     "audit": (_delegate("deconnexion.cli.audit", "audit_main"), "check a policy against the law"),
-    "simulate": (_delegate("examples.simulator.cli", "simulate_main"), "run the simulator"),
+    "simulate": (_delegate("deconnexion.cli.simulate", "simulate_main"), "run the simulator"),
 }
 
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import re
 import signal
 import sys
 from collections.abc import Sequence
 
+from deconnexion.cli.env import apply_env
 from deconnexion.errors import DeconnexionError, InvalidInputError
 from deconnexion.release.deliver import DELIVER_SPECS, parse_deliver_spec
 from deconnexion.release.worker import ReleaseWorker
@@ -50,13 +50,10 @@ def _header(text: str) -> tuple[str, str]:
 def build_parser(prog: str = "deconnexion worker") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=prog,
-        description="Release held messages when they are due and deliver them.",
+        description="Release held messages when they are due and deliver them. Each --option "
+        "defaults to $DECONNEXION_OPTION (e.g. --max-rate: $DECONNEXION_MAX_RATE).",
     )
-    p.add_argument(
-        "--store",
-        default=os.environ.get("DECONNEXION_STORE"),
-        help="store URL: sqlite:///held.db, postgresql://… (default: $DECONNEXION_STORE)",
-    )
+    p.add_argument("--store", help="store URL: sqlite:///held.db, postgresql://…")
     p.add_argument("--deliver", required=True, help=f"where to deliver: {DELIVER_SPECS}")
     p.add_argument("--batch-size", type=int, default=500, help="messages per claim (500)")
     p.add_argument("--lease", default="60s", help="lease of a claimed batch (60s)")
@@ -76,8 +73,14 @@ def build_parser(prog: str = "deconnexion worker") -> argparse.ArgumentParser:
     )
     p.add_argument("--worker-id", help="name in leases and audit rows (host:pid:random)")
     p.add_argument("--once", action="store_true", help="release what is due now, then exit")
+    p.add_argument(
+        "--heartbeat-file",
+        metavar="PATH",
+        help="rewrite this JSON file at most once a second while alive "
+        "(read by `deconnexion gateway --no-worker --heartbeat-file PATH` for /health)",
+    )
     p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (INFO)")
-    return p
+    return apply_env(p)
 
 
 async def _serve(worker: ReleaseWorker, once: bool) -> None:
@@ -123,6 +126,7 @@ def worker_main(argv: Sequence[str] | None = None) -> int:
             digest=args.digest,
             concurrency=args.concurrency,
             worker_id=args.worker_id,
+            heartbeat_file=args.heartbeat_file,
         )
         asyncio.run(_serve(worker, args.once))
     except InvalidInputError as exc:

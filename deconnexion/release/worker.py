@@ -32,6 +32,7 @@ from deconnexion.errors import InvalidInputError
 from deconnexion.metrics import worker_prometheus_text
 from deconnexion.release.claimed_batch import LEASE_USE, ClaimedBatch, ReleaseSettings
 from deconnexion.release.deliver import Deliverer
+from deconnexion.release.heartbeat import Heartbeat
 from deconnexion.release.smoothing import Due, Smoother, SpreadWindow
 from deconnexion.release.units import Unit, send_deadline
 from deconnexion.store.base import HeldMessage, HoldStore
@@ -72,6 +73,7 @@ class ReleaseWorker:
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         worker_id: str | None = None,
         log_timezone: str = "Europe/Paris",
+        heartbeat_file: str | None = None,
     ) -> None:
         for name, value in (
             ("batch_size", batch_size),
@@ -104,6 +106,9 @@ class ReleaseWorker:
         self.concurrency = int(concurrency)
         self.poll_interval = float(poll_interval)
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        # A turn of the loop lasts at most a poll interval of sleep plus a leased batch.
+        stale_after = 2 * (self.poll_interval + self.lease_seconds)
+        self.heartbeat = Heartbeat(self.worker_id, stale_after, heartbeat_file)
         self._clock = clock
         self._sleep = sleep
         self._log_tz = zone(log_timezone)
@@ -172,6 +177,7 @@ class ReleaseWorker:
         prefetch: asyncio.Future[_Claim] | None = None
         try:
             while not self._stopping:
+                self.heartbeat.beat(self._clock())
                 full = False
                 try:
                     ahead, prefetch = prefetch, None
@@ -202,6 +208,7 @@ class ReleaseWorker:
                 if delay > 0:
                     await self.pause(delay, wakeable=True)
         finally:
+            self.heartbeat.stop(self._clock())
             if prefetch is not None:
                 await self._return_prefetched(prefetch)
             if outside is not None:

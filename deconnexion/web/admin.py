@@ -1,6 +1,6 @@
 """The admin API: a mountable Starlette app over the hold store, one establishment per caller.
 
-    GET  /health                 store reachable?
+    GET  /health                 store reachable? worker alive (its heartbeat)?
     GET  /metrics                Prometheus text (held by reason, oldest held age, worker)
     GET  /openapi.json           this API, described
     GET  /held                   held messages of the caller's establishment
@@ -36,6 +36,7 @@ except ImportError as exc:  # pragma: no cover - the dev environment has the ext
 from deconnexion.core.territories import Establishment
 from deconnexion.core.timeutil import wall_clock, zone
 from deconnexion.metrics import prometheus_text
+from deconnexion.release.heartbeat import HeartbeatFile
 from deconnexion.store.base import STATES, HeldMessage, HoldStore, State
 from deconnexion.web.admin_openapi import OPENAPI
 from deconnexion.web.identity import IdentityResolver, ScopeIdentity, Sender
@@ -95,9 +96,11 @@ def admin_app(
     establishment: EstablishmentResolver | None = None,
     worker: Any = None,
     clock: Callable[[], float] = wall_clock,
+    heartbeat: HeartbeatFile | None = None,
 ) -> Starlette:
     """The admin API over `store` (a `HoldStore`, or a `HoldQueue` whose store it uses).
-    `worker` (a `ReleaseWorker`) adds its counters to /metrics."""
+    `worker` (a `ReleaseWorker`) adds its counters to /metrics and its heartbeat to /health;
+    without one, `heartbeat` reads the heartbeat file of a worker in another process."""
     store = getattr(store, "store", store)
     who = identity or ScopeIdentity()
     where = establishment or from_sender()
@@ -131,7 +134,12 @@ def admin_app(
 
     async def health(request: Request) -> Response:
         await thread(store.next_due_at)
-        return JSONResponse({"status": "ok"})
+        if worker is not None:
+            beat: dict[str, Any] | None = worker.heartbeat.status(worker.clock())
+        else:
+            beat = heartbeat.status(clock()) if heartbeat is not None else None
+        status = "degraded" if beat is not None and not beat["alive"] else "ok"
+        return JSONResponse({"status": status, "worker": beat})
 
     async def metrics(request: Request) -> Response:
         stats = await thread(store.stats, None)

@@ -1,8 +1,6 @@
 """The HTTP gateway: deconnexion in front of a notification service written in any language.
 
-    deconnexion gateway --upstream http://127.0.0.1:8080 --policy policy.toml \\
-        --store sqlite:///held.db --routes routes.toml [--host 127.0.0.1 --port 8000]
-
+Run by `deconnexion gateway` (`deconnexion.cli.gateway` parses its options and environment).
 One ASGI app served by uvicorn: the gate (`DeconnexionMiddleware`) in front of a streaming
 reverse proxy to `--upstream`, the admin API under ``/_deconnexion``, and a release worker
 (started with the app) that sends held requests to the upstream when their window opens.
@@ -16,15 +14,16 @@ import argparse
 import asyncio
 import logging
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from email.utils import formatdate
 from typing import Any
 
 from deconnexion.core.policy import Policy
 from deconnexion.core.territories import Establishment
 from deconnexion.core.timeutil import wall_clock
-from deconnexion.errors import InvalidInputError, MissingExtraError
+from deconnexion.errors import InvalidInputError
 from deconnexion.hold.queue import HoldQueue
+from deconnexion.release.heartbeat import HeartbeatFile
 from deconnexion.release.worker import ReleaseWorker
 from deconnexion.store import open_store
 from deconnexion.store.base import HoldStore
@@ -37,7 +36,7 @@ from deconnexion.web.routes import RouteRules
 from deconnexion.web.signing import SignedHeaderResolver
 from deconnexion.web.tenant import EstablishmentResolver, from_sender
 
-__all__ = ["ADMIN_PREFIX", "UVICORN_OPTIONS", "Gateway", "gateway_main"]
+__all__ = ["ADMIN_PREFIX", "UVICORN_OPTIONS", "Gateway", "serve"]
 
 ADMIN_PREFIX = "/_deconnexion"
 # uvicorn adds its own Date and Server to every response, doubling the upstream's: the
@@ -61,6 +60,7 @@ class Gateway:
         clock: Callable[[], float] = wall_clock,
         run_worker: bool = True,
         worker_options: Mapping[str, Any] | None = None,
+        heartbeat_file: str | None = None,
     ) -> None:
         default = Establishment(uai=config.default_uai) if config.default_uai else None
         where = establishment or from_sender(default)
@@ -79,13 +79,17 @@ class Gateway:
             clock=clock,
         )
         deliver = upstream_deliverer(self.client, upstream, store)
-        self.worker = (
-            ReleaseWorker(store, deliver, clock=clock, **dict(worker_options or {}))
-            if run_worker
-            else None
-        )
+        options = {"heartbeat_file": heartbeat_file, **dict(worker_options or {})}
+        self.worker = ReleaseWorker(store, deliver, clock=clock, **options) if run_worker else None
+        # Without its own worker, /health reads the heartbeat of the one that releases.
+        beats = HeartbeatFile(heartbeat_file) if heartbeat_file and not run_worker else None
         self.admin = admin_app(
-            store, identity=identity, establishment=where, worker=self.worker, clock=clock
+            store,
+            identity=identity,
+            establishment=where,
+            worker=self.worker,
+            clock=clock,
+            heartbeat=beats,
         )
         self._task: asyncio.Task[None] | None = None
 
@@ -148,35 +152,10 @@ def _dated(send: Send) -> Send:
     return inner
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="deconnexion gateway",
-        description="Serve the deconnexion gate in front of a notification service.",
-    )
-    p.add_argument("--upstream", required=True, metavar="URL", help="e.g. http://127.0.0.1:8080")
-    p.add_argument("--policy", metavar="FILE", help="policy .toml/.json (default: national)")
-    p.add_argument("--store", required=True, metavar="URL", help="e.g. sqlite:///held.db")
-    p.add_argument("--routes", required=True, metavar="FILE", help="gated routes .toml/.json")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument(
-        "--secret-env",
-        default="DECONNEXION_SECRET",
-        metavar="VAR",
-        help="environment variable holding the Deconnexion-Sender signing secret",
-    )
-    p.add_argument("--no-worker", action="store_true", help="do not release (another does)")
-    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-    return p
+def serve(args: argparse.Namespace) -> int:
+    """Serve the gateway described by parsed `deconnexion gateway` arguments until interrupted."""
+    import uvicorn
 
-
-def gateway_main(argv: Sequence[str]) -> int:
-    """`deconnexion gateway …`: validate everything, then serve until interrupted."""
-    args = _parser().parse_args(list(argv))
-    try:
-        import uvicorn
-    except ImportError as exc:
-        raise MissingExtraError("asgi", "uvicorn") from exc
     secret = os.environ.get(args.secret_env)
     if not secret:
         raise InvalidInputError(
@@ -194,6 +173,7 @@ def gateway_main(argv: Sequence[str]) -> int:
             policy=policy,
             identity=SignedHeaderResolver(secret),
             run_worker=not args.no_worker,
+            heartbeat_file=args.heartbeat_file,
         )
         uvicorn.run(
             app,
