@@ -216,3 +216,11 @@ DEPARTEMENT_CODE_ALIASES = {
     "2A": ("620", "02A", "20A"),
     "2B": ("720", "02B", "20B"),
 }
+
+# Establishments whose time zone is not their territory's default: French Polynesia spans three
+# zones (Tahiti UTC−10, the Marquesas UTC−9:30, the Gambier UTC−9; docs/RULES.md §4), and a UAI
+# does not say which island a school is on. Entries are explicit UAIs, added only from a source
+# that names the school's island (the ministry's « Annuaire de l'éducation »); none is listed
+# yet. An entry reads, e.g., "9870000X": "Pacific/Marquesas". `Establishment(timezone=…)` sets
+# one establishment's zone directly and takes precedence over this table.
+UAI_TIMEZONES: dict[str, str] = {}

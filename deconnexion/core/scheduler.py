@@ -88,7 +88,8 @@ def _compiled(
                 public_holidays=policy.public_holidays,
                 closures=closures,
             )
-            found = _CACHE[key] = CompiledWindows(sheet, hours, zone(loc.timezone))
+            # The establishment's own zone (part of `calendar_key`, so of the cache key).
+            found = _CACHE[key] = CompiledWindows(sheet, hours, zone(establishment.timezone))
     return found
 
 

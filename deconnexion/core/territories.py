@@ -12,8 +12,10 @@ tables are in `_territory_data.py`.
 
 from __future__ import annotations
 
+import difflib
 import re
 import unicodedata
+import zoneinfo
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Self
@@ -300,7 +302,7 @@ class Establishment(BaseModel):
     `InvalidInputError`, never a bare pydantic `ValidationError`.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", serialize_by_alias=True)
 
     uai: str | None = None
     departement: str | None = None
@@ -309,6 +311,9 @@ class Establishment(BaseModel):
     id: str | None = Field(default=None, min_length=1)
     name: str | None = None
     level: Literal["ecole", "college", "lycee"] | None = None
+    # The establishment's own IANA zone when it is not its territory's (a collège on Nuku Hiva:
+    # "Pacific/Marquesas"). Read the resolved zone with `.timezone`.
+    own_timezone: str | None = Field(default=None, alias="timezone")
 
     _location: Location | None = PrivateAttr(default=None)
 
@@ -322,6 +327,7 @@ class Establishment(BaseModel):
         id: str | None = None,
         name: str | None = None,
         level: str | None = None,  # "ecole", "college" or "lycee"; checked by the field
+        timezone: str | None = None,  # IANA name; None: the UAI registry's, else the territory's
         **extra: Any,
     ) -> None:
         try:
@@ -333,6 +339,7 @@ class Establishment(BaseModel):
                 id=id,
                 name=name,
                 level=level,
+                timezone=timezone,
                 **extra,
             )
         except ValidationError as exc:
@@ -355,7 +362,7 @@ class Establishment(BaseModel):
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
         """Copy; with `update`, the copy is validated and resolved again."""
         if update:
-            return self.model_validate({**self.model_dump(), **update})
+            return self.model_validate({**self.model_dump(by_alias=True), **update})
         return super().model_copy(deep=deep)
 
     @field_validator("uai")
@@ -363,6 +370,11 @@ class Establishment(BaseModel):
     def _uai_capitals(cls, value: str | None) -> str | None:
         # UAIs are written in capitals ("0750001A"); store that canonical form.
         return None if value is None else value.strip().upper()
+
+    @field_validator("own_timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        return None if value is None else check_timezone(value)
 
     @model_validator(mode="after")
     def _resolve(self) -> Self:
@@ -382,7 +394,17 @@ class Establishment(BaseModel):
 
     @property
     def timezone(self) -> str:
-        """IANA time zone of the establishment: open hours are in this local time."""
+        """IANA time zone of the establishment: open hours are in this local time.
+
+        The one given (`timezone=`), else a known exception of the UAI registry
+        (`_territory_data.UAI_TIMEZONES`), else the territory's.
+        """
+        if self.own_timezone is not None:
+            return self.own_timezone
+        if self.uai is not None:
+            known = data.UAI_TIMEZONES.get(self.uai)
+            if known is not None:
+                return known
         return self.location.timezone
 
     @property
@@ -408,9 +430,31 @@ class Establishment(BaseModel):
             loc.calendar_place,
             loc.school_subdiv,
             loc.public_subdiv,
-            loc.timezone,
+            self.timezone,
             self.level,
         )
+
+
+def check_timezone(value: object, field: str = "timezone") -> str:
+    """`value` if it names an IANA time zone, else an error saying how to find valid ones."""
+    if not isinstance(value, str):
+        raise InvalidInputError(
+            f"{field}: expected an IANA time zone name, got {type(value).__name__} {value!r}"
+        )
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):  # ValueError: not a key ("../x", "")
+        pass
+    else:
+        return value
+    close = difflib.get_close_matches(value, sorted(zoneinfo.available_timezones()), n=3)
+    hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+    raise InvalidInputError(
+        f"{field} {value!r} is not an IANA time zone{hint}; expected a name such as "
+        "'Pacific/Marquesas', 'Pacific/Gambier' or 'Europe/Paris': the valid names are "
+        'zoneinfo.available_timezones() (python -c "import zoneinfo; '
+        'print(sorted(zoneinfo.available_timezones()))")'
+    )
 
 
 def _unwrap(exc: ValidationError) -> DeconnexionError:
