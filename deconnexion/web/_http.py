@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 __all__ = [
@@ -16,7 +15,6 @@ __all__ = [
     "read_body",
     "replay_receive",
     "route_path",
-    "send_json",
 ]
 
 Scope = MutableMapping[str, Any]
@@ -75,28 +73,3 @@ def replay_receive(body: bytes, receive: Receive) -> Receive:
         return await receive()
 
     return inner
-
-
-async def send_json(
-    send: Send,
-    status: int,
-    payload: Any,
-    headers: Iterable[tuple[bytes, bytes]] = (),
-) -> None:
-    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json; charset=utf-8"),
-                (b"content-length", str(len(body)).encode()),
-                *headers,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
-
-
-def error_body(status: int, code: str, message: str) -> dict[str, Any]:
-    return {"error": code, "status": status, "message": message}

@@ -39,6 +39,7 @@ from deconnexion.metrics import prometheus_text
 from deconnexion.release.heartbeat import HeartbeatFile
 from deconnexion.store.base import STATES, HeldMessage, HoldStore, State
 from deconnexion.web.admin_openapi import OPENAPI
+from deconnexion.web.answers import error_response
 from deconnexion.web.identity import IdentityResolver, ScopeIdentity, Sender
 from deconnexion.web.tenant import EstablishmentResolver, from_sender, same_establishment
 
@@ -224,10 +225,7 @@ def admin_app(
     async def http_error(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
         detail = exc.detail if isinstance(exc, HTTPException) else "internal error"
-        return JSONResponse(
-            {"error": _CODES.get(status, "error"), "status": status, "message": detail},
-            status_code=status,
-        )
+        return error_response(status, _CODES.get(status, "error"), detail)
 
     return Starlette(
         routes=[

@@ -1,9 +1,10 @@
 """The decision for one gated request, free of ASGI: who sends, which establishment, what
 message, what the scheduler says, and what the hold queue stored.
 
-`Gate.judge` returns a `Verdict`: pass the request on, or the held message's answer, or an
-error answer (400 bad input, 503 store or calendar unavailable). The middleware only moves
-bytes. Store calls are synchronous and run in a worker thread.
+`Gate.judge` returns a verdict (`deconnexion.web.answers`): `Passed`, `Held` (the stored
+message, its release instant and decision) or `Refused` (400 bad input, 503 store or calendar
+unavailable, with the reason). It shapes no response: the middleware answers. Store calls are
+synchronous and run in a worker thread.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -39,6 +39,7 @@ from deconnexion.errors import (
 from deconnexion.hold.queue import HoldQueue
 from deconnexion.hold.request import HoldRequest
 from deconnexion.web._http import Scope, route_path
+from deconnexion.web.answers import Held, Passed, Refused, Verdict
 from deconnexion.web.fields import Extracted, Plan, RequestView, extract, parse_json, request_digest
 from deconnexion.web.group_commit import GroupCommit
 from deconnexion.web.identity import IdentityResolver, Sender
@@ -52,31 +53,14 @@ try:
 except ImportError as exc:  # pragma: no cover - the asgi extra brings anyio
     raise MissingExtraError("asgi", "anyio") from exc
 
-__all__ = ["PASS_UNREAD", "READ", "TOO_LARGE", "Gate", "Verdict"]
+__all__ = ["PASS", "PASS_UNREAD", "READ", "TOO_LARGE", "Gate"]
 
 log = logging.getLogger("deconnexion.gate")
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """`status` 0 means: pass the request to the application."""
-
-    status: int = 0
-    body: dict[str, Any] | None = None
-    headers: tuple[tuple[bytes, bytes], ...] = ()
-
-    @property
-    def passes(self) -> bool:
-        return self.status == 0
-
-
-PASS = Verdict()
+PASS = Passed()
 READ, PASS_UNREAD, TOO_LARGE = 0, 1, 2
 _NO_HEADERS: frozenset[bytes] = frozenset()
-
-
-def _error(status: int, code: str, message: str) -> Verdict:
-    return Verdict(status, {"error": code, "status": status, "message": message})
 
 
 class Gate:
@@ -141,14 +125,14 @@ class Gate:
         try:
             return await self._judge(scope, match, body)
         except OutOfRangeError as exc:  # the server's calendar range, not the client's fault
-            return _error(503, "calendar_out_of_range", str(exc))
+            return Refused(503, "calendar_out_of_range", str(exc))
         except InvalidInputError as exc:
-            return _error(400, "invalid_request", str(exc))
+            return Refused(400, "invalid_request", str(exc))
         except CalendarUnknownError as exc:
-            return _error(503, "calendar_unknown", str(exc))
+            return Refused(503, "calendar_unknown", str(exc))
         except StoreError as exc:
             log.error("hold store unavailable: %s", exc)
-            return _error(503, "store_unavailable", f"hold store unavailable: {exc}")
+            return Refused(503, "store_unavailable", f"hold store unavailable: {exc}")
 
     async def _judge(self, scope: Scope, match: RouteMatch, body: bytes) -> Verdict:
         rule = match.rule
@@ -168,7 +152,7 @@ class Gate:
         sender = self.identity(scope)
         establishment = self.establishment(scope, sender)
         if establishment is None:
-            return _error(
+            return Refused(
                 400,
                 "establishment_unknown",
                 "cannot tell which establishment this request belongs to: the sender is not "
@@ -306,23 +290,12 @@ def _refusal(sender: Sender) -> Reason:
     )
 
 
-def _held(result: Any, decision: Decision, key: str) -> Verdict:
+def _held(result: Any, decision: Decision, key: str) -> Held:
     release = result.release_at
     if isinstance(release, int | float):
         release = datetime.fromtimestamp(release, decision.release_at.tzinfo)
-    release_text = release.isoformat()
-    body = {
-        "held": True,
-        "id": result.id,
-        "outcome": result.outcome,
-        "release_at": release_text,
-        "reasons": [r.to_dict() for r in decision.reasons],
-        "explanation_fr": _explanation(decision),
-        "idempotency_key": key,
-    }
-    if getattr(result, "replaced_id", None):
-        body["replaced_id"] = result.replaced_id
-    return Verdict(202, body, ((b"deconnexion-release-at", release_text.encode()),))
+    replaced = getattr(result, "replaced_id", None)
+    return Held(result.id, result.outcome, release, decision, key, replaced or None)
 
 
 def _plain(fields: Extracted) -> bool:
@@ -332,27 +305,6 @@ def _plain(fields: Extracted) -> bool:
         and fields.publish_to_students_at is None
         and not (fields.kind is Kind.GRADE and Audience.PARENTS in fields.audiences)
     )
-
-
-_EXPLAINED: dict[tuple[Any, ...], str] = {}
-
-
-def _explanation(decision: Decision) -> str:
-    """`decision.explanation_fr()`, remembered: requests held in one quiet window share it, and
-    formatting a French date costs more than the rest of the answer."""
-    key = (
-        decision.held,
-        decision.release_at,
-        decision.created_at.year,  # the sentence shows the year when it changes
-        decision.audience,
-        decision.reasons,
-    )
-    found = _EXPLAINED.get(key)
-    if found is None:
-        if len(_EXPLAINED) >= 4096:
-            _EXPLAINED.clear()
-        found = _EXPLAINED[key] = decision.explanation_fr()
-    return found
 
 
 def _headers(scope: Scope, wanted: frozenset[str] | None) -> dict[str, str]:

@@ -35,11 +35,10 @@ from deconnexion.web._http import (
     Receive,
     Scope,
     Send,
-    error_body,
     read_body,
     replay_receive,
-    send_json,
 )
+from deconnexion.web.answers import Passed, answer, error_response
 from deconnexion.web.gate import PASS_UNREAD, TOO_LARGE, Gate
 from deconnexion.web.identity import IdentityResolver, ScopeIdentity, Sender
 from deconnexion.web.replay import REPLAY_KEY, Replay, restore_sender
@@ -54,6 +53,9 @@ from deconnexion.web.routes import (
 from deconnexion.web.tenant import EstablishmentResolver, from_sender
 
 __all__ = ["DEFAULT_HEADER_ALLOWLIST", "DEFAULT_MAX_BODY", "DeconnexionMiddleware", "schedulers"]
+
+# Methods known to be upper case, so a read skips the `str.upper()` of the case check.
+_UPPER = frozenset({"GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE", "TRACE"})
 
 
 def schedulers(policy: Policy) -> Callable[[Establishment], Scheduler]:
@@ -124,15 +126,16 @@ class DeconnexionMiddleware:
             scope["headers"] = headers
         method = scope["method"]
         if method not in self._methods:
-            if method.upper() in self._methods:  # `post`: methods are case-sensitive
-                await self._bad_target(send, f"method {method!r}: methods are upper case")
+            if method not in _UPPER and method.upper() in self._methods:  # `post` is not POST
+                message = f"method {method!r}: methods are case-sensitive, upper case"
+                await error_response(400, "invalid_request_target", message)(scope, receive, send)
                 return
             await self.app(scope, receive, send)
             return
         try:
             line = judged_line(scope)
         except InvalidInputError as exc:
-            await self._bad_target(send, str(exc))
+            await error_response(400, "invalid_request_target", str(exc))(scope, receive, send)
             return
         match = self.routes.match(method, line.path)
         if match is None:
@@ -142,7 +145,7 @@ class DeconnexionMiddleware:
         if triage == PASS_UNREAD:  # open whatever the body says: it streams to the app unread
             await self.app(scope, receive, send)
         elif triage == TOO_LARGE:
-            await self._too_large(send)
+            await self._too_large(scope, receive, send)
         else:
             await self._gated(scope, receive, send, match)
 
@@ -150,7 +153,8 @@ class DeconnexionMiddleware:
         # Only the in-process replay deliverer can put a `Replay` in the scope: servers copy no
         # client data into scope keys, so no external request reaches this bypass.
         if not isinstance(replay, Replay):
-            await send_json(send, 400, {"error": "invalid_replay", "status": 400})
+            message = "a replay marker that is not a deconnexion.web.replay.Replay"
+            await error_response(400, "invalid_replay", message)(scope, receive, send)
             return
         scope = dict(scope)
         self.restore_identity(scope, replay.sender)
@@ -160,27 +164,16 @@ class DeconnexionMiddleware:
         try:
             body = await read_body(receive, self.max_body)
         except BodyTooLarge:
-            await self._too_large(send)
+            await self._too_large(scope, receive, send)
             return
         except ClientGone:
             return
         verdict = await self.gate.judge(scope, match, body)
-        if verdict.passes:
+        if isinstance(verdict, Passed):
             await self.app(scope, replay_receive(body, receive), send)
         else:
-            await send_json(send, verdict.status, verdict.body, verdict.headers)
+            await answer(verdict)(scope, receive, send)
 
-    async def _bad_target(self, send: Send, message: str) -> None:
-        await send_json(send, 400, error_body(400, "invalid_request_target", message))
-
-    async def _too_large(self, send: Send) -> None:
-        await send_json(
-            send,
-            413,
-            {
-                "error": "body_too_large",
-                "status": 413,
-                "message": f"request body exceeds {self.max_body} bytes, the limit for "
-                "diffusion routes",
-            },
-        )
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = f"request body exceeds {self.max_body} bytes, the limit for diffusion routes"
+        await error_response(413, "body_too_large", message)(scope, receive, send)

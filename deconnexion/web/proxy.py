@@ -26,7 +26,8 @@ from deconnexion.errors import (
 )
 from deconnexion.release.deliver import Deliverer, Delivery
 from deconnexion.store.base import HoldStore
-from deconnexion.web._http import Receive, Scope, Send, error_body, send_json
+from deconnexion.web._http import ASGIApp, Receive, Scope, Send
+from deconnexion.web.answers import error_response
 from deconnexion.web.replay import replay_parts
 from deconnexion.web.request_line import METHOD_OVERRIDES, forwarded_target
 
@@ -137,7 +138,7 @@ class ReverseProxy:
         try:
             url = self.upstream.url(*forwarded_target(scope))
         except InvalidInputError as exc:
-            await send_json(send, 400, error_body(400, "invalid_request_target", str(exc)))
+            await error_response(400, "invalid_request_target", str(exc))(scope, receive, send)
             return
         incoming = [(k.lower(), v) for k, v in scope.get("headers") or ()]
         has_body = any(k in (b"content-length", b"transfer-encoding") for k, _ in incoming)
@@ -156,10 +157,10 @@ class ReverseProxy:
         try:
             response = await self.client.send(request, stream=True)
         except httpx.TimeoutException as exc:
-            await send_json(send, 504, _gateway_error(504, exc))
+            await _gateway_error(504, exc)(scope, receive, send)
             return
         except httpx.HTTPError as exc:
-            await send_json(send, 502, _gateway_error(502, exc))
+            await _gateway_error(502, exc)(scope, receive, send)
             return
         try:
             await send(
@@ -205,9 +206,9 @@ async def _body(receive: Receive) -> AsyncIterator[bytes]:
             return
 
 
-def _gateway_error(status: int, exc: Exception) -> dict[str, Any]:
+def _gateway_error(status: int, exc: Exception) -> ASGIApp:
     code = "upstream_timeout" if status == 504 else "upstream_unavailable"
-    return error_body(status, code, f"upstream: {type(exc).__name__}: {exc}")
+    return error_response(status, code, f"upstream: {type(exc).__name__}: {exc}")
 
 
 def upstream_client() -> httpx.AsyncClient:

@@ -271,6 +271,9 @@ class Routes:
         without one trailing slash), with its path parameters as sent."""
         if method not in self.methods:
             return None
+        literal = self._literal.get((method, path))  # the common spelling: one lookup
+        if literal is not None:
+            return literal
         key = match_key(path)
         literal = self._literal.get((method, key))
         if literal is not None:
