@@ -4,6 +4,7 @@ may import is tests/test_architecture.py's."""
 
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 import sys
@@ -38,3 +39,24 @@ def test_importing_the_package_loads_no_edge_library():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_importing_the_package_loads_only_the_core_a_decision_needs():
+    # The edges and the holidays of every country load on first use (import time benchmark).
+    code = "import sys, deconnexion; print(sorted(sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(ast.literal_eval(out.stdout))
+    assert not {m for m in loaded if m.startswith("holidays.countries")}
+    ours = {m.split(".")[1] for m in loaded if m.startswith("deconnexion.")}
+    assert not ours & {"store", "hold", "release", "web", "cli"}
+    assert "deconnexion.core.audit" not in loaded
+    assert "deconnexion.core.scheduler" in loaded
+
+
+def test_lazy_names_are_the_objects_of_their_modules():
+    from deconnexion.hold.queue import HoldQueue
+    from deconnexion.store import open_store
+
+    assert deconnexion.HoldQueue is HoldQueue
+    assert deconnexion.open_store is open_store
+    assert "HoldQueue" in dir(deconnexion)

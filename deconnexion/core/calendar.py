@@ -25,8 +25,6 @@ from datetime import date, timedelta
 from functools import lru_cache
 from typing import Any, Literal
 
-from holidays.countries.france import France
-
 from deconnexion.core.calendar_data import Period, SchoolCalendar
 from deconnexion.core.message import Audience, Provenance, Reason, ReasonCode
 from deconnexion.core.policy import Closure
@@ -322,6 +320,10 @@ def _snapshot_days(
 
 
 def _france(**kwargs: Any) -> Mapping[date, str]:
+    # Imported when a calendar is first built, not with the package: `holidays.countries`
+    # imports every country (~0.15 s), which `import deconnexion` need not pay.
+    from holidays.countries.france import France
+
     # holidays ships no annotations for its country constructors.
     result: Mapping[date, str] = France(**kwargs)  # type: ignore[no-untyped-call]
     return result
