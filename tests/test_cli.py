@@ -170,23 +170,26 @@ def test_release_text_output_is_a_french_sentence(capsys):
     )
 
 
-def test_release_unknown_kind_is_refused_by_argparse(capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(
-            [
-                "release",
-                "--created",
-                "2025-10-17T21:00:00+02:00",
-                "--kind",
-                "grades",
-                "--audience",
-                "students",
-                "--zone",
-                "A",
-            ]
-        )
-    assert exc.value.code == 2
-    assert "grades" in capsys.readouterr().err
+def test_release_unknown_kind_exits_2_with_a_structured_json_error(capsys):
+    code, out, err = run(
+        capsys,
+        "release",
+        "--created",
+        "2025-10-17T21:00:00+02:00",
+        "--kind",
+        "grades",
+        "--audience",
+        "students",
+        "--zone",
+        "A",
+        "--json",
+    )
+    assert code == 2
+    error = json.loads(out)["error"]
+    assert error["code"] == "invalid_choice"
+    assert (error["field"], error["value"]) == ("kind", "grades")
+    assert error["accepted"].startswith("one of grade, homework")
+    assert "grades" in err
 
 
 def test_windows_lists_christmas_holidays_with_reasons(capsys):

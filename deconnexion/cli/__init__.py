@@ -2,6 +2,9 @@
 
 Exit codes: 0 success, 1 failure (audit failed, store unusable), 2 bad input (the message names
 the field, the value and what is accepted), 3 strict mode without an official calendar.
+`check --exit-status` exits 0 when open and 1 when quiet. With `--json`, every error is printed
+on stdout as `{"error": {"code", "field", "value", "accepted", "message"}}`, argument errors
+included. `check --stdin` and `release --stdin` answer JSON lines (deconnexion/cli/batch.py).
 """
 
 from __future__ import annotations
@@ -10,10 +13,10 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
-from datetime import date, datetime, time
 from typing import Any
 
-from deconnexion.core.message import Audience, Kind, Message, SenderRole
+from deconnexion.cli.parser import ArgumentParser, UsageError
+from deconnexion.core.message import Audience, Kind, SenderRole
 from deconnexion.errors import (
     CalendarUnknownError,
     DeconnexionError,
@@ -24,10 +27,12 @@ from deconnexion.errors import (
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FAIL, EXIT_INPUT, EXIT_UNKNOWN_CALENDAR = 0, 1, 2, 3
+EXIT_QUIET = 1  # `check --exit-status`: the instant is quiet
+WHERE = ("zone", "academie", "departement", "uai")
 
 
 def _where(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_mutually_exclusive_group(required=True)
+    group = parser.add_mutually_exclusive_group()
     group.add_argument("--zone", help="A, B, C, Corse, Guadeloupe, Réunion, … (forgiving)")
     group.add_argument("--academie", help="e.g. Paris, Aix-Marseille, Normandie")
     group.add_argument("--departement", help="e.g. 75, 067, 2A, 974")
@@ -37,85 +42,101 @@ def _where(parser: argparse.ArgumentParser) -> None:
 
 
 def _audience(parser: argparse.ArgumentParser, required: bool = False) -> None:
+    names = ", ".join(a.value for a in Audience)
     parser.add_argument(
         "--audience",
-        choices=[a.value for a in Audience],
         default=None if required else Audience.STUDENTS.value,
-        required=required,
+        help=f"one of {names}" + ("" if required else " (default students)"),
     )
 
 
-def _scheduler(args: argparse.Namespace) -> Any:
+def _stdin(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--stdin",
+        action="store_true",
+        help="answer JSON lines read on stdin, one request per line (fields as the flags)",
+    )
+
+
+def _policy(args: argparse.Namespace) -> Any:
     from deconnexion.core.policy import Policy
-    from deconnexion.core.scheduler import Scheduler
-    from deconnexion.core.territories import Establishment
 
-    where = {k: getattr(args, k) for k in ("zone", "academie", "departement", "uai")}
-    establishment = Establishment(**{k: v for k, v in where.items() if v})
-    policy = Policy.from_file(args.policy) if args.policy else Policy.national()
-    return Scheduler(policy, establishment)
+    return Policy.from_file(args.policy) if args.policy else Policy.national()
 
 
-def _instant(text: str, field: str) -> datetime:
-    from deconnexion.core.timeutil import parse_instant
+def _request(model: type[Any], args: argparse.Namespace, fields: dict[str, Any]) -> Any:
+    """The flags as the JSON request a batch line or the decision service would send, checked
+    by the same model (one validation for every caller)."""
+    from pydantic import ValidationError
 
-    return parse_instant(text, field)
+    from deconnexion.core.requests import invalid_request
 
-
-def _day(text: str, field: str) -> date:
+    data = {k: v for k, v in fields.items() if v is not None}
+    data.update({k: getattr(args, k) for k in WHERE if getattr(args, k) is not None})
     try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise InvalidInputError(f"{field}: {text!r} is not a date; expected YYYY-MM-DD") from None
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise invalid_request(exc, model) from None
+
+
+def _batch(args: argparse.Namespace, command: str) -> int:
+    given = [k for k in (*WHERE, "instant", "created", "kind") if getattr(args, k, None)]
+    if given:
+        raise UsageError(
+            f"--stdin reads every field from the JSON lines; do not also give --{given[0]}",
+            field=given[0],
+            accepted="--stdin with only --policy",
+            code="conflicting_arguments",
+        )
+    from deconnexion.cli.batch import answer_lines
+
+    return answer_lines(command, _policy(args), sys.stdin.buffer, sys.stdout.buffer)
 
 
 # -- commands --------------------------------------------------------------------------------
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    sched = _scheduler(args)
-    t = _instant(args.instant, "INSTANT")
-    audience = Audience(args.audience)
-    windows = sched.windows(audience)
-    quiet = sched.is_quiet(t, audience)
-    nxt = sched.next_open(t, audience)
-    reasons = windows.reasons(t.timestamp(), nxt.timestamp()) if quiet else ()
-    out = {
-        "instant": t.astimezone(sched.tz).isoformat(),
-        "quiet": quiet,
-        "next_open": nxt.isoformat(),
-        "reasons": [r.to_dict() for r in reasons],
-        "timezone": sched.establishment.timezone,
-        "provenance": windows.provenance(t.timestamp(), nxt.timestamp()).value,
-        "audience": audience.value,
-    }
+    if args.stdin:
+        if args.exit_status:
+            raise UsageError("--exit-status answers one instant; not with --stdin", field="stdin")
+        return _batch(args, "check")
+    from deconnexion.core.requests import CheckRequest, Schedulers, answer_check
+
+    request = _request(CheckRequest, args, {"instant": args.instant, "audience": args.audience})
+    sched = Schedulers(_policy(args)).get(request)
+    out = answer_check(sched, request)
     if args.json:
         _print_json(out)
     else:
-        state = "calme (pas de diffusion)" if quiet else "ouvert"
+        state = "calme (pas de diffusion)" if out["quiet"] else "ouvert"
         print(f"{out['instant']}  {state}")
-        if quiet:
+        if out["quiet"]:
             print(f"prochaine ouverture : {out['next_open']}")
-            for r in reasons:
-                print(f"  - {r.code.value}: {r.label_fr} / {r.label_en}")
+            for r in out["reasons"]:
+                print(f"  - {r['code']}: {r['label_fr']} / {r['label_en']}")
         print(f"calendrier : {out['provenance']} ({out['timezone']})")
+    if args.exit_status and out["quiet"]:
+        return EXIT_QUIET
     return EXIT_OK
 
 
 def cmd_release(args: argparse.Namespace) -> int:
-    sched = _scheduler(args)
-    message = Message(
-        kind=Kind(args.kind),
-        audience=Audience(args.audience),
-        created_at=_instant(args.created, "--created"),
-        sender_role=SenderRole(args.sender_role),
-        urgent=args.urgent,
-        justification=args.justification,
-        publish_to_students_at=_instant(args.publish_to_students_at, "--publish-to-students-at")
-        if args.publish_to_students_at
-        else None,
-    )
-    decision = sched.decide(message)
+    if args.stdin:
+        return _batch(args, "release")
+    from deconnexion.core.requests import ReleaseRequest, Schedulers, release_message
+
+    fields = {
+        "created": args.created,
+        "kind": args.kind,
+        "audience": args.audience,
+        "sender_role": args.sender_role,
+        "urgent": args.urgent,
+        "justification": args.justification,
+        "publish_to_students_at": args.publish_to_students_at,
+    }
+    request = _request(ReleaseRequest, args, fields)
+    decision = Schedulers(_policy(args)).get(request).decide(release_message(request))
     out = decision.to_dict()
     if args.json:
         _print_json(out)
@@ -128,26 +149,17 @@ def cmd_release(args: argparse.Namespace) -> int:
 
 
 def cmd_windows(args: argparse.Namespace) -> int:
-    sched = _scheduler(args)
-    start = datetime.combine(_day(args.date_from, "--from"), time(0), sched.tz)
-    end = datetime.combine(_day(args.date_to, "--to"), time(0), sched.tz)
-    if end <= start:
-        raise InvalidInputError(f"--to {args.date_to} must be after --from {args.date_from}")
-    windows = sched.quiet_windows(start, end, args.audience)
+    from deconnexion.core.requests import Schedulers, WindowsRequest, answer_windows
+
+    fields = {"from": args.date_from, "to": args.date_to, "audience": args.audience}
+    request = _request(WindowsRequest, args, fields)
+    out = answer_windows(Schedulers(_policy(args)).get(request), request)
     if args.json:
-        _print_json(
-            {
-                "from": start.isoformat(),
-                "to": end.isoformat(),
-                "timezone": sched.establishment.timezone,
-                "audience": args.audience,
-                "windows": [w.to_dict() for w in windows],
-            }
-        )
+        _print_json(out)
     else:
-        for w in windows:
-            labels = ", ".join(r.label_fr for r in w.reasons)
-            print(f"{w.start.isoformat()}  →  {w.end.isoformat()}  {labels}")
+        for w in out["windows"]:
+            labels = ", ".join(r["label_fr"] for r in w["reasons"])
+            print(f"{w['start']}  →  {w['end']}  {labels}")
     return EXIT_OK
 
 
@@ -264,11 +276,15 @@ DELEGATED: dict[str, tuple[Callable[[list[str]], int], str]] = {
     ),
     "audit": (_delegate("deconnexion.cli.audit", "audit_main"), "check a policy against the law"),
     "simulate": (_delegate("deconnexion.cli.simulate", "simulate_main"), "run the simulator"),
+    "serve": (
+        _delegate("deconnexion.web.decide", "serve_main", "asgi"),
+        "serve the decision service (check, release, windows over HTTP)",
+    ),
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="deconnexion",
         description="Droit à la déconnexion for French school software.",
         epilog="Also: " + "; ".join(f"{k} ({v[1]})" for k, v in DELEGATED.items()),
@@ -276,25 +292,33 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("check", help="is this instant quiet, and when does it open?")
-    p.add_argument("instant", metavar="INSTANT", help="ISO 8601 with offset")
+    p.add_argument(
+        "instant", nargs="?", default="now", metavar="INSTANT", help="ISO 8601 with offset, or now"
+    )
     _where(p)
     _audience(p)
+    p.add_argument("--exit-status", action="store_true", help="exit 0 when open, 1 when quiet")
+    _stdin(p)
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("release", help="when may this message be released, and why?")
-    p.add_argument("--created", required=True, metavar="INSTANT")
-    p.add_argument("--kind", required=True, choices=[k.value for k in Kind])
+    p.add_argument("--created", metavar="INSTANT", help="ISO 8601 with offset (default: now)")
+    p.add_argument("--kind", help="one of " + ", ".join(k.value for k in Kind))
     _audience(p, required=True)
-    p.add_argument("--sender-role", default="system", choices=[r.value for r in SenderRole])
+    p.add_argument(
+        "--sender-role",
+        help="one of " + ", ".join(r.value for r in SenderRole) + " (default system)",
+    )
     p.add_argument("--urgent", action="store_true")
     p.add_argument("--justification")
     p.add_argument("--publish-to-students-at", metavar="INSTANT")
     _where(p)
+    _stdin(p)
     p.set_defaults(func=cmd_release)
 
     p = sub.add_parser("windows", help="list quiet windows with their reasons")
-    p.add_argument("--from", dest="date_from", required=True, metavar="DATE")
-    p.add_argument("--to", dest="date_to", required=True, metavar="DATE")
+    p.add_argument("--from", dest="date_from", metavar="DATE")
+    p.add_argument("--to", dest="date_to", metavar="DATE")
     _audience(p)
     _where(p)
     p.set_defaults(func=cmd_windows)
@@ -335,19 +359,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         result: int = args.func(args)
         return result
     except MissingExtraError as exc:
-        return _fail(str(exc), EXIT_FAIL, wants_json)
+        return _fail(exc, EXIT_FAIL, wants_json)
     except CalendarUnknownError as exc:
-        return _fail(str(exc), EXIT_UNKNOWN_CALENDAR, wants_json)
+        return _fail(exc, EXIT_UNKNOWN_CALENDAR, wants_json)
     except InvalidInputError as exc:
-        return _fail(str(exc), EXIT_INPUT, wants_json)
+        return _fail(exc, EXIT_INPUT, wants_json)
     except DeconnexionError as exc:
-        return _fail(str(exc), EXIT_FAIL, wants_json)
+        return _fail(exc, EXIT_FAIL, wants_json)
 
 
-def _fail(message: str, code: int, wants_json: bool) -> int:
-    print(f"deconnexion: error: {message}", file=sys.stderr)
+def _fail(exc: DeconnexionError, code: int, wants_json: bool) -> int:
+    usage = getattr(exc, "usage", "")
+    print(f"{usage}deconnexion: error: {exc}", file=sys.stderr)
     if wants_json:
-        _print_json({"error": message, "exit_code": code})
+        out = exc.to_dict()
+        out["exit_code"] = code
+        _print_json(out)
     return code
 
 

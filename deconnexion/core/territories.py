@@ -139,8 +139,12 @@ class _Registry:
     def lookup(self, value: str, field: str | None = None) -> str:
         found = self._names.get(normalise(value))
         if found is None:
+            name = field or self.field
             raise UnknownTerritoryError(
-                f"unknown {field or self.field} {value!r}: expected {self.accepted}"
+                f"unknown {name} {value!r}: expected {self.accepted}",
+                field=name,
+                value=value,
+                accepted=self.accepted,
             )
         return found
 
@@ -222,7 +226,12 @@ def _text(field: str, value: object) -> str:
     if isinstance(value, int) and not isinstance(value, bool) and field == "departement":
         return str(value)
     if not isinstance(value, str):
-        raise InvalidInputError(f"{field}: expected a string, got {type(value).__name__} {value!r}")
+        raise InvalidInputError(
+            f"{field}: expected a string, got {type(value).__name__} {value!r}",
+            field=field,
+            value=value,
+            accepted="a string",
+        )
     return value
 
 
@@ -234,16 +243,22 @@ def territory(name: str) -> Territory:
 def _uai_location(value: str) -> Location:
     uai = value.strip().upper()
     if not _UAI.fullmatch(uai):
+        accepted = (
+            "8 characters, 7 digits (the first 3 are the département, 620/720 for Corse) then "
+            "a letter, e.g. '0750001A'"
+        )
         raise UnknownTerritoryError(
-            f"uai {value!r}: expected 8 characters, 7 digits (the first 3 are the département, "
-            "620/720 for Corse) then a letter, e.g. '0750001A'"
+            f"uai {value!r}: expected {accepted}", field="uai", value=value, accepted=accepted
         )
     try:
         return _BY_DEPARTEMENT[_DEPARTEMENTS.lookup(uai[:3])]
     except UnknownTerritoryError:
+        accepted = "001–095, 620 (Corse-du-Sud), 720 (Haute-Corse), 971–978 or 986–988"
         raise UnknownTerritoryError(
-            f"uai {value!r}: prefix {uai[:3]!r} is not a département code; expected 001–095, "
-            "620 (Corse-du-Sud), 720 (Haute-Corse), 971–978 or 986–988"
+            f"uai {value!r}: prefix {uai[:3]!r} is not a département code; expected {accepted}",
+            field="uai",
+            value=value,
+            accepted=accepted,
         ) from None
 
 
@@ -276,7 +291,12 @@ def resolve(
     raw = {"uai": uai, "departement": departement, "academie": academie, "zone": zone}
     given = {f: _text(f, raw[f]) for f in _FIELDS if raw[f] is not None}
     if not given:
-        raise InvalidInputError("no location given: pass one of uai, departement, academie, zone")
+        raise InvalidInputError(
+            "no location given: pass one of uai, departement, academie, zone",
+            field="zone",
+            accepted="one of uai, departement, academie, zone",
+            code="missing_field",
+        )
     located = {f: _locate(f, v) for f, v in given.items()}
     first, found = next(iter(located.items()))
     for field, loc in located.items():

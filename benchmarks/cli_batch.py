@@ -1,0 +1,124 @@
+"""Throughput of `deconnexion release --stdin` (and `check --stdin`) against the raw JSON floor.
+
+    python benchmarks/cli_batch.py [--lines 200000] [--repeat 3] [--process]
+
+The input is JSON lines as a vie scolaire would send them: messages, homework and grades to
+students and parents, created at any hour of a school year, for 50 establishments (UAIs of
+several académies, zones, overseas départements), a few urgent ones. The floor is what any
+JSON-lines filter costs with no decision at all: `json.loads` then `json.dumps` of each line,
+written out in the same blocks. Figures are lines per second, the best of `--repeat` runs, in
+process (`answer_lines`, what the command runs after start-up); `--process` adds one run of the
+real command through a pipe, start-up included. Not a test: it never asserts on time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import random
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from deconnexion.cli.batch import answer_lines
+
+PARIS = ZoneInfo("Europe/Paris")
+WHERE = [{"uai": f"{d:03d}{n:04d}A"} for d in (75, 69, 13, 33, 59, 67, 974) for n in range(1, 6)]
+WHERE += [{"zone": z} for z in ("A", "B", "C", "Corse", "Guadeloupe")]
+WHERE += [{"departement": d} for d in ("92", "93", "94", "2A", "971", "972", "973", "976")]
+WHERE += [{"academie": a} for a in ("Paris", "Lyon")]
+KINDS = [("message", "parents"), ("homework", "students"), ("grade", "students")]
+KINDS += [("grade", "parents"), ("announcement", "staff"), ("absence", "parents")]
+
+
+def release_lines(n: int, seed: int = 7) -> bytes:
+    rng = random.Random(seed)
+    start = datetime(2025, 9, 1, tzinfo=PARIS)
+    out = []
+    for _ in range(n):
+        kind, audience = rng.choice(KINDS)
+        created = start + timedelta(seconds=rng.randrange(300 * 86400))
+        line = {"created": created.isoformat(), "kind": kind, "audience": audience}
+        line.update(rng.choice(WHERE))
+        if rng.random() < 0.02:
+            line.update(urgent=True, sender_role="chef_etablissement", justification="alerte")
+        out.append(json.dumps(line))
+    return ("\n".join(out) + "\n").encode()
+
+
+def check_lines(n: int, seed: int = 8) -> bytes:
+    rng = random.Random(seed)
+    start = datetime(2025, 9, 1, tzinfo=PARIS)
+    out = []
+    for _ in range(n):
+        instant = start + timedelta(seconds=rng.randrange(300 * 86400))
+        line = {"instant": instant.isoformat(), "audience": rng.choice(KINDS)[1]}
+        line.update(rng.choice(WHERE))
+        out.append(json.dumps(line))
+    return ("\n".join(out) + "\n").encode()
+
+
+def floor(data: bytes) -> None:
+    """The same lines through json.loads and json.dumps only, written in the same blocks."""
+    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    sink = io.BytesIO()
+    lines = data.split(b"\n")[:-1]
+    for i in range(0, len(lines), 4096):
+        block = [encode(json.loads(line)) for line in lines[i : i + 4096]]
+        block.append("")
+        sink.write("\n".join(block).encode())
+
+
+def best(repeat: int, run: Callable[[], object]) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def library(command: str, data: bytes) -> Callable[[], object]:
+    return lambda: answer_lines(command, None, io.BytesIO(data), io.BytesIO())
+
+
+def process(command: str, data: bytes) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "deconnexion", command, "--stdin"],
+        input=data,
+        stdout=subprocess.DEVNULL,
+        check=False,
+    )
+    return time.perf_counter() - t0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=200_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--process", action="store_true")
+    args = parser.parse_args(argv)
+    n = args.lines
+
+    print(f"{'path':<44} {'lines/s':>12} {'× floor':>8}")
+    for command, data in (("release", release_lines(n)), ("check", check_lines(n))):
+        answer_lines(command, None, io.BytesIO(data[:100_000]), io.BytesIO())  # build schedulers
+        raw = n / best(args.repeat, lambda data=data: floor(data))
+        ours = n / best(args.repeat, library(command, data))
+        print(f"{'json.loads + json.dumps (floor)':<44} {raw:>12,.0f} {1:>8.2f}")
+        print(f"{f'{command} --stdin (in process)':<44} {ours:>12,.0f} {ours / raw:>8.2f}")
+        if args.process:
+            whole = n / process(command, data)
+            print(
+                f"{f'deconnexion {command} --stdin (pipe)':<44} {whole:>12,.0f} {whole / raw:>8.2f}"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
