@@ -40,6 +40,7 @@ from deconnexion.core.requests import (
 )
 from deconnexion.errors import DeconnexionError, InvalidInputError, MissingExtraError
 from deconnexion.web._http import BodyTooLarge, Receive, Scope, Send, read_body, route_path
+from deconnexion.web.decide_openapi import openapi_document
 
 __all__ = ["DecisionService", "serve_main"]
 
@@ -65,10 +66,8 @@ class DecisionService:
     """The ASGI app. Schedulers are built per establishment on first use and kept."""
 
     def __init__(self, policy: Policy | None = None) -> None:
-        from deconnexion.web.decide_openapi import openapi_document
-
         self.schedulers = Schedulers(policy)
-        self.openapi = json.dumps(openapi_document(), ensure_ascii=False).encode()
+        self.openapi = json.dumps(openapi_document(ENDPOINTS), ensure_ascii=False).encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":

@@ -4,6 +4,7 @@ hand: a field added to a model appears here)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel
@@ -75,18 +76,19 @@ def _query_parameters(request: type[BaseModel], schemas: dict[str, Any]) -> list
     ]
 
 
-def openapi_document() -> dict[str, Any]:
-    from deconnexion.web.decide import ENDPOINTS
-
+def openapi_document(
+    endpoints: Mapping[str, tuple[type[BaseModel], type[BaseModel], object]],
+) -> dict[str, Any]:
+    """The document for `endpoints`: path → (request model, answer model, handler)."""
     models: list[tuple[type[BaseModel], JsonSchemaMode]] = [
-        (req, "validation") for req, _, _ in ENDPOINTS.values()
+        (req, "validation") for req, _, _ in endpoints.values()
     ]
-    models += [(ans, "serialization") for _, ans, _ in ENDPOINTS.values()]
+    models += [(ans, "serialization") for _, ans, _ in endpoints.values()]
     models.append((ErrorAnswer, "serialization"))
     _, top = models_json_schema(models, ref_template=REF)
     schemas: dict[str, Any] = top["$defs"]
     paths: dict[str, Any] = {}
-    for path, (request, answer, _) in ENDPOINTS.items():
+    for path, (request, answer, _) in endpoints.items():
         paths[path] = {"post": _operation(path, request, answer, body=True)}
         if path == "/v1/windows":
             get = _operation(path, request, answer, body=False)
