@@ -126,6 +126,7 @@ def test_naive_instant_is_a_json_error_naming_the_instant(capsys):
             "from",
         ),
         (["frobnicate", "--json"], "invalid_choice", "command"),
+        (["serve", "--port", "x", "--json"], "invalid_argument", "port"),
     ],
 )
 def test_every_argument_error_prints_a_json_error_and_exits_2(capsys, argv, code, field):

@@ -277,7 +277,7 @@ DELEGATED: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "audit": (_delegate("deconnexion.cli.audit", "audit_main"), "check a policy against the law"),
     "simulate": (_delegate("deconnexion.cli.simulate", "simulate_main"), "run the simulator"),
     "serve": (
-        _delegate("deconnexion.web.decide", "serve_main", "asgi"),
+        _delegate("deconnexion.cli.serve", "serve_main"),
         "serve the decision service (check, release, windows over HTTP)",
     ),
 }

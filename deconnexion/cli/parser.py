@@ -33,6 +33,7 @@ _REQUIRED = re.compile(r"the following arguments are required: (?P<args>.+)")
 _ONE_OF = re.compile(r"one of the arguments (?P<args>.+) is required")
 _NOT_WITH = re.compile(r"argument (?P<arg>\S+): not allowed with argument (?P<other>\S+)")
 _EXPECTED = re.compile(r"argument (?P<arg>\S+): expected one argument")
+_INVALID = re.compile(r"argument (?P<arg>\S+): invalid (?P<type>\w+) value: '(?P<value>.*)'")
 _UNKNOWN = re.compile(r"unrecognized arguments: (?P<args>.+)")
 
 
@@ -64,6 +65,9 @@ def _usage_error(message: str) -> UsageError:
         return UsageError(
             message, field=flag_to_field(m["arg"]), accepted="one value", code="missing_value"
         )
+    if m := _INVALID.match(message):
+        field, accepted = flag_to_field(m["arg"]), f"a value of type {m['type']}"
+        return UsageError(message, field=field, value=m["value"], accepted=accepted)
     if m := _UNKNOWN.match(message):
         first = m["args"].split()[0]
         return UsageError(message, value=first, code="unknown_argument")

@@ -1,6 +1,6 @@
 """The decision service: what a Java or PHP vie scolaire calls instead of embedding Python.
 
-    deconnexion serve [--host 127.0.0.1] [--port 8040] [--policy FILE]
+    deconnexion serve [--host 127.0.0.1] [--port 8040] [--policy FILE]   (deconnexion/cli/serve.py)
 
     POST /v1/decide    a `release` request  → the decision (as `deconnexion release --json`)
     POST /v1/check     a `check` request    → quiet or open (as `deconnexion check --json`)
@@ -38,11 +38,11 @@ from deconnexion.core.requests import (
     answer_windows,
     invalid_request,
 )
-from deconnexion.errors import DeconnexionError, InvalidInputError, MissingExtraError
+from deconnexion.errors import DeconnexionError, InvalidInputError
 from deconnexion.web._http import BodyTooLarge, Receive, Scope, Send, read_body, route_path
 from deconnexion.web.decide_openapi import openapi_document
 
-__all__ = ["DecisionService", "serve_main"]
+__all__ = ["DecisionService"]
 
 MAX_BODY = 8 * 1024 * 1024
 MAX_ITEMS = 10_000
@@ -190,24 +190,3 @@ async def _send_json(send: Send, status: int, payload: Any, headers: Sequence[An
     text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
     # A lone surrogate a caller escaped in its JSON goes back escaped, never as a 500.
     await _send(send, status, text.encode("utf-8", "backslashreplace"), headers)
-
-
-def serve_main(argv: Sequence[str]) -> int:
-    """`deconnexion serve …`: the decision service on uvicorn until interrupted."""
-    from deconnexion.cli.parser import ArgumentParser
-
-    p = ArgumentParser(prog="deconnexion serve", description=__doc__.splitlines()[0])
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8040)
-    p.add_argument("--policy", metavar="FILE", help="policy .toml/.json (default: national)")
-    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-    p.add_argument("--json", action="store_true", help="errors as JSON on stdout")
-    args = p.parse_args(list(argv))
-    try:
-        import uvicorn
-    except ImportError as exc:
-        raise MissingExtraError("asgi", "uvicorn") from exc
-    policy = Policy.from_file(args.policy) if args.policy else Policy.national()
-    app = DecisionService(policy)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, lifespan="on")
-    return 0
