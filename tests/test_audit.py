@@ -16,6 +16,7 @@ REQUIREMENT_IDS = [
     "school_holidays",
     "public_holidays",
     "urgency",
+    "grade_students",
     "grade_parent_delay",
     "access",
 ]
@@ -216,7 +217,7 @@ def test_to_dict_is_json_ready_and_counts() -> None:
     out = audit_policy({"grade_parent_delay": 0}).to_dict()
     json.dumps(out)
     assert out["conformant"] is False
-    assert out["counts"] == {"pass": 6, "fail": 1, "deviation": 0}
+    assert out["counts"] == {"pass": 7, "fail": 1, "deviation": 0}
     assert {r["id"] for r in out["requirements"]} == set(REQUIREMENT_IDS)
 
 

@@ -339,6 +339,7 @@ def test_reason_codes_are_the_documented_stable_set() -> None:
         "school_holiday",
         "closure",
         "grade_parent_delay",
+        "grade_publication",  # a grade waiting for the policy's publication hour (issue 10)
         "urgent_override",
         "urgent_refused",
     }

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
+from deconnexion.core.codes import Audience
 from deconnexion.core.policy import NATIONAL_SOURCES, Deviation, Policy
 from deconnexion.errors import PolicyError
 
@@ -33,8 +34,8 @@ class _Spec:
     ok: str  # reason when the policy complies
 
 
-# The national requirements, in the order of RULES.md (§1 quiet windows, §2 urgency, §3 grades,
-# §1 access). `fields` decides which invalid or loose value fails which requirement.
+# The national requirements, in the order of docs/RULES.md (§1 quiet windows, §2 urgency,
+# §3 grades, §1 access). `fields` decides which invalid or loose value fails which requirement.
 REQUIREMENTS: tuple[_Spec, ...] = (
     _Spec(
         "weekday_nights",
@@ -75,6 +76,14 @@ REQUIREMENTS: tuple[_Spec, ...] = (
         ("urgent_roles", "urgent_requires_justification"),
         ("urgent_roles", "urgent_requires_justification"),
         "urgent overrides limited to {roles}, justification required",
+    ),
+    _Spec(
+        "grade_students",
+        "Grades reach students at a reasonable hour",
+        "Notes visibles des élèves à une heure raisonnable",
+        ("grade_publication",),
+        ("grade_students",),
+        "{publication}",
     ),
     _Spec(
         "grade_parent_delay",
@@ -256,7 +265,7 @@ def _validate_loose(
         if key == "deviations":
             kept[key] = _valid_deviations(value, bad_deviations)
             continue
-        problems = _problems({key: value})
+        problems = _problems({**_context(key, data), key: value})
         if problems:
             invalid.setdefault(key, []).extend(problems)
         else:
@@ -266,6 +275,15 @@ def _validate_loose(
     except PolicyError as exc:  # fields valid one by one but not together: report, audit defaults
         invalid.setdefault("name", []).append(str(exc))
         return Policy.from_mapping({}, allow_loose=True)
+
+
+def _context(key: str, data: dict[str, Any]) -> dict[str, Any]:
+    """Valid fields a field is checked against: publication hours against the open hours."""
+    if key != "grade_publication":
+        return {}
+    return {
+        k: data[k] for k in ("open_hours", "audiences") if k in data and not _problems({k: data[k]})
+    }
 
 
 def _problems(data: dict[str, Any]) -> list[str]:
@@ -364,6 +382,7 @@ def _national_hint(spec: _Spec) -> str:
         "urgency": " — expected urgent_roles among directeur_ecole, chef_etablissement and "
         "urgent_requires_justification = true",
         "grade_parent_delay": " — expected grade_parent_delay of at least 24 h",
+        "grade_students": ' — expected times HH:MM inside open hours, e.g. ["12:00", "17:00"]',
     }
     return hints.get(spec.id, "")
 
@@ -379,6 +398,18 @@ def _ok_reason(spec: _Spec, policy: Policy) -> str:
         weekend=", ".join(WEEKDAYS[d] for d in sorted(policy.weekend_days)),
         roles=", ".join(sorted(r.value for r in policy.urgent_roles)) or "nobody",
         delay=f"{policy.grade_parent_delay.total_seconds() / 3600:g} h",
+        publication=_publication_reason(policy),
+    )
+
+
+def _publication_reason(policy: Policy) -> str:
+    students = policy.hours_for(Audience.STUDENTS).label()
+    if not policy.grade_publication:
+        return f"students see a new grade at the next open moment ({students} on school days)"
+    hours = ", ".join(t.isoformat("minutes") for t in policy.grade_publication)
+    return (
+        f"students see new grades at the publication hours {hours}, inside their open hours "
+        f"{students}; parents {policy.grade_parent_delay.total_seconds() / 3600:g} h after"
     )
 
 

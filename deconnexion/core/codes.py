@@ -60,5 +60,6 @@ class ReasonCode(StrEnum):
     SCHOOL_HOLIDAY = "school_holiday"
     CLOSURE = "closure"
     GRADE_PARENT_DELAY = "grade_parent_delay"
+    GRADE_PUBLICATION = "grade_publication"
     URGENT_OVERRIDE = "urgent_override"
     URGENT_REFUSED = "urgent_refused"

@@ -45,7 +45,19 @@ def format_fr(moment: datetime, with_year: bool = False) -> str:
     return f"{text} à {moment.hour} h {moment.minute:02d}"
 
 
-_COMMON_NOUNS = ("vacances", "week-end", "nuit", "délai", "urgence", "fermeture", "pont", "journée")
+_COMMON_NOUNS = (
+    "vacances",
+    "week-end",
+    "nuit",
+    "délai",
+    "urgence",
+    "fermeture",
+    "pont",
+    "journée",
+    "publication",
+)
+# Always told when present: the parents' delay (first) and the grade publication hour (last).
+_TOLD = (ReasonCode.GRADE_PARENT_DELAY, ReasonCode.GRADE_PUBLICATION, ReasonCode.URGENT_REFUSED)
 
 
 def _lower_first(text: str) -> str:
@@ -63,10 +75,12 @@ def explain_fr(decision: Decision) -> str:
         return "Diffusion immédiate : créneau ouvert"
     with_year = decision.release_at.year != decision.created_at.year
     when = format_fr(decision.release_at, with_year)
-    # The delay (grades to parents) and the main cause read best; the full list is in `reasons`.
-    causes = [r for r in decision.reasons if r.code is not ReasonCode.URGENT_REFUSED]
+    # The delay (grades to parents), the main cause and the publication hour (« publication des
+    # notes à 17 h ») read best, in that order; the full list is in `reasons`.
+    causes = decision.reasons
     shown = [r for r in causes if r.code is ReasonCode.GRADE_PARENT_DELAY]
-    shown += [r for r in causes if r.code is not ReasonCode.GRADE_PARENT_DELAY][:1]
+    shown += [r for r in causes if r.code not in _TOLD][:1]
+    shown += [r for r in causes if r.code is ReasonCode.GRADE_PUBLICATION]
     # Nothing quiet in between: the sender chose a later publication (`publish_to_students_at`).
     why = ", puis ".join(_lower_first(r.label_fr) for r in shown) or "publication programmée"
     sentence = f"Diffusion{_AUDIENCE_FR[decision.audience]} différée au {when} : {why}"

@@ -52,6 +52,8 @@ NATIONAL_SOURCES: dict[str, str] = {
     "grade_parent_delay": "IGÉSR 24-25 140C, recommandation 11 (notes aux parents 24 h après "
     "les élèves)",
     "access": "IGÉSR 24-25 140C, recommandation 2 (consultation et saisie restent ouvertes)",
+    "grade_students": "IGÉSR 24-25 140C, recommandation 11 (l'élève voit la note à une heure "
+    "raisonnable)",
 }
 
 HEAD_ROLES = frozenset({SenderRole.DIRECTEUR_ECOLE, SenderRole.CHEF_ETABLISSEMENT})
@@ -163,6 +165,10 @@ class Policy(_Model):
     urgent_roles: frozenset[SenderRole] = HEAD_ROLES
     urgent_requires_justification: bool = True
     audiences: dict[Audience, AudienceRule] = Field(default_factory=dict)
+    # Hours at which new grades become visible to students (as Pronote offers since 2025), e.g.
+    # ("12:00", "17:00"): a grade shows at the first of them at or after its publication that
+    # is open. Empty: at the next open moment. The parents' delay counts from that release.
+    grade_publication: tuple[time, ...] = ()
     closures: tuple[Closure, ...] = ()
     deviations: tuple[Deviation, ...] = ()
     calendar_mode: Literal["estimate", "strict"] = "estimate"
@@ -186,6 +192,36 @@ class Policy(_Model):
                 return timedelta(hours=float(value.strip()[:-1]))
             except ValueError:
                 pass
+        return value
+
+    @field_validator("grade_publication", mode="before")
+    @classmethod
+    def _clock_times(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [value]
+        if isinstance(value, list | tuple | set | frozenset):
+            return tuple(sorted({_clock_time(v) for v in value}))
+        return value
+
+    @field_validator("grade_publication")
+    @classmethod
+    def _inside_open_hours(cls, value: tuple[time, ...], info: ValidationInfo) -> tuple[time, ...]:
+        # Validated after open_hours and audiences (declared before): a publication hour is a
+        # release, so it must fall inside the students' open hours.
+        hours = info.data.get("open_hours")
+        rule = info.data.get("audiences", {}).get(Audience.STUDENTS)
+        if rule is not None and rule.open_hours is not None:
+            hours = rule.open_hours
+        if hours is None:  # open_hours itself was refused; that error is reported
+            return value
+        outside = [t for t in value if not hours.start <= t < hours.end]
+        if outside:
+            shown = ", ".join(t.isoformat("minutes") for t in outside)
+            raise ValueError(
+                f"{shown} outside the students' open hours {hours.label()}: a grade must "
+                "become visible inside open hours; expected times within them, e.g. "
+                '["12:00", "17:00"]'
+            )
         return value
 
     @model_validator(mode="after")
@@ -308,6 +344,22 @@ class Policy(_Model):
 
 def _hours_label(delta: timedelta) -> str:
     return f"{delta.total_seconds() / 3600:g} h"
+
+
+def _clock_time(value: Any) -> time:
+    """ "17:00" (or a `time`) as a local wall-clock time; anything else names what is accepted."""
+    if isinstance(value, time) and value.tzinfo is None:
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        hh, sep, mm = text.partition(":")
+        if sep and hh.isdigit() and mm.isdigit() and len(mm) == 2 and len(hh) <= 2:
+            if int(hh) < 24 and int(mm) < 60:
+                return time(int(hh), int(mm))
+    raise ValueError(
+        f"{value!r} is not a time of day: expected local wall-clock times written HH:MM, "
+        'e.g. ["12:00", "17:00"]'
+    )
 
 
 def _weekday(value: Any) -> int:

@@ -5,6 +5,8 @@ establishments that share a calendar (same zone, subdivision, time zone, level a
 
 Rules (RULES.md §1–3):
 - every message: the next open moment at or after its creation;
+- grades to students, when the policy sets publication hours (`grade_publication`): the first
+  of those hours at or after the next open moment;
 - grades to parents: the next open moment at or after the students' release + the delay
   (24 h elapsed by default);
 - urgent, from an allowed role, with a justification: released now (`urgent_override`);
@@ -15,7 +17,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, time, timedelta
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, overload
 
 from deconnexion.core.calendar import build_days, calendar_for
@@ -114,6 +117,7 @@ class Scheduler:
         self._strict = self.policy.calendar_mode == "strict"
         self._delay = self.policy.grade_parent_delay.total_seconds()
         self._delay_reason = _delay_reason(self.policy)
+        self._slots = self.policy.grade_publication
         self._windows: dict[Audience, CompiledWindows] = {}
         for audience in Audience:
             self._windows[audience] = _compiled(
@@ -224,7 +228,10 @@ class Scheduler:
             publish = created
             if message.publish_to_students_at is not None:
                 publish = max(created, message.publish_to_students_at.timestamp())
-            students_release = self._windows[Audience.STUDENTS].next_open(publish)
+            students = self._windows[Audience.STUDENTS]
+            students_release = (
+                self._publication(students, publish) if self._slots else students.next_open(publish)
+            )
             after_delay = students_release + self._delay
             release = w.next_open(after_delay)
             reasons = (self._delay_reason,)
@@ -234,8 +241,12 @@ class Scheduler:
             start = created
             if kind is Kind.GRADE and message.publish_to_students_at is not None:
                 start = max(created, message.publish_to_students_at.timestamp())
-            release = w.next_open(start)
-            reasons = w.reasons(start, release) if release > start else ()
+            if kind is Kind.GRADE and audience is Audience.STUDENTS and self._slots:
+                release = self._publication(w, start)
+                reasons = self._publication_reasons(w, start, release)
+            else:
+                release = w.next_open(start)
+                reasons = w.reasons(start, release) if release > start else ()
         held = release > created
         if message.urgent and held:
             reasons += (_refusal(message, policy),)
@@ -266,6 +277,33 @@ class Scheduler:
             open_until=None if until is None else datetime.fromtimestamp(until, self.tz),
         )
 
+    def _publication(self, w: CompiledWindows, t: float) -> float:
+        """The first grade publication hour (`policy.grade_publication`) at or after `t`, open.
+
+        Publication hours lie inside the students' open hours (the policy checks it), so every
+        school day has one; each turn of the loop moves to the next school day, and past the
+        compiled range `next_open` raises `OutOfRangeError`.
+        """
+        t = w.next_open(t)
+        while True:
+            day = datetime.fromtimestamp(t, self.tz).date()
+            for slot in self._slots:
+                at = datetime.combine(day, slot, self.tz).timestamp()
+                if at >= t and w.is_open(at):
+                    return at
+            t = w.next_open(datetime.combine(day + timedelta(days=1), time(0), self.tz).timestamp())
+
+    def _publication_reasons(
+        self, w: CompiledWindows, start: float, release: float
+    ) -> tuple[Reason, ...]:
+        if release <= start:
+            return ()
+        until = w.open_until(start)
+        # Quiet time in between (a night, a weekend) is a reason too; within one open stretch
+        # (13:10 → 17:00) the publication hour is the only one.
+        quiet = () if until is not None and until >= release else w.reasons(start, release)
+        return (*quiet, _publication_reason(datetime.fromtimestamp(release, self.tz).time()))
+
     def _guard(
         self, w: CompiledWindows, start: float, end: float, provenance: Provenance | None = None
     ) -> None:
@@ -287,6 +325,16 @@ def _delay_reason(policy: Policy) -> Reason:
         ReasonCode.GRADE_PARENT_DELAY,
         f"Délai de {hours:g} h après les élèves",
         f"{hours:g} h delay after the students",
+    )
+
+
+@lru_cache(maxsize=64)
+def _publication_reason(at: time) -> Reason:
+    hour = f"{at.hour} h" if at.minute == 0 else f"{at.hour} h {at.minute:02d}"
+    return Reason(
+        ReasonCode.GRADE_PUBLICATION,
+        f"Publication des notes à {hour}",
+        f"Grades published at {at.isoformat('minutes')}",
     )
 
 

@@ -117,6 +117,8 @@ class Gate:
             scheduler = self.scheduler_for(establishment)
         except DeconnexionError:
             return READ  # the full path answers with the error
+        if unread.may_be_grade and scheduler.policy.grade_publication:
+            return READ  # open now is not enough: a grade waits for a publication hour
         return (
             PASS_UNREAD if self._open.all_open(scheduler, unread.audiences, self.clock()) else READ
         )
@@ -161,7 +163,9 @@ class Gate:
         fields = extract(plan, view)
         epoch = self.clock()
         scheduler = self.scheduler_for(establishment)
-        plain = _plain(fields)
+        plain = _plain(fields) and not (
+            fields.kind is Kind.GRADE and scheduler.policy.grade_publication
+        )
         if plain and self._open.still_open(scheduler, fields.audiences, epoch):
             return PASS
         now = datetime.fromtimestamp(epoch, UTC)

@@ -82,6 +82,7 @@ class Unread:
     audiences: tuple[Audience, ...]  # every audience the body could name
     urgent: tuple[tuple[str, Any, str], ...]  # (kind, key, source) readers, never the body
     headers: frozenset[bytes]  # header names the urgent readers look at
+    may_be_grade: bool = True  # a grade waits for the policy's publication hours, if it has any
 
 
 def _constants(readers: Sequence[tuple[str, Any, str]], name: str) -> Any:
@@ -107,7 +108,7 @@ def unread_plan(plan: Plan) -> Unread | None:
     if kind in (None, Kind.GRADE) and Audience.PARENTS in audiences:
         return None
     names = frozenset(key.encode("latin-1") for kind, key, _ in urgent if kind == "header")
-    return Unread(tuple(audiences), tuple(urgent), names)
+    return Unread(tuple(audiences), tuple(urgent), names, kind in (None, Kind.GRADE))
 
 
 def urgency_asked(
