@@ -138,8 +138,10 @@ def _finish(proc: Worker, timeout: float = 120) -> None:
     assert proc.returncode == 0, _stderr(proc)
 
 
-def _in_flight(store: HoldStore) -> set[str]:
-    return {m.idempotency_key for m in store.list(EST, states=["claimed"], limit=N)}
+def _in_flight(store: HoldStore, worker_id: str | None = None) -> set[str]:
+    """Keys claimed at this moment (by `worker_id` only, when given)."""
+    claimed = store.list(EST, states=["claimed"], limit=N)
+    return {m.idempotency_key for m in claimed if worker_id in (None, m.worker_id)}
 
 
 def _check_complete(
@@ -230,9 +232,11 @@ def test_postgres_survivor_takes_over_a_killed_workers_batch(pg_url: str, tmp_pa
         _fill(store)
         victim_out, survivor_out = tmp_path / "victim.jsonl", tmp_path / "survivor.jsonl"
         survivor = _worker(pg_url, survivor_out, "--max-rate", "2500")
-        victim = _worker(pg_url, victim_out, "--max-rate", "2500")
+        victim = _worker(pg_url, victim_out, "--max-rate", "2500", "--worker-id", "victim")
         _kill_after(victim, victim_out, 1000)
-        in_flight = {m.idempotency_key for m in store.list(EST, states=["claimed"], limit=N)}
+        # in flight at the kill: what the victim had claimed (read before its leases expire;
+        # the survivor's own claims are acknowledged by the survivor, never duplicated)
+        in_flight = _in_flight(store, "victim")
         deadline = time.monotonic() + 90
         while store.stats(EST).by_state.get("released", 0) < N:
             assert survivor.poll() is None, _stderr(survivor)
@@ -242,8 +246,6 @@ def test_postgres_survivor_takes_over_a_killed_workers_batch(pg_url: str, tmp_pa
         _finish(survivor, 30)
         deliveries = _lines(victim_out) + _lines(survivor_out)
         victims = {d["idempotency_key"] for d in _lines(victim_out)}
-        # in flight at the kill: claimed by the victim (the survivor's own claims are not
-        # duplicated: they are acknowledged by the survivor itself)
         _check_complete(store, deliveries, in_flight)
         duplicated = {
             k for k, n in Counter(d["idempotency_key"] for d in deliveries).items() if n > 1
