@@ -11,6 +11,7 @@
     ├── CalendarUnknownError          strict mode: the calendar for that period is not official
     ├── StoreError                    the hold store cannot be opened or used
     │   ├── NotADatabaseError (also ValueError)
+    │   ├── PolicyNotRecordedError    a held message has no recorded policy: reschedule won't guess
     │   └── StoreRefusedError (also InvalidInputError): the store refused one request's data
     ├── DeliveryError                 a delivery failed; the worker retries it with back-off
     │   └── PermanentDeliveryError    the receiver refused it for good: dead-lettered at once
@@ -39,6 +40,7 @@ __all__ = [
     "PayloadError",
     "PermanentDeliveryError",
     "PolicyError",
+    "PolicyNotRecordedError",
     "StoreError",
     "StoreRefusedError",
     "UnknownTerritoryError",
@@ -162,6 +164,11 @@ class NotADatabaseError(StoreError, ValueError):
     """The store URL points at a file that is not a deconnexion database."""
 
     code = "not_a_database"
+
+
+class PolicyNotRecordedError(StoreError):
+    """A held message carries no recorded policy (held before stores recorded one): rescheduling
+    it needs a policy named explicitly, never a guess."""
 
 
 class StoreRefusedError(StoreError, InvalidInputError):

@@ -146,6 +146,8 @@ def test_a_version_1_sqlite_store_migrates_and_scopes_old_keys_by_their_actor(
     try:
         got = store.get(EST, "a" * 32)
         assert got is not None and got.key_scope == "prof.a"
+        assert got.policy is None  # held before policies were recorded
+        assert store.held_policies(EST) == {None: 1}
         other = store.get("0671234X", "b" * 32)
         assert other is not None and other.key_scope == ""
         (dup,) = store.insert_many([msg("k", actor="prof.a", key_scope="prof.a")], now=T0)
@@ -187,6 +189,8 @@ def test_a_version_1_postgres_schema_migrates_and_scopes_old_keys_by_their_actor
     try:
         got = store.get(EST, "a" * 32)
         assert got is not None and got.key_scope == "prof.a"
+        assert got.policy is None  # held before policies were recorded
+        assert store.held_policies(EST) == {None: 1}
         (dup,) = store.insert_many([msg("k", actor="prof.a", key_scope="prof.a")], now=T0)
         (new,) = store.insert_many([msg("k", actor="prof.b", key_scope="prof.b")], now=T0)
         assert (dup.outcome, dup.id, new.outcome) == ("duplicate", "a" * 32, "held")

@@ -224,21 +224,35 @@ def establishment_of_key(key: str) -> Any:
 
 def cmd_reschedule(args: argparse.Namespace) -> int:
     """Recompute the release time of every held message (after a calendar import, a closure
-    added to the policy…): each establishment of the store gets the scheduler's new answer."""
+    added to the policy…). Each message is decided again under the policy it was held under,
+    as the store recorded it; `--policy FILE` decides them all under that policy instead.
+    Messages with no recorded policy and no `--policy`: refused, nothing changed."""
     from deconnexion.core.policy import Policy
     from deconnexion.core.scheduler import Scheduler
+    from deconnexion.errors import PolicyNotRecordedError
     from deconnexion.hold.queue import HoldQueue
     from deconnexion.store import open_store
 
-    policy = Policy.from_file(args.policy) if args.policy else Policy.national()
+    policy = Policy.from_file(args.policy) if args.policy else None
     store = open_store(args.store)
     try:
         queue = HoldQueue(store)
+        keys = store.establishments_with_held()
+        if policy is None:  # refuse before changing anything
+            unrecorded = {k: n for k in keys if (n := store.held_policies(k).get(None, 0))}
+            if unrecorded:
+                listed = ", ".join(f"{k}: {n}" for k, n in unrecorded.items())
+                raise PolicyNotRecordedError(
+                    f"held messages with no recorded policy ({listed}): they were held before "
+                    "deconnexion recorded policies; run again with --policy FILE naming the "
+                    "policy they were held under (nothing was changed)"
+                )
         changed: dict[str, int] = {}
-        for key in store.establishments_with_held():
+        for key in keys:
             establishment = establishment_of_key(key)
+            scheduler = None if policy is None else Scheduler(policy, establishment)
             changed[key] = queue.reschedule(
-                key, Scheduler(policy, establishment), actor="deconnexion reschedule"
+                establishment, scheduler, actor="deconnexion reschedule"
             )
     finally:
         store.close()
@@ -336,7 +350,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("reschedule", help="recompute held messages after a calendar change")
     p.add_argument("--store", required=True, metavar="URL", help="e.g. sqlite:///held.db")
-    p.add_argument("--policy", metavar="FILE", help="policy file (.toml or .json)")
+    p.add_argument(
+        "--policy",
+        metavar="FILE",
+        help="decide every held message under this policy (.toml or .json); default: the "
+        "policy each was held under",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_reschedule)
     for name, (_, helptext) in DELEGATED.items():

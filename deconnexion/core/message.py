@@ -21,6 +21,7 @@ __all__ = [
     "Decision",
     "Kind",
     "Message",
+    "PolicyIdentity",
     "Provenance",
     "Reason",
     "ReasonCode",
@@ -72,6 +73,16 @@ class Message(BaseModel):
 
 
 @dataclass(frozen=True, slots=True)
+class PolicyIdentity:
+    """The policy a decision was made under: its canonical JSON (enough to rebuild it,
+    `Policy.from_recorded`) and `digest`, the SHA-256 of that text. A hold store records it
+    with each held message, so a later reschedule uses that policy, never a guess."""
+
+    digest: str
+    json: str
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
     """When a message may be released, and why.
 
@@ -92,6 +103,7 @@ class Decision:
     timezone: str = "Europe/Paris"
     notes: tuple[str, ...] = field(default=())
     open_until: datetime | None = None
+    policy: PolicyIdentity | None = field(default=None, compare=False, repr=False)
 
     @property
     def codes(self) -> tuple[str, ...]:

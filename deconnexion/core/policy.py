@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 from deconnexion.core.config_file import load_mapping
-from deconnexion.core.message import Audience, SenderRole
+from deconnexion.core.message import Audience, PolicyIdentity, SenderRole
 from deconnexion.errors import PolicyError
 
 __all__ = [
@@ -313,10 +313,19 @@ class Policy(_Model):
     @cached_property
     def fingerprint(self) -> str:
         """A stable digest of the policy, used as a compile-cache key."""
-        dumped = self.model_dump(mode="json")
-        return hashlib.sha256(json.dumps(dumped, sort_keys=True, default=str).encode()).hexdigest()[
-            :16
-        ]
+        return self.identity.digest[:16]
+
+    @cached_property
+    def identity(self) -> PolicyIdentity:
+        """The policy's canonical JSON (keys sorted, sets as sorted lists: equal policies give
+        the same text whatever the order they were written in) and its SHA-256."""
+        text = json.dumps(
+            _canonical(self.model_dump(mode="json")),
+            sort_keys=True,
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+        return PolicyIdentity(hashlib.sha256(text.encode()).hexdigest(), text)
 
     # -- construction -------------------------------------------------------------------------
 
@@ -336,10 +345,35 @@ class Policy(_Model):
             raise PolicyError(_describe(exc, source)) from None
 
     @classmethod
+    def from_recorded(cls, identity: PolicyIdentity) -> Policy:
+        """The policy a held message was decided under, from the JSON its store recorded."""
+        try:
+            data = json.loads(identity.json)
+        except ValueError as exc:
+            raise PolicyError(f"recorded policy {identity.digest}: not JSON ({exc})") from None
+        if not isinstance(data, dict):
+            raise PolicyError(f"recorded policy {identity.digest}: expected a JSON object")
+        return cls.from_mapping(data, source=f"recorded policy {identity.digest}")
+
+    @classmethod
     def from_file(cls, path: str | Path) -> Policy:
         """Load a policy from a `.toml` or `.json` file; errors name the file and the field."""
         data = load_mapping(path, "policy file", PolicyError)
         return cls.from_mapping(data, source=f"policy file {str(path)!r}")
+
+
+def _canonical(value: Any) -> Any:
+    """Lists of plain values (frozensets in the model) sorted; dicts and other lists kept."""
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in value.items()}
+    if isinstance(value, list):
+        items = [_canonical(v) for v in value]
+        if all(isinstance(v, str) for v in items) or all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in items
+        ):
+            return sorted(items)
+        return items
+    return value
 
 
 def _hours_label(delta: timedelta) -> str:

@@ -118,6 +118,7 @@ class Scheduler:
         self._delay = self.policy.grade_parent_delay.total_seconds()
         self._delay_reason = _delay_reason(self.policy)
         self._slots = self.policy.grade_publication
+        self._identity = self.policy.identity  # recorded with every held message
         self._windows: dict[Audience, CompiledWindows] = {}
         for audience in Audience:
             self._windows[audience] = _compiled(
@@ -219,6 +220,7 @@ class Scheduler:
                 ),
                 provenance=w.provenance(created, created),
                 timezone=self._tz_name,
+                policy=self._identity,
             )
 
         reasons: tuple[Reason, ...]
@@ -275,6 +277,7 @@ class Scheduler:
             timezone=self._tz_name,
             notes=notes,
             open_until=None if until is None else datetime.fromtimestamp(until, self.tz),
+            policy=self._identity,
         )
 
     def _publication(self, w: CompiledWindows, t: float) -> float:

@@ -17,10 +17,12 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from deconnexion.core.message import Decision, Message
+from deconnexion.core.message import Decision, Message, PolicyIdentity
+from deconnexion.core.policy import Policy
+from deconnexion.core.scheduler import Scheduler
 from deconnexion.core.territories import Establishment
 from deconnexion.core.timeutil import aware, from_epoch, wall_clock, zone
-from deconnexion.errors import InvalidInputError, StoreRefusedError
+from deconnexion.errors import InvalidInputError, PolicyNotRecordedError, StoreRefusedError
 from deconnexion.hold.request import (
     DEFAULT_MAX_PAYLOAD,
     Batch,
@@ -63,6 +65,7 @@ class HoldQueue:
         self.store = store
         self.clock = clock
         self.max_payload_bytes = max_payload_bytes
+        self._recorded: set[str] = set()  # policy digests this queue has recorded in the store
 
     # -- holding ---------------------------------------------------------------------------
 
@@ -152,6 +155,7 @@ class HoldQueue:
                 raise  # not reached: checking again raises the same error, named
             rows.append(row)
             zones.append(tz)
+        self._record_policies(batch.policies)
         results = self._insert(rows, zones)
         for n, result in enumerate(results):
             if isinstance(result, InvalidInputError):
@@ -195,6 +199,14 @@ class HoldQueue:
                 at = times[(o.release_at, tz)] = from_epoch(o.release_at, zone(tz))
             results.append(HoldResult(o.id, o.outcome, o.replaced_id, at, o.state))
         return results
+
+    def _record_policies(self, policies: dict[str, str]) -> None:
+        """Record the policies a batch was decided under before the messages naming them (a
+        policy recorded for a batch that then fails is harmless), once per queue."""
+        new = {d: text for d, text in policies.items() if d not in self._recorded}
+        if new:
+            self.store.record_policies(new)
+            self._recorded.update(new)
 
     @staticmethod
     def _name_the_bad_request(batch: Batch, requests: Sequence[HoldRequest], n: int) -> None:
@@ -313,22 +325,61 @@ class HoldQueue:
     def reschedule(
         self,
         establishment: Establishment | str,
-        scheduler: _Decides,
+        scheduler: _Decides | None = None,
         *,
         actor: str | None = None,
     ) -> int:
-        """Ask `scheduler` again for every held message of the establishment (a closure was
-        added, a newer calendar imported…); each gets the release time the scheduler now gives
-        for the original message. Released or in-flight messages are never touched. Returns
-        how many changed; each change is audited ("reschedule", from → to)."""
+        """Ask again for every held message of the establishment (a closure was added, a newer
+        calendar imported…); each gets the release time now given for the original message.
+        Released or in-flight messages are never touched. Returns how many changed; each change
+        is audited ("reschedule", from → to).
+
+        Without `scheduler`, each message is decided again under the policy it was held
+        under (recorded by the store), for `establishment` (an `Establishment`): nothing is
+        ever moved under a policy it was not decided by. A message with no recorded policy
+        raises `PolicyNotRecordedError` and nothing changes: name the policy with a
+        `Scheduler`. With `scheduler`, every message is decided by it and now records its
+        policy."""
         key = establishment_key(establishment)
+        if scheduler is None:
+            schedulers = self._recorded_schedulers(establishment)
 
         def again(row: HeldMessage) -> Rescheduled:
-            decision = scheduler.decide(rebuild_message(row))
+            chosen = scheduler if scheduler is not None else _recorded(schedulers, row)
+            decision = chosen.decide(rebuild_message(row))
             release = aware(decision.release_at, "scheduler.decide().release_at").timestamp()
-            return Rescheduled(release, decision.codes, decision_record(decision))
+            policy = decision.policy
+            recorded = None if policy is None else (policy.digest, policy.json)
+            return Rescheduled(release, decision.codes, decision_record(decision), recorded)
 
         return self.store.reschedule(key, again, actor=actor, now=self.clock())
+
+    def _recorded_schedulers(self, establishment: Establishment | str) -> dict[str, _Decides]:
+        """A scheduler per policy the establishment's held messages were decided under."""
+        if not isinstance(establishment, Establishment):
+            raise InvalidInputError(
+                f"establishment: {establishment!r}: rescheduling under the recorded policies "
+                "needs an Establishment (its calendar), or pass a scheduler"
+            )
+        counts = self.store.held_policies(establishment.key)
+        unrecorded = counts.pop(None, 0)
+        if unrecorded:
+            raise PolicyNotRecordedError(
+                f"{unrecorded} held message(s) of {establishment.key} have no recorded policy "
+                "(held before deconnexion recorded it): reschedule them with the policy they "
+                "were held under (deconnexion reschedule --policy FILE); nothing was changed"
+            )
+        out: dict[str, _Decides] = {}
+        for digest in [d for d in counts if d is not None]:
+            text = self.store.recorded_policy(digest)
+            if text is None:
+                raise PolicyNotRecordedError(
+                    f"policy {digest} named by held messages of {establishment.key} is not in "
+                    "the store: reschedule them with --policy FILE; nothing was changed"
+                )
+            policy = Policy.from_recorded(PolicyIdentity(digest, text))
+            out[digest] = Scheduler(policy, establishment)
+        return out
 
 
 GC_PAUSE_BATCH = 500
@@ -359,6 +410,16 @@ def _gc_paused() -> Iterator[None]:
             _gc_pausers -= 1
             if _gc_pausers == 0 and _gc_was_enabled:
                 gc.enable()
+
+
+def _recorded(schedulers: dict[str, _Decides], row: HeldMessage) -> _Decides:
+    found = None if row.policy is None else schedulers.get(row.policy)
+    if found is None:  # held meanwhile, under a policy not looked up: stop, change nothing
+        raise PolicyNotRecordedError(
+            f"held message {row.id} ({row.policy or 'no recorded policy'}) was held while "
+            "rescheduling began; run the reschedule again (nothing was changed)"
+        )
+    return found
 
 
 def rebuild_message(row: HeldMessage) -> Message:

@@ -135,6 +135,7 @@ class Batch:
         self.decisions: dict[int, tuple[object, dict[str, Any], float, tuple[str, ...]]] = {}
         self.messages: dict[int, tuple[Any, ...]] = {}
         self.pairs: dict[tuple[int, int], tuple[Any, ...]] = {}
+        self.policies: dict[str, str] = {}  # digest → JSON of the policies the batch names
         self._id_prefix = f"{time.time_ns() // 1_000_000:012x}"
         self._random = ""
         self._next = 0
@@ -241,6 +242,9 @@ def build_row(r: HoldRequest, batch: Batch, prefix: str = "") -> tuple[tuple[Any
     if r.content_type is not None:
         content_type = _text(r.content_type, prefix, "content_type", 255)
     collapse, actor = r.collapse_key, r.actor
+    policy = decision.policy
+    if policy is not None:
+        batch.policies[policy.digest] = policy.json
     if actor is not None:
         actor = _text(actor, prefix, "actor", 255)
     row = (
@@ -273,6 +277,7 @@ def build_row(r: HoldRequest, batch: Batch, prefix: str = "") -> tuple[tuple[Any
         justification,
         publish,
         None if r.anonymous else (actor or ""),  # key_scope: keys belong to their sender
+        None if policy is None else policy.digest,
     )
     return row, tz or decision.timezone
 

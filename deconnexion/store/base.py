@@ -33,7 +33,7 @@ the same key holds a new message (the same reminder sent again next week is sent
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from operator import attrgetter
 from typing import Any, Literal, Protocol, overload, runtime_checkable
@@ -110,7 +110,9 @@ class HeldMessage:
     (epoch) complete the original `Message` so it can be rebuilt for a reschedule.
     `key_scope` is whose keys `idempotency_key` and `collapse_key` are (see the module
     docstring): "" for an application holding without naming an actor, None for an
-    anonymous sender (its keys match no other message).
+    anonymous sender (its keys match no other message). `policy` is the digest of the policy
+    the release was decided under (its JSON in the store: `recorded_policy`); None for a
+    message held before stores recorded it.
     """
 
     id: str
@@ -142,6 +144,7 @@ class HeldMessage:
     justification: str | None = None
     publish_to_students_at: float | None = None
     key_scope: str | None = ""
+    policy: str | None = None
 
 
 PENDING: tuple[State, ...] = ("held", "claimed")  # what an idempotency key can name
@@ -246,6 +249,7 @@ class Rescheduled:
     release_at: float
     reasons: tuple[str, ...] | None = None  # None: keep the stored ones
     decision: dict[str, Any] | None = None
+    policy: tuple[str, str] | None = None  # (digest, JSON) decided under; None: keep the stored
 
 
 @runtime_checkable
@@ -342,10 +346,26 @@ class HoldStore(Protocol):
     ) -> int:
         """Recompute release_at of every *held* message of the establishment with `fn`;
         claimed, released and other states are never touched. A changed message gets a
-        "reschedule" audit row (detail: from, to). Returns how many changed."""
+        "reschedule" audit row (detail: from, to, and policy when that changed); a
+        `Rescheduled.policy` is recorded (as `record_policies`) and becomes the message's, in
+        the same transaction. Returns how many changed."""
         ...
 
     def append_audit(self, entries: Sequence[AuditEntry]) -> None: ...
+
+    def record_policies(self, policies: Mapping[str, str]) -> None:
+        """Keep each policy's canonical JSON under its digest (a digest already known is left
+        as it is: equal digests, equal texts). Held messages name theirs in `policy`."""
+        ...
+
+    def recorded_policy(self, digest: str) -> str | None:
+        """The JSON of a recorded policy, None if unknown."""
+        ...
+
+    def held_policies(self, establishment: str) -> dict[str | None, int]:
+        """How many held messages of the establishment were decided under each policy digest
+        (None: no policy recorded)."""
+        ...
 
     def audit(
         self,

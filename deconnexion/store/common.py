@@ -28,9 +28,8 @@ __all__ = [
 def as_rescheduled(value: float | Rescheduled) -> Rescheduled:
     """Accept a bare release time (epoch) or a full `Rescheduled` from a reschedule callback."""
     if isinstance(value, Rescheduled):
-        if value.reasons is not None:
-            return Rescheduled(float(value.release_at), tuple(value.reasons), value.decision)
-        return Rescheduled(float(value.release_at), None, value.decision)
+        reasons = None if value.reasons is None else tuple(value.reasons)
+        return Rescheduled(float(value.release_at), reasons, value.decision, value.policy)
     return Rescheduled(float(value))
 
 
@@ -41,15 +40,24 @@ def plan_reschedule(
     establishment: str,
     actor: str | None,
     now: float,
-) -> tuple[list[HeldMessage], list[AuditEntry]]:
-    """The held rows `fn` moves, as they become, with their audit entries. A row waiting for a
-    retry keeps its retry time unless the new release is later. Nothing is written here: a
-    store applies all of it in one transaction, or nothing if `fn` raised."""
+) -> tuple[list[HeldMessage], list[AuditEntry], dict[str, str]]:
+    """The held rows `fn` moves, as they become, with their audit entries and the policies
+    they are now decided under (digest → JSON, to record). A row waiting for a retry keeps its
+    retry time unless the new release is later. Nothing is written here: a store applies all
+    of it in one transaction, or nothing if `fn` raised."""
     changed: list[HeldMessage] = []
     audit: list[AuditEntry] = []
+    policies: dict[str, str] = {}
     for row in rows:
         new = as_rescheduled(fn(row))
-        if new.release_at == row.release_at and new.reasons in (None, row.reasons):
+        policy = row.policy if new.policy is None else new.policy[0]
+        if new.policy is not None:
+            policies[new.policy[0]] = new.policy[1]
+        if (
+            new.release_at == row.release_at
+            and new.reasons in (None, row.reasons)
+            and policy == row.policy
+        ):
             continue
         retry = row.next_attempt_at if row.next_attempt_at != row.release_at else 0.0
         changed.append(
@@ -59,11 +67,14 @@ def plan_reschedule(
                 next_attempt_at=max(new.release_at, retry),
                 reasons=row.reasons if new.reasons is None else tuple(new.reasons),
                 decision=row.decision if new.decision is None else new.decision,
+                policy=policy,
             )
         )
-        detail = {"from": row.release_at, "to": new.release_at}
+        detail: dict[str, object] = {"from": row.release_at, "to": new.release_at}
+        if policy != row.policy:
+            detail["policy"] = policy
         audit.append(AuditEntry(now, establishment, row.id, "reschedule", actor, detail))
-    return changed, audit
+    return changed, audit, policies
 
 
 def fail_entries(
@@ -161,6 +172,7 @@ COLUMNS = (
     "justification",
     "publish_to_students_at",
     "key_scope",
+    "policy",
 )  # HeldMessage's field order: rows are read positionally
 
 

@@ -12,7 +12,7 @@ import heapq
 import json
 import math
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -63,6 +63,7 @@ class MemoryStore:
         self._audit: builtins.list[tuple[int, AuditEntry]] = []
         self._held: dict[str, tuple[float, float]] = {}  # id → (held_at, held_release_at)
         self._seq = 0
+        self._policies: dict[str, str] = {}  # digest → canonical JSON
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -252,9 +253,11 @@ class MemoryStore:
                 if r.establishment == establishment and r.state == "held"
             ]
             rows.sort(key=lambda r: r.seq)
-            changed, audit = plan_reschedule(
+            changed, audit, policies = plan_reschedule(
                 [_out(r) for r in rows], fn, establishment=establishment, actor=actor, now=now
             )
+            for digest, text in policies.items():
+                self._policies.setdefault(digest, text)
             updates = [replace(row, decision=_jcopy(row.decision)) for row in changed]
             for row in updates:  # fn raised nothing: apply all
                 self._put(row)
@@ -266,6 +269,24 @@ class MemoryStore:
     def append_audit(self, entries: Sequence[AuditEntry]) -> None:
         with self._lock:
             self._append([replace(e, detail=_jcopy(e.detail)) for e in entries])
+
+    def record_policies(self, policies: Mapping[str, str]) -> None:
+        with self._lock:
+            self._check_open()
+            for digest, text in policies.items():
+                self._policies.setdefault(digest, text)
+
+    def recorded_policy(self, digest: str) -> str | None:
+        with self._lock:
+            return self._policies.get(digest)
+
+    def held_policies(self, establishment: str) -> dict[str | None, int]:
+        counts: dict[str | None, int] = {}
+        with self._lock:
+            for r in self._rows.values():
+                if r.establishment == establishment and r.state == "held":
+                    counts[r.policy] = counts.get(r.policy, 0) + 1
+        return counts
 
     # -- reading ---------------------------------------------------------------------------
 

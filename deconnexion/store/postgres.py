@@ -15,7 +15,7 @@ from __future__ import annotations
 import builtins
 import re
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -45,7 +45,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 __all__ = ["SCHEMA_VERSION", "PostgresStore"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,40}")
 _BODY = ("payload", "meta", "decision")
 # Errors of the data a write sends (NUL in text, a lone surrogate, a jsonb escape PostgreSQL
@@ -279,9 +279,11 @@ class PostgresStore:
             rows = [
                 _decode(r) for r in c.execute(self._q["held_of"], {"establishment": establishment})
             ]
-            changed, audit = plan_reschedule(
+            changed, audit, policies = plan_reschedule(
                 rows, fn, establishment=establishment, actor=actor, now=now
             )
+            if policies:
+                c.executemany(self._q["record_policy"], list(policies.items()))
             updates: builtins.list[dict[str, Any]] = [
                 {
                     "seq": row.seq,
@@ -289,6 +291,7 @@ class PostgresStore:
                     "next_attempt_at": row.next_attempt_at,
                     "reasons": Jsonb(list(row.reasons)),
                     "decision": Jsonb(row.decision),
+                    "policy": row.policy,
                 }
                 for row in changed
             ]
@@ -302,6 +305,21 @@ class PostgresStore:
     def append_audit(self, entries: Sequence[AuditEntry]) -> None:
         with self._tx() as c:
             self._audit(c, entries)
+
+    def record_policies(self, policies: Mapping[str, str]) -> None:
+        if policies:
+            with self._tx() as c:
+                c.executemany(self._q["record_policy"], list(policies.items()))
+
+    def recorded_policy(self, digest: str) -> str | None:
+        with self._tx() as c:
+            found = c.execute(self._q["recorded_policy"], {"digest": digest}).fetchone()
+        return None if found is None else str(found[0])
+
+    def held_policies(self, establishment: str) -> dict[str | None, int]:
+        with self._tx() as c:
+            found = c.execute(self._q["held_policies"], {"establishment": establishment})
+            return {digest: int(n) for digest, n in found}
 
     def _audit(self, c: psycopg.Cursor[Any], entries: Sequence[AuditEntry]) -> None:
         if entries:
@@ -460,6 +478,7 @@ def _rows(
                 now,
                 m.release_at,
                 m.key_scope,
+                m.policy,
             )
         )
         bodies.append((seq, m.payload, enc(m.meta), enc(m.decision)))

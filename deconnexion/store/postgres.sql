@@ -98,6 +98,15 @@ DROP INDEX {schema}.held_collapse;
 CREATE UNIQUE INDEX held_collapse ON {schema}.held (establishment, key_scope, collapse_key)
     WHERE state = 'held' AND collapse_key IS NOT NULL;
 
+-- name: schema_v3
+-- each held message names the policy it was decided under (NULL: held before policies were
+-- recorded); the policies, by digest
+ALTER TABLE {schema}.held ADD COLUMN policy text;
+CREATE TABLE {schema}.policy (
+    digest text PRIMARY KEY,                       -- SHA-256 of `json`
+    json   text NOT NULL                           -- the policy's canonical JSON
+);
+
 -- name: find_keys
 -- one index probe per (establishment, key) pair: LATERAL ... LIMIT 1 keeps the plan a nested
 -- loop over the batch, never a scan of the table
@@ -136,7 +145,8 @@ SELECT nextval(pg_get_serial_sequence(%(table)s, 'seq')) FROM generate_series(1,
 COPY {schema}.held (
     seq, id, establishment, idempotency_key, collapse_key, kind, audience, sender_role, urgent,
     priority, recipients, content_type, created_at, release_at, next_attempt_at, reasons,
-    state, actor, justification, publish_to_students_at, held_at, held_release_at, key_scope
+    state, actor, justification, publish_to_students_at, held_at, held_release_at, key_scope,
+    policy
 ) FROM STDIN;
 
 -- name: copy_body
@@ -296,8 +306,19 @@ FOR UPDATE OF h;
 
 -- name: reschedule
 UPDATE {schema}.held
-SET release_at = %(release_at)s, next_attempt_at = %(next_attempt_at)s, reasons = %(reasons)s
+SET release_at = %(release_at)s, next_attempt_at = %(next_attempt_at)s, reasons = %(reasons)s,
+    policy = %(policy)s
 WHERE seq = %(seq)s AND state = 'held';
+
+-- name: record_policy
+INSERT INTO {schema}.policy (digest, json) VALUES (%s, %s) ON CONFLICT (digest) DO NOTHING;
+
+-- name: recorded_policy
+SELECT json FROM {schema}.policy WHERE digest = %(digest)s;
+
+-- name: held_policies
+SELECT policy, count(*) FROM {schema}.held
+WHERE establishment = %(establishment)s AND state = 'held' GROUP BY policy;
 
 -- name: reschedule_body
 UPDATE {schema}.held_body SET decision = %(decision)s WHERE seq = %(seq)s;

@@ -17,7 +17,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -48,7 +48,7 @@ from deconnexion.store.insert_plan import Existing, Key, collapse_keys_of, keys_
 __all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "SQLiteStore"]
 
 APPLICATION_ID = 0x44434E58  # "DCNX": marks the file as a deconnexion hold store
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _BODY = ("payload", "meta", "decision")
 # Errors of the data a write binds (a lone surrogate cannot be encoded, an integer beyond
 # 64 bits), not of the database: only that write's request is at fault.
@@ -57,7 +57,7 @@ Q = load_queries(
     "sqlite.sql", columns=", ".join(("b." if c in _BODY else "h.") + c for c in COLUMNS)
 )
 # version n: the block that turns version n-1 into n
-MIGRATIONS = {1: Q["schema_v1"], 2: Q["schema_v2"]}
+MIGRATIONS = {1: Q["schema_v1"], 2: Q["schema_v2"], 3: Q["schema_v3"]}
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 TUNING = (
     "PRAGMA cache_size = -32768",  # 32 MiB of page cache: index pages of big backlogs
@@ -342,9 +342,10 @@ class SQLiteStore:
     ) -> int:
         with self._tx() as c:
             rows = _decode_many(c.execute(Q["held_of"], {"establishment": establishment}))
-            changed, audit = plan_reschedule(
+            changed, audit, policies = plan_reschedule(
                 rows, fn, establishment=establishment, actor=actor, now=now
             )
+            c.executemany(Q["record_policy"], policies.items())
             updates = [
                 {
                     "seq": row.seq,
@@ -352,6 +353,7 @@ class SQLiteStore:
                     "next_attempt_at": row.next_attempt_at,
                     "reasons": dumps(list(row.reasons)),
                     "decision": dumps(row.decision),
+                    "policy": row.policy,
                 }
                 for row in changed
             ]
@@ -365,6 +367,20 @@ class SQLiteStore:
     def append_audit(self, entries: Sequence[AuditEntry]) -> None:
         with self._tx() as c:
             self._audit(c, entries)
+
+    def record_policies(self, policies: Mapping[str, str]) -> None:
+        with self._tx() as c:
+            c.executemany(Q["record_policy"], policies.items())
+
+    def recorded_policy(self, digest: str) -> str | None:
+        with self._tx(immediate=False) as c:
+            found = c.execute(Q["recorded_policy"], {"digest": digest}).fetchone()
+        return None if found is None else str(found[0])
+
+    def held_policies(self, establishment: str) -> dict[str | None, int]:
+        with self._tx(immediate=False) as c:
+            found = c.execute(Q["held_policies"], {"establishment": establishment})
+            return {digest: int(n) for digest, n in found}
 
     def _audit(self, c: sqlite3.Connection, entries: Sequence[AuditEntry]) -> None:
         if entries:
@@ -495,7 +511,7 @@ def _rows(
             id_, establishment, key, collapse_key, kind, audience, sender_role, urgent,
             priority, recipients, payload, content_type, meta, created_at, release_at,
             next_attempt_at, reasons, decision, _state, _attempts, _lease_until, _worker_id,
-            _last_error, _released_at, _seq, actor, justification, publish, key_scope,
+            _last_error, _released_at, _seq, actor, justification, publish, key_scope, policy,
         ) = row  # fmt: skip
         heads.append(
             (
@@ -522,6 +538,7 @@ def _rows(
                 now,
                 release_at,
                 key_scope,
+                policy,
             )
         )
         bodies.append((seq, payload, enc(meta), enc(decision)))
@@ -538,7 +555,7 @@ def _decode_many(rows: Iterable[Sequence[Any]]) -> builtins.list[HeldMessage]:
             id_, establishment, key, collapse_key, kind, audience, sender_role, urgent,
             priority, recipients, payload, content_type, meta, created_at, release_at,
             next_attempt_at, reasons, decision, state, attempts, lease_until, worker_id,
-            last_error, released_at, seq, actor, justification, publish, key_scope,
+            last_error, released_at, seq, actor, justification, publish, key_scope, policy,
         ) = r  # fmt: skip
         out.append(
             HeldMessage(
@@ -571,6 +588,7 @@ def _decode_many(rows: Iterable[Sequence[Any]]) -> builtins.list[HeldMessage]:
                 justification,
                 publish,
                 key_scope,
+                policy,
             )
         )
     return out

@@ -112,6 +112,15 @@ CREATE INDEX held_retry ON held (next_attempt_at)
 CREATE INDEX held_lease ON held (lease_until) WHERE state = 'claimed';
 CREATE INDEX held_tenant ON held (establishment, seq) WHERE state = 'held';
 
+-- name: schema_v3
+-- each held message names the policy it was decided under (NULL: held before policies were
+-- recorded); the policies, by digest
+ALTER TABLE held ADD COLUMN policy TEXT;
+CREATE TABLE policy (
+    digest TEXT PRIMARY KEY,                 -- SHA-256 of `json`
+    json   TEXT NOT NULL                     -- the policy's canonical JSON
+);
+
 -- name: find_keys
 -- pending messages for (establishment, key_scope, idempotency_key) triples, a JSON array
 SELECT h.establishment, h.key_scope, h.idempotency_key, h.id, h.release_at, h.state
@@ -140,8 +149,9 @@ SELECT coalesce(max(seq), 0) FROM held;
 INSERT INTO held (
     seq, id, establishment, idempotency_key, collapse_key, kind, audience, sender_role, urgent,
     priority, recipients, content_type, created_at, release_at, next_attempt_at, reasons,
-    state, actor, justification, publish_to_students_at, held_at, held_release_at, key_scope
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+    state, actor, justification, publish_to_students_at, held_at, held_release_at, key_scope,
+    policy
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
 
 -- name: insert_body
 INSERT INTO held_body (seq, payload, meta, decision) VALUES (?, ?, ?, ?);
@@ -247,8 +257,19 @@ WHERE h.establishment = :establishment AND h.state = 'held' ORDER BY h.seq;
 
 -- name: reschedule
 UPDATE held
-SET release_at = :release_at, next_attempt_at = :next_attempt_at, reasons = :reasons
+SET release_at = :release_at, next_attempt_at = :next_attempt_at, reasons = :reasons,
+    policy = :policy
 WHERE seq = :seq AND state = 'held';
+
+-- name: record_policy
+INSERT INTO policy (digest, json) VALUES (?, ?) ON CONFLICT (digest) DO NOTHING;
+
+-- name: recorded_policy
+SELECT json FROM policy WHERE digest = :digest;
+
+-- name: held_policies
+SELECT policy, count(*) FROM held
+WHERE establishment = :establishment AND state = 'held' GROUP BY policy;
 
 -- name: reschedule_body
 UPDATE held_body SET decision = :decision WHERE seq = :seq;
