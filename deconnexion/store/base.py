@@ -294,7 +294,12 @@ class HoldStore(Protocol):
         next_attempt_at <= now, or claimed with lease_until <= now. Sets state "claimed",
         lease_until = now + lease_seconds, worker_id, attempts + 1. Ordered by
         (release_at, priority, seq). Two concurrent callers never get the same message
-        while its lease runs. Returned records carry the new state."""
+        while its lease runs. Returned records carry the new state.
+
+        Whose clock: PostgreSQL judges "due" by the earlier of `now` and the database's own
+        clock, so workers on several machines agree and one whose clock runs fast never
+        releases early (a slow one only releases late). SQLite and memory are one-machine
+        stores: `now` is the clock of the machine every worker runs on."""
         ...
 
     def ack(self, ids: Sequence[str], worker_id: str, now: float) -> int:

@@ -1,13 +1,15 @@
 """PostgreSQL hold store (psycopg 3): several workers on several machines share one queue.
 
 Workers claim with `FOR UPDATE SKIP LOCKED`, so two never take the same message while its
-lease runs. Inserts take a transaction-level advisory lock per establishment, which makes the
-idempotency and collapse checks exact under concurrency. The schema is created or migrated
-when the store opens, in one transaction under an advisory lock, inside its own PostgreSQL
-schema (`schema=`, default "deconnexion"; tests use one schema each). Every insert,
-`release_now`, retry and reschedule sends `NOTIFY` on the channel `<schema>_held` with the
-earliest due time it wrote; `wait_for_change` LISTENs on a second connection opened on first
-use. One connection per store object, guarded by a lock. SQL lives in `postgres.sql`.
+lease runs. A message is due by the earlier of the worker's clock and the database's
+(`now()`): a worker whose clock runs fast never releases early. Inserts take a
+transaction-level advisory lock per establishment, which makes the idempotency and collapse
+checks exact under concurrency. The schema is created or migrated when the store opens, in
+one transaction under an advisory lock, inside its own PostgreSQL schema (`schema=`, default
+"deconnexion"; tests use one schema each). Every insert, `release_now`, retry and reschedule
+sends `NOTIFY` on the channel `<schema>_held` with the earliest due time it wrote;
+`wait_for_change` LISTENs on a second connection opened on first use. One connection per
+store object, guarded by a lock. SQL lives in `postgres.sql`.
 """
 
 from __future__ import annotations

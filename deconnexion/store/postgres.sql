@@ -206,15 +206,20 @@ SET LOCAL enable_bitmapscan = off;
 -- name: claim_due
 -- due held messages and expired leases, best first; rows another worker is claiming are
 -- skipped, never waited for. Rows are then reached by primary key (= ANY of an array), so
--- the plan never scans the tables, whatever their size.
-WITH due AS (
+-- the plan never scans the tables, whatever their size. "Due" is judged by the earlier of the
+-- worker's clock and the database's (the transaction's start): workers on several machines
+-- share one clock, and a worker whose clock runs fast never releases early.
+WITH clock AS (
+    SELECT least(%(now)s, extract(epoch FROM now())::double precision) AS now
+), due AS (
     SELECT seq, release_at, priority FROM {schema}.held
-    WHERE state = 'held' AND release_at <= %(now)s AND next_attempt_at <= %(now)s
+    WHERE state = 'held' AND release_at <= (SELECT now FROM clock)
+      AND next_attempt_at <= (SELECT now FROM clock)
     ORDER BY release_at, priority, seq LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
 ), expired AS (
     SELECT seq, release_at, priority FROM {schema}.held
-    WHERE state = 'claimed' AND lease_until <= %(now)s
+    WHERE state = 'claimed' AND lease_until <= (SELECT now FROM clock)
     ORDER BY lease_until LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
 ), chosen AS (

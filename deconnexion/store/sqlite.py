@@ -2,10 +2,12 @@
 
 One connection per store object, guarded by a lock (several threads may share the object);
 several processes may open the same file (writes take SQLite's lock with `BEGIN IMMEDIATE`
-and wait up to `busy_timeout`). The file is marked with `PRAGMA application_id` and its schema
-version kept in `PRAGMA user_version`; a file that is not a SQLite database, or a database
-that is not ours, is refused with `NotADatabaseError` before anything is written to it.
-SQL lives in `sqlite.sql`.
+and wait up to `busy_timeout`). It is a one-machine store: every worker compares release
+times with that machine's clock (the `now` it passes); workers on several machines need
+PostgreSQL, which judges "due" by the database's clock. The file is marked with `PRAGMA
+application_id` and its schema version kept in `PRAGMA user_version`; a file that is not a
+SQLite database, or a database that is not ours, is refused with `NotADatabaseError` before
+anything is written to it. SQL lives in `sqlite.sql`.
 """
 
 from __future__ import annotations
