@@ -68,6 +68,7 @@ WORKER_COUNTERS = (
     ("released", "Messages delivered and acknowledged."),
     ("failed", "Messages whose delivery failed and will be retried."),
     ("dead", "Messages moved to the dead-letter state."),
+    ("expired", "Messages not delivered: claimed after their expires_at."),
     ("deferred", "Claimed messages given back untried (smoothing, shutdown)."),
     ("early_skipped", "Messages not delivered because their release time had not come."),
     ("digests", "Digests built."),
@@ -79,7 +80,12 @@ def worker_prometheus_text(worker_id: str, counters: Mapping[str, Any]) -> str:
     """A release worker's counters (`WORKER_COUNTERS`) and the end of its last batch."""
     label = {"worker": worker_id}
     families = [
-        family(f"deconnexion_worker_{name}_total", "counter", help_text, [(label, counters[name])])
+        family(
+            f"deconnexion_worker_{name}_total",
+            "counter",
+            help_text,
+            [(label, counters.get(name, 0))],
+        )
         for name, help_text in WORKER_COUNTERS
     ]
     families.append(

@@ -104,6 +104,7 @@ class Decision:
     notes: tuple[str, ...] = field(default=())
     open_until: datetime | None = None
     policy: PolicyIdentity | None = field(default=None, compare=False, repr=False)
+    expires_at: datetime | None = None  # the policy's `expires_after` for this kind, if any
 
     @property
     def codes(self) -> tuple[str, ...]:
@@ -137,6 +138,8 @@ class Decision:
             out["notes"] = list(self.notes)
         if self.open_until is not None:
             out["open_until"] = self.open_until.isoformat()
+        if self.expires_at is not None:
+            out["expires_at"] = self.expires_at.isoformat()
         return out
 
 

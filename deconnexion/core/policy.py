@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 from deconnexion.core.config_file import load_mapping
-from deconnexion.core.message import Audience, PolicyIdentity, SenderRole
+from deconnexion.core.message import Audience, Kind, PolicyIdentity, SenderRole
 from deconnexion.errors import PolicyError
 
 __all__ = [
@@ -172,6 +172,9 @@ class Policy(_Model):
     closures: tuple[Closure, ...] = ()
     deviations: tuple[Deviation, ...] = ()
     calendar_mode: Literal["estimate", "strict"] = "estimate"
+    # how long a message of a kind keeps its meaning, from its creation: one held past it is
+    # not delivered ("expired"), e.g. `expires_after = {timetable = "12h"}`
+    expires_after: dict[Kind, timedelta] = Field(default_factory=dict)
 
     @field_validator("weekend_days", mode="before")
     @classmethod
@@ -185,13 +188,24 @@ class Policy(_Model):
     def _hours(cls, value: Any) -> Any:
         # Files say `grade_parent_delay = "24h"` or a number of hours; pydantic alone would
         # read a bare number as seconds, which nobody means here.
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return timedelta(hours=value)
-        if isinstance(value, str) and value.strip().lower().endswith("h"):
-            try:
-                return timedelta(hours=float(value.strip()[:-1]))
-            except ValueError:
-                pass
+        return _hours_or_duration(value)
+
+    @field_validator("expires_after", mode="before")
+    @classmethod
+    def _expiry_hours(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {kind: _hours_or_duration(delay) for kind, delay in value.items()}
+        return value
+
+    @field_validator("expires_after")
+    @classmethod
+    def _expiry_positive(cls, value: dict[Kind, timedelta]) -> dict[Kind, timedelta]:
+        for kind, delay in value.items():
+            if delay <= timedelta(0):
+                raise ValueError(
+                    f'expires_after.{kind.value} must be a positive duration (e.g. "12h"), '
+                    f"got {delay}"
+                )
         return value
 
     @field_validator("grade_publication", mode="before")
@@ -360,6 +374,18 @@ class Policy(_Model):
         """Load a policy from a `.toml` or `.json` file; errors name the file and the field."""
         data = load_mapping(path, "policy file", PolicyError)
         return cls.from_mapping(data, source=f"policy file {str(path)!r}")
+
+
+def _hours_or_duration(value: Any) -> Any:
+    """`"24h"` or a bare number: hours; anything else is left to pydantic (ISO 8601…)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(hours=value)
+    if isinstance(value, str) and value.strip().lower().endswith("h"):
+        try:
+            return timedelta(hours=float(value.strip()[:-1]))
+        except ValueError:
+            pass
+    return value
 
 
 def _canonical(value: Any) -> Any:

@@ -119,6 +119,7 @@ class Scheduler:
         self._delay_reason = _delay_reason(self.policy)
         self._slots = self.policy.grade_publication
         self._identity = self.policy.identity  # recorded with every held message
+        self._expiry = {k: d.total_seconds() for k, d in self.policy.expires_after.items()}
         self._windows: dict[Audience, CompiledWindows] = {}
         for audience in Audience:
             self._windows[audience] = _compiled(
@@ -278,6 +279,7 @@ class Scheduler:
             notes=notes,
             open_until=None if until is None else datetime.fromtimestamp(until, self.tz),
             policy=self._identity,
+            expires_at=self._expires_at(kind, created),
         )
 
     def _publication(self, w: CompiledWindows, t: float) -> float:
@@ -306,6 +308,10 @@ class Scheduler:
         # (13:10 → 17:00) the publication hour is the only one.
         quiet = () if until is not None and until >= release else w.reasons(start, release)
         return (*quiet, _publication_reason(datetime.fromtimestamp(release, self.tz).time()))
+
+    def _expires_at(self, kind: Kind, created: float) -> datetime | None:
+        after = self._expiry.get(kind)
+        return None if after is None else datetime.fromtimestamp(created + after, self.tz)
 
     def _guard(
         self, w: CompiledWindows, start: float, end: float, provenance: Provenance | None = None

@@ -83,6 +83,7 @@ class HoldQueue:
         content_type: str | None = None,
         meta: dict[str, Any] | None = None,
         anonymous: bool = False,
+        expires_at: datetime | None = None,
     ) -> HoldResult:
         """Hold one message until `decision.release_at`.
 
@@ -92,10 +93,14 @@ class HoldQueue:
         held message of the same actor with the same collapse key is replaced by this one
         ("replaced"); another actor's never is. `anonymous=True` (a sender nobody
         authenticated): the keys match no other message, so this one is always held anew
-        and replaces nothing."""
+        and replaces nothing.
+
+        `expires_at` (aware; or the policy's `expires_after` for the kind, whichever comes
+        first): if the release falls after it, the message is never delivered — at once
+        (outcome "expired"), at a reschedule, or when a worker claims it too late."""
         request = HoldRequest(
             establishment, message, decision, payload, idempotency_key, recipients,
-            collapse_key, actor, content_type, meta, anonymous,
+            collapse_key, actor, content_type, meta, anonymous, expires_at,
         )  # fmt: skip
         return self._hold([request], single=True)[0]
 

@@ -72,16 +72,19 @@ class HoldRequest:
     content_type: str | None = None
     meta: Mapping[str, Any] | None = None
     anonymous: bool = False  # an unauthenticated sender: its keys match no other message
+    expires_at: datetime | None = None  # the message means nothing after it: never delivered
 
 
 @dataclass(frozen=True, slots=True)
 class HoldResult:
     """What happened to one request. `outcome` "duplicate": the idempotency key was known,
-    `id` and `release_at` are the existing message's. `release_at` is in the establishment's
-    time zone."""
+    `id` and `release_at` are the existing message's. "expired": its release would fall
+    after its `expires_at` (the request's, or the policy's `expires_after` for its kind): it
+    is stored as "expired" and will never be delivered. `release_at` is in the
+    establishment's time zone."""
 
     id: str
-    outcome: Literal["held", "duplicate", "replaced"]
+    outcome: Literal["held", "duplicate", "replaced", "expired"]
     replaced_id: str | None
     release_at: datetime
     state: State = "held"
@@ -278,8 +281,17 @@ def build_row(r: HoldRequest, batch: Batch, prefix: str = "") -> tuple[tuple[Any
         publish,
         None if r.anonymous else (actor or ""),  # key_scope: keys belong to their sender
         None if policy is None else policy.digest,
+        _expires_at(r.expires_at, decision, prefix),
     )
     return row, tz or decision.timezone
+
+
+def _expires_at(given: datetime | None, decision: Decision, prefix: str) -> float | None:
+    """The earlier of the request's `expires_at` and the policy's for this kind (epoch)."""
+    found = [aware(given, f"{prefix}expires_at").timestamp()] if given is not None else []
+    if decision.expires_at is not None:
+        found.append(decision.expires_at.timestamp())
+    return min(found) if found else None
 
 
 def _json_dict(payload: dict[str, Any]) -> bytes | None:

@@ -45,7 +45,9 @@ class ClaimedBatch:
     """One batch claimed by a worker, from send slots to acknowledgements.
 
     `tally` (given to `process`) counts what happened: released, failed, dead, deferred,
-    digests and early_skipped; the worker adds it to its counters.
+    expired, digests and early_skipped; the worker adds it to its counters. A message claimed
+    at or after its `expires_at` (or reaching it while the batch is paced) is expired, never
+    sent.
     """
 
     def __init__(
@@ -76,6 +78,11 @@ class ClaimedBatch:
             error = f"gave up after {self.settings.max_attempts} attempts (leases expired)"
             tally["dead"] += await self.fail([(m, error, None) for m in worn])
             batch = [m for m in batch if m.attempts <= self.settings.max_attempts]
+        now = self.clock()
+        late = [m for m in batch if _expired(m, now)]
+        if late:  # claimed after it lost its meaning: never delivered
+            tally["expired"] += await self.expire(late, now)
+            batch = [m for m in batch if not _expired(m, now)]
         units = build_units(batch, digest=self.settings.digest)
         tally["digests"] += sum(1 for u in units if u.delivery.digest)
         slots = self.send_slots(units, claimed_at)
@@ -121,7 +128,7 @@ class ClaimedBatch:
                 for unit in part:
                     outcome = await self.deliver_one(unit)
                     outcomes[id(unit)] = outcome
-                    if outcome is not None:
+                    if outcome is not None and outcome is not EXPIRED:
                         break  # the rest of this chain waits (see units.advance)
 
         n = min(self.settings.concurrency, len(parts))
@@ -136,6 +143,8 @@ class ClaimedBatch:
         if unit.release_at > now:
             # never before release_at: the store or the smoothing got it wrong; do not send
             return _TooEarly(unit.release_at, now)
+        if any(_expired(m, now) for m in unit.messages):
+            return EXPIRED  # its time passed while the batch was paced: not sent
         try:
             await self.deliverer(unit.delivery)
         except Exception as exc:
@@ -151,6 +160,7 @@ class ClaimedBatch:
         delivered: list[str] = []
         failures: list[tuple[HeldMessage, str, float | None]] = []
         early: list[tuple[list[HeldMessage], float]] = []
+        expired: list[HeldMessage] = []
         blocked: dict[int, float] = {}
         for unit in units:
             if id(unit) not in outcomes:
@@ -158,6 +168,12 @@ class ClaimedBatch:
             outcome = outcomes[id(unit)]
             if outcome is None:
                 delivered.extend(unit.ids)
+            elif outcome is EXPIRED:
+                expired.extend(m for m in unit.messages if _expired(m, now))
+                rest = [m for m in unit.messages if not _expired(m, now)]
+                if rest:  # a digest with fresh items too: those go next time, in order
+                    early.append((rest, now))
+                    blocked[id(unit)] = now
             elif isinstance(outcome, _TooEarly):
                 log.error("%s; not delivered, given back", outcome)
                 early.append((unit.messages, unit.release_at))
@@ -183,6 +199,8 @@ class ClaimedBatch:
             changed = await self.fail(failures)
             tally["dead"] += min(dead, changed)
             tally["failed"] += changed - min(dead, changed)
+        if expired:
+            tally["expired"] += await self.expire(expired, now)
         if early:
             tally["early_skipped"] += sum(len(messages) for messages, _ in early)
             await self.give_back(early)
@@ -226,6 +244,10 @@ class ClaimedBatch:
 
         return await asyncio.to_thread(work)
 
+    async def expire(self, messages: list[HeldMessage], now: float) -> int:
+        ids = [m.id for m in messages]
+        return await asyncio.to_thread(self.store.expire, ids, self.settings.worker_id, now)
+
     async def give_back(self, items: list[tuple[list[HeldMessage], float]]) -> int:
         """Return claimed, untried messages to the store, due again at the given instant
         (the claim does not count as an attempt)."""
@@ -240,6 +262,17 @@ class ClaimedBatch:
             return sum(self.store.give_back(ids, worker_id, now, at) for at, ids in by_at.items())
 
         return await asyncio.to_thread(work)
+
+
+def _expired(message: HeldMessage, now: float) -> bool:
+    return message.expires_at is not None and message.expires_at <= now
+
+
+class _Expired(Exception):
+    """The outcome of a unit not sent because a message of it expired."""
+
+
+EXPIRED = _Expired()
 
 
 class _TooEarly(Exception):

@@ -123,6 +123,7 @@ class ReleaseWorker:
             "released": 0,
             "failed": 0,
             "dead": 0,
+            "expired": 0,
             "deferred": 0,
             "early_skipped": 0,
             "digests": 0,
@@ -376,7 +377,7 @@ class ReleaseWorker:
 
 
 # what one claimed batch counts (ClaimedBatch.process), added to the counters afterwards
-_TALLIED = ("released", "failed", "dead", "deferred", "digests", "early_skipped")
+_TALLIED = ("released", "failed", "dead", "expired", "deferred", "digests", "early_skipped")
 
 
 @dataclass(frozen=True, slots=True)

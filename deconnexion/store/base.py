@@ -16,11 +16,17 @@ Life of a message::
      │ │                 │ └───fail(retry_at=t)──▶ held (next_attempt_at = t)
      │ │                 └─────give_back(at)──▶ held (next_attempt_at = at, not an attempt)
      │ ├─cancel──▶ cancelled
+     │ ├─reschedule past expires_at──▶ expired
+     │ │                 claimed ──expire (claimed at or after expires_at)──▶ expired
      │ └─insert with same collapse key and key scope──▶ replaced
      └── claimed with an expired lease is claimable again (attempts + 1)
 
 Invariant kept by every store: `next_attempt_at >= release_at`; a held message is due when
 `next_attempt_at <= now` (and therefore `release_at <= now`).
+
+A message with `expires_at` loses its meaning then: one whose release falls after it is
+never delivered but "expired" (at insert, at a reschedule, or when a worker claims it too
+late), with an "expire" audit row.
 
 Keys belong to a sender. An idempotency key or a collapse key only ever matches a message of
 the same establishment *and* the same `key_scope` (the sender: `HoldQueue` puts the actor
@@ -57,8 +63,16 @@ __all__ = [
     "rows_of",
 ]
 
-State = Literal["held", "claimed", "released", "cancelled", "replaced", "dead"]
-STATES: tuple[State, ...] = ("held", "claimed", "released", "cancelled", "replaced", "dead")
+State = Literal["held", "claimed", "released", "cancelled", "replaced", "dead", "expired"]
+STATES: tuple[State, ...] = (
+    "held",
+    "claimed",
+    "released",
+    "cancelled",
+    "replaced",
+    "dead",
+    "expired",
+)
 
 AuditAction = Literal[
     "hold",
@@ -72,6 +86,7 @@ AuditAction = Literal[
     "dead",
     "reschedule",
     "release_now",
+    "expire",
 ]
 AUDIT_ACTIONS: tuple[AuditAction, ...] = (
     "hold",
@@ -85,6 +100,7 @@ AUDIT_ACTIONS: tuple[AuditAction, ...] = (
     "dead",
     "reschedule",
     "release_now",
+    "expire",
 )
 
 
@@ -112,7 +128,8 @@ class HeldMessage:
     docstring): "" for an application holding without naming an actor, None for an
     anonymous sender (its keys match no other message). `policy` is the digest of the policy
     the release was decided under (its JSON in the store: `recorded_policy`); None for a
-    message held before stores recorded it.
+    message held before stores recorded it. `expires_at`: past it, the message is not
+    delivered (state "expired").
     """
 
     id: str
@@ -145,6 +162,7 @@ class HeldMessage:
     publish_to_students_at: float | None = None
     key_scope: str | None = ""
     policy: str | None = None
+    expires_at: float | None = None
 
 
 PENDING: tuple[State, ...] = ("held", "claimed")  # what an idempotency key can name
@@ -203,11 +221,12 @@ class InsertOutcome:
     establishment and key scope has this idempotency key; `id` / `release_at` / `state` are
     that message's (the sender's own), nothing written but an audit row. "replaced":
     inserted, and the held message with the same collapse key and key scope (`replaced_id`)
-    is now in state "replaced".
+    is now in state "replaced". "expired": its release would fall after its `expires_at`;
+    stored in state "expired" (audited), never delivered, replacing nothing.
     """
 
     id: str
-    outcome: Literal["held", "duplicate", "replaced"]
+    outcome: Literal["held", "duplicate", "replaced", "expired"]
     release_at: float
     replaced_id: str | None = None
     state: State = "held"
@@ -315,6 +334,11 @@ class HoldStore(Protocol):
         """Claimed by `worker_id` → held again with next_attempt_at = retry_at ("failure"
         audit), or → dead when retry_at is None ("dead" audit). False if the lease was
         taken over by another worker (nothing changed)."""
+        ...
+
+    def expire(self, ids: Sequence[str], worker_id: str, now: float) -> int:
+        """Claimed by `worker_id` and with `expires_at <= now` → expired ("expire" audit,
+        detail: expires_at, release_at), instead of being delivered. Returns how many."""
         ...
 
     def give_back(self, ids: Sequence[str], worker_id: str, now: float, at: float) -> int:

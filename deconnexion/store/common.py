@@ -17,6 +17,7 @@ __all__ = [
     "audit_for_fail",
     "derived_hold",
     "derived_release",
+    "expire_entry",
     "fail_entries",
     "load_queries",
     "plan_reschedule",
@@ -42,7 +43,8 @@ def plan_reschedule(
     now: float,
 ) -> tuple[list[HeldMessage], list[AuditEntry], dict[str, str]]:
     """The held rows `fn` moves, as they become, with their audit entries and the policies
-    they are now decided under (digest → JSON, to record). A row waiting for a retry keeps its
+    they are now decided under (digest → JSON, to record). A row whose new release falls
+    after its `expires_at` becomes "expired" ("expire" audit). A row waiting for a retry keeps its
     retry time unless the new release is later. Nothing is written here: a store applies all
     of it in one transaction, or nothing if `fn` raised."""
     changed: list[HeldMessage] = []
@@ -59,6 +61,7 @@ def plan_reschedule(
             and policy == row.policy
         ):
             continue
+        expires = row.expires_at is not None and new.release_at > row.expires_at
         retry = row.next_attempt_at if row.next_attempt_at != row.release_at else 0.0
         changed.append(
             replace(
@@ -68,13 +71,23 @@ def plan_reschedule(
                 reasons=row.reasons if new.reasons is None else tuple(new.reasons),
                 decision=row.decision if new.decision is None else new.decision,
                 policy=policy,
+                state="expired" if expires else row.state,
             )
         )
         detail: dict[str, object] = {"from": row.release_at, "to": new.release_at}
         if policy != row.policy:
             detail["policy"] = policy
         audit.append(AuditEntry(now, establishment, row.id, "reschedule", actor, detail))
+        if expires:
+            late = {"expires_at": row.expires_at, "release_at": new.release_at}
+            audit.append(AuditEntry(now, establishment, row.id, "expire", actor, late))
     return changed, audit, policies
+
+
+def expire_entry(row: HeldMessage, actor: str | None, now: float) -> AuditEntry:
+    """The "expire" row of a message not delivered because it lost its meaning."""
+    detail = {"expires_at": row.expires_at, "release_at": row.release_at}
+    return AuditEntry(now, row.establishment, row.id, "expire", actor, detail)
 
 
 def fail_entries(
@@ -173,6 +186,7 @@ COLUMNS = (
     "publish_to_students_at",
     "key_scope",
     "policy",
+    "expires_at",
 )  # HeldMessage's field order: rows are read positionally
 
 

@@ -15,7 +15,15 @@ from typing import Any, NamedTuple
 
 from deconnexion.store.base import AuditEntry, HeldMessage, InsertOutcome, State
 
-__all__ = ["Existing", "InsertPlan", "Key", "collapse_keys_of", "keys_of", "plan_inserts"]
+__all__ = [
+    "Existing",
+    "InsertPlan",
+    "Key",
+    "collapse_keys_of",
+    "expired",
+    "keys_of",
+    "plan_inserts",
+]
 
 Key = tuple[str, str, str]  # (establishment, key scope, idempotency or collapse key)
 
@@ -82,7 +90,7 @@ def plan_inserts(
     """Decide the batch. `by_key` (pending messages) and `held_collapse` describe the store
     before the batch, keyed as `keys_of` and `collapse_keys_of` give them."""
     plan = InsertPlan()
-    if not by_key and all(m.collapse_key is None for m in messages):
+    if not by_key and all(m.collapse_key is None and not expired(m) for m in messages):
         keys = {(m.establishment, m.key_scope, m.idempotency_key) for m in messages}
         if len(keys) == len(messages):  # the common case: all new, nothing to collapse
             plan.inserts = [(m, "held") for m in messages]
@@ -94,6 +102,12 @@ def plan_inserts(
     replaced: set[str] = set()
     for m in messages:
         scope = m.key_scope
+        if expired(m):  # it would be released after it loses its meaning: never delivered
+            plan.inserts.append((m, "expired"))
+            plan.outcomes.append(InsertOutcome(m.id, "expired", m.release_at, None, "expired"))
+            detail = {"expires_at": m.expires_at, "release_at": m.release_at}
+            plan.audit.append(_entry(now, m, m.id, "expire", detail))
+            continue
         if scope is None:  # anonymous: never a duplicate, never replaces
             plan.inserts.append((m, "held"))
             plan.outcomes.append(InsertOutcome(m.id, "held", m.release_at))
@@ -128,6 +142,11 @@ def plan_inserts(
         else:
             plan.outcomes.append(InsertOutcome(m.id, "replaced", m.release_at, replaced_id))
     return plan
+
+
+def expired(m: HeldMessage) -> bool:
+    """Its release falls after its expiry."""
+    return m.expires_at is not None and m.release_at > m.expires_at
 
 
 def _entry(

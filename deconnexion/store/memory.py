@@ -30,6 +30,7 @@ from deconnexion.store.common import (
     AuditSort,
     derived_hold,
     derived_release,
+    expire_entry,
     fail_entries,
     plan_reschedule,
     sorted_counts,
@@ -213,6 +214,20 @@ class MemoryStore:
             if state == "held":
                 self._wake()
             return True
+
+    def expire(self, ids: Sequence[str], worker_id: str, now: float) -> int:
+        entries: builtins.list[AuditEntry] = []
+        with self._lock:
+            for mid in ids:
+                row = self._rows.get(mid)
+                if row is None or row.state != "claimed" or row.worker_id != worker_id:
+                    continue
+                if row.expires_at is None or row.expires_at > now:
+                    continue
+                self._put(replace(row, state="expired", lease_until=None))
+                entries.append(expire_entry(row, worker_id, now))
+            self._append(entries)
+        return len(entries)
 
     def give_back(self, ids: Sequence[str], worker_id: str, now: float, at: float) -> int:
         done = 0

@@ -47,7 +47,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 __all__ = ["SCHEMA_VERSION", "PostgresStore"]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,40}")
 _BODY = ("payload", "meta", "decision")
 # Errors of the data a write sends (NUL in text, a lone surrogate, a jsonb escape PostgreSQL
@@ -255,6 +255,19 @@ class PostgresStore:
                 self._notify(c, retry_at)
             return True
 
+    def expire(self, ids: Sequence[str], worker_id: str, now: float) -> int:
+        if not ids:
+            return 0
+        params = {"ids": builtins.list(ids), "worker_id": worker_id, "now": now}
+        with self._tx() as c:
+            found = c.execute(self._q["expire"], params).fetchall()
+            detail = [
+                AuditEntry(now, e, i, "expire", worker_id, {"expires_at": x, "release_at": r})
+                for e, i, x, r in found
+            ]
+            self._audit(c, detail)
+        return len(found)
+
     def give_back(self, ids: Sequence[str], worker_id: str, now: float, at: float) -> int:
         if not ids:
             return 0
@@ -294,6 +307,7 @@ class PostgresStore:
                     "reasons": Jsonb(list(row.reasons)),
                     "decision": Jsonb(row.decision),
                     "policy": row.policy,
+                    "state": row.state,
                 }
                 for row in changed
             ]
@@ -481,6 +495,7 @@ def _rows(
                 m.release_at,
                 m.key_scope,
                 m.policy,
+                m.expires_at,
             )
         )
         bodies.append((seq, m.payload, enc(m.meta), enc(m.decision)))

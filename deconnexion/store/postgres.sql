@@ -107,6 +107,13 @@ CREATE TABLE {schema}.policy (
     json   text NOT NULL                           -- the policy's canonical JSON
 );
 
+-- name: schema_v4
+-- when a message loses its meaning (NULL: never), and the state it then ends in
+ALTER TABLE {schema}.held ADD COLUMN expires_at double precision;
+ALTER TABLE {schema}.held DROP CONSTRAINT held_state_check;
+ALTER TABLE {schema}.held ADD CONSTRAINT held_state_check CHECK (
+    state IN ('held', 'claimed', 'released', 'cancelled', 'replaced', 'dead', 'expired'));
+
 -- name: find_keys
 -- one index probe per (establishment, key) pair: LATERAL ... LIMIT 1 keeps the plan a nested
 -- loop over the batch, never a scan of the table
@@ -146,7 +153,7 @@ COPY {schema}.held (
     seq, id, establishment, idempotency_key, collapse_key, kind, audience, sender_role, urgent,
     priority, recipients, content_type, created_at, release_at, next_attempt_at, reasons,
     state, actor, justification, publish_to_students_at, held_at, held_release_at, key_scope,
-    policy
+    policy, expires_at
 ) FROM STDIN;
 
 -- name: copy_body
@@ -312,8 +319,15 @@ FOR UPDATE OF h;
 -- name: reschedule
 UPDATE {schema}.held
 SET release_at = %(release_at)s, next_attempt_at = %(next_attempt_at)s, reasons = %(reasons)s,
-    policy = %(policy)s
+    policy = %(policy)s, state = %(state)s
 WHERE seq = %(seq)s AND state = 'held';
+
+-- name: expire
+-- claimed too late: not delivered
+UPDATE {schema}.held SET state = 'expired', lease_until = NULL
+WHERE id = ANY(%(ids)s::text[]) AND lease_until IS NOT NULL AND worker_id = %(worker_id)s
+  AND expires_at <= %(now)s
+RETURNING establishment, id, expires_at, release_at;
 
 -- name: record_policy
 INSERT INTO {schema}.policy (digest, json) VALUES (%s, %s) ON CONFLICT (digest) DO NOTHING;

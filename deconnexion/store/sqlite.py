@@ -39,6 +39,7 @@ from deconnexion.store.codec import batch_encoder, dicts_decoder, dumps, strings
 from deconnexion.store.common import (
     COLUMNS,
     Waker,
+    expire_entry,
     fail_entries,
     load_queries,
     plan_reschedule,
@@ -50,7 +51,7 @@ from deconnexion.store.insert_plan import Existing, Key, collapse_keys_of, keys_
 __all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "SQLiteStore"]
 
 APPLICATION_ID = 0x44434E58  # "DCNX": marks the file as a deconnexion hold store
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 _BODY = ("payload", "meta", "decision")
 # Errors of the data a write binds (a lone surrogate cannot be encoded, an integer beyond
 # 64 bits), not of the database: only that write's request is at fault.
@@ -59,7 +60,7 @@ Q = load_queries(
     "sqlite.sql", columns=", ".join(("b." if c in _BODY else "h.") + c for c in COLUMNS)
 )
 # version n: the block that turns version n-1 into n
-MIGRATIONS = {1: Q["schema_v1"], 2: Q["schema_v2"], 3: Q["schema_v3"]}
+MIGRATIONS = {n: Q[f"schema_v{n}"] for n in range(1, SCHEMA_VERSION + 1)}
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 TUNING = (
     "PRAGMA cache_size = -32768",  # 32 MiB of page cache: index pages of big backlogs
@@ -212,7 +213,7 @@ class SQLiteStore:
         rows = rows_of(messages)
         with self._tx() as c:
             outcomes = None
-            if all(r[3] is None for r in rows):  # no collapse key
+            if all(r[3] is None and not _expired(r) for r in rows):  # no collapse, no expiry
                 outcomes = self._insert_new(c, rows, now)
             if outcomes is None:
                 outcomes = self._insert_planned(c, messages, now)
@@ -324,6 +325,16 @@ class SQLiteStore:
             self._waker.notify()
         return True
 
+    def expire(self, ids: Sequence[str], worker_id: str, now: float) -> int:
+        if not ids:
+            return 0
+        params = {"ids": dumps(builtins.list(ids)), "worker_id": worker_id, "now": now}
+        with self._tx() as c:
+            seqs = [r[0] for r in c.execute(Q["expire"], params)]
+            rows = c.execute(Q["by_seqs"], {"seqs": dumps(seqs)}).fetchall() if seqs else []
+            self._audit(c, [expire_entry(m, worker_id, now) for m in _decode_many(rows)])
+        return len(seqs)
+
     def give_back(self, ids: Sequence[str], worker_id: str, now: float, at: float) -> int:
         if not ids:
             return 0
@@ -356,6 +367,7 @@ class SQLiteStore:
                     "reasons": dumps(list(row.reasons)),
                     "decision": dumps(row.decision),
                     "policy": row.policy,
+                    "state": row.state,
                 }
                 for row in changed
             ]
@@ -500,6 +512,15 @@ class SQLiteStore:
         self._waker.notify()
 
 
+_RELEASE_AT, _EXPIRES_AT = COLUMNS.index("release_at"), COLUMNS.index("expires_at")
+
+
+def _expired(row: HeldFields) -> bool:
+    """Released after it expires (see `insert_plan.expired`), read from a field tuple."""
+    expires = row[_EXPIRES_AT]
+    return expires is not None and row[_RELEASE_AT] > expires
+
+
 def _rows(
     rows: Sequence[HeldFields], states: Iterable[str], first_seq: int, now: float
 ) -> tuple[builtins.list[tuple[Any, ...]], builtins.list[tuple[Any, ...]]]:
@@ -514,6 +535,7 @@ def _rows(
             priority, recipients, payload, content_type, meta, created_at, release_at,
             next_attempt_at, reasons, decision, _state, _attempts, _lease_until, _worker_id,
             _last_error, _released_at, _seq, actor, justification, publish, key_scope, policy,
+            expires_at,
         ) = row  # fmt: skip
         heads.append(
             (
@@ -541,6 +563,7 @@ def _rows(
                 release_at,
                 key_scope,
                 policy,
+                expires_at,
             )
         )
         bodies.append((seq, payload, enc(meta), enc(decision)))
@@ -558,6 +581,7 @@ def _decode_many(rows: Iterable[Sequence[Any]]) -> builtins.list[HeldMessage]:
             priority, recipients, payload, content_type, meta, created_at, release_at,
             next_attempt_at, reasons, decision, state, attempts, lease_until, worker_id,
             last_error, released_at, seq, actor, justification, publish, key_scope, policy,
+            expires_at,
         ) = r  # fmt: skip
         out.append(
             HeldMessage(
@@ -591,6 +615,7 @@ def _decode_many(rows: Iterable[Sequence[Any]]) -> builtins.list[HeldMessage]:
                 publish,
                 key_scope,
                 policy,
+                expires_at,
             )
         )
     return out

@@ -121,6 +121,10 @@ CREATE TABLE policy (
     json   TEXT NOT NULL                     -- the policy's canonical JSON
 );
 
+-- name: schema_v4
+-- when a message loses its meaning (NULL: never); state 'expired' needs no schema change here
+ALTER TABLE held ADD COLUMN expires_at REAL;
+
 -- name: find_keys
 -- pending messages for (establishment, key_scope, idempotency_key) triples, a JSON array
 SELECT h.establishment, h.key_scope, h.idempotency_key, h.id, h.release_at, h.state
@@ -150,8 +154,8 @@ INSERT INTO held (
     seq, id, establishment, idempotency_key, collapse_key, kind, audience, sender_role, urgent,
     priority, recipients, content_type, created_at, release_at, next_attempt_at, reasons,
     state, actor, justification, publish_to_students_at, held_at, held_release_at, key_scope,
-    policy
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+    policy, expires_at
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
 
 -- name: insert_body
 INSERT INTO held_body (seq, payload, meta, decision) VALUES (?, ?, ?, ?);
@@ -258,8 +262,15 @@ WHERE h.establishment = :establishment AND h.state = 'held' ORDER BY h.seq;
 -- name: reschedule
 UPDATE held
 SET release_at = :release_at, next_attempt_at = :next_attempt_at, reasons = :reasons,
-    policy = :policy
+    policy = :policy, state = :state
 WHERE seq = :seq AND state = 'held';
+
+-- name: expire
+-- claimed too late: not delivered
+UPDATE held SET state = 'expired', lease_until = NULL
+WHERE id IN (SELECT value FROM json_each(:ids)) AND state = 'claimed' AND worker_id = :worker_id
+  AND expires_at <= :now
+RETURNING seq;
 
 -- name: record_policy
 INSERT INTO policy (digest, json) VALUES (?, ?) ON CONFLICT (digest) DO NOTHING;
