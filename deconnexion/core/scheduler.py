@@ -31,6 +31,7 @@ from deconnexion.core.message import (
     Provenance,
     Reason,
     ReasonCode,
+    build_decision,
 )
 from deconnexion.core.policy import Policy
 from deconnexion.core.territories import Establishment
@@ -262,11 +263,10 @@ class Scheduler:
                 f"calendrier scolaire non publié : vacances estimées d'après {w.estimated_from}",
             )
         until = w.open_until(release)
-        return Decision(
+        return build_decision(
             held=held,
-            release_at=datetime.fromtimestamp(release, self.tz)
-            if held
-            else created_at.astimezone(self.tz),
+            # A held message is released at a bound (an opening): one shared datetime per bound.
+            release_at=w.moment(release) if held else created_at.astimezone(self.tz),
             created_at=created_at,
             audience=audience,
             kind=kind,
@@ -277,7 +277,7 @@ class Scheduler:
             else datetime.fromtimestamp(students_release, self.tz),
             timezone=self._tz_name,
             notes=notes,
-            open_until=None if until is None else datetime.fromtimestamp(until, self.tz),
+            open_until=None if until is None else w.moment(until),
             policy=self._identity,
             expires_at=self._expires_at(kind, created),
         )

@@ -62,7 +62,10 @@ class CompiledWindows:
         "_bounds_array",
         "_cover_end",
         "_cover_start",
+        "_day_starts",
         "_explained",
+        "_first_ordinal",
+        "_moments",
         "_night",
         "_prov_prov",
         "_prov_starts",
@@ -108,6 +111,14 @@ class CompiledWindows:
             f"Night ({hours.end.isoformat('minutes')}–{hours.start.isoformat('minutes')})",
         )
         self._explained: dict[tuple[int, int], tuple[Reason, ...]] = {}
+        # Local midnight of every covered day: the local date of an instant is one bisect away
+        # (`datetime.fromtimestamp(t, tz).date()` costs about five times more).
+        self._first_ordinal = sheet.first.toordinal()
+        self._day_starts = [
+            datetime.combine(date.fromordinal(o), time(0), tz).timestamp()
+            for o in range(self._first_ordinal, sheet.end.toordinal())
+        ]
+        self._moments: dict[float, datetime] = {}
         self._bounds_array: Any = None  # numpy copy of `bounds`, built by the first array query
 
     # -- range --------------------------------------------------------------------------------
@@ -232,15 +243,28 @@ class CompiledWindows:
 
     # -- explanations -------------------------------------------------------------------------
 
+    def local_day(self, t: float) -> int:
+        """The ordinal of the local date of a covered instant `t`."""
+        return self._first_ordinal + bisect_right(self._day_starts, t) - 1
+
+    def moment(self, bound: float) -> datetime:
+        """`datetime.fromtimestamp(bound, tz)`, kept for the bounds that decisions return again
+        and again (every message held overnight is released at the same 07:00)."""
+        found = self._moments.get(bound)
+        if found is None:
+            found = datetime.fromtimestamp(bound, self.tz)
+            if len(self._moments) >= _MOMENTS_KEPT:
+                self._moments.clear()
+            self._moments[bound] = found
+        return found
+
     def reasons(self, start: float, release: float) -> tuple[Reason, ...]:
         """Why nothing goes out from `start` until `release`: the days off in between, or night."""
-        first = datetime.fromtimestamp(start, self.tz).date().toordinal()
-        last = datetime.fromtimestamp(release, self.tz).date().toordinal()
-        key = (first, last)
+        key = (self.local_day(start), self.local_day(release))
         found = self._explained.get(key)
         if found is None:
             seen: dict[Reason, None] = {}
-            for ordinal in range(first, last + 1):
+            for ordinal in range(key[0], key[1] + 1):
                 for reason in self.days_off.get(ordinal, ()):
                     seen.setdefault(reason, None)
             found = tuple(sorted(seen, key=_rank)) or (self._night,)
@@ -266,10 +290,13 @@ class CompiledWindows:
         import sys
 
         size = sys.getsizeof(self.bounds) + sum(sys.getsizeof(b) for b in self.bounds)
+        size += sys.getsizeof(self._day_starts) + sum(sys.getsizeof(d) for d in self._day_starts)
         size += sys.getsizeof(self.days_off)
         size += sum(sys.getsizeof(v) for v in self.days_off.values())
         return size
 
+
+_MOMENTS_KEPT = 4096  # datetimes of bounds kept per compiled calendar (about 2 years of opens)
 
 _RANK = {
     ReasonCode.CLOSURE: 0,
