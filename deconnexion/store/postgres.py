@@ -17,8 +17,8 @@ from __future__ import annotations
 import builtins
 import re
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from deconnexion.errors import (
@@ -28,16 +28,16 @@ from deconnexion.errors import (
     StoreError,
     StoreRefusedError,
 )
-from deconnexion.store.base import AuditEntry, HeldMessage, InsertOutcome, Rescheduled, State, Stats
+from deconnexion.store.base import AuditEntry, HeldMessage, InsertOutcome, Rescheduled, State
 from deconnexion.store.codec import batch_encoder
 from deconnexion.store.common import (
     COLUMNS,
     fail_entries,
     load_queries,
     plan_reschedule,
-    sorted_counts,
 )
 from deconnexion.store.insert_plan import Existing, Key, collapse_keys_of, keys_of, plan_inserts
+from deconnexion.store.sql_body import SQLBody
 
 try:
     import psycopg
@@ -57,7 +57,7 @@ _REFUSED = (psycopg.DataError, UnicodeError, OverflowError)
 _COLUMNS = ", ".join(("b." if c in _BODY else "h.") + c for c in COLUMNS)
 
 
-class PostgresStore:
+class PostgresStore(SQLBody):
     """A `HoldStore` in a PostgreSQL schema. `dsn` is a libpq URL or key=value string."""
 
     def __init__(self, dsn: str, *, schema: str = "deconnexion", connect_timeout: int = 10):
@@ -134,6 +134,24 @@ class PostgresStore:
             except psycopg.Error as exc:
                 raise StoreError(f"PostgreSQL store ({self.schema}): {exc}") from exc
 
+    # -- the driver seam of the shared SQL body (`sql_body.SQLBody`) -----------------------
+
+    def _read(self) -> AbstractContextManager[psycopg.Cursor[Any]]:
+        return self._tx()
+
+    def _array(self, values: Sequence[str]) -> builtins.list[str]:
+        return builtins.list(values)  # = ANY(%(x)s::text[])
+
+    def _json_param(self, value: dict[str, Any]) -> Jsonb:
+        return Jsonb(value)
+
+    def _json_value(self, value: Any) -> dict[str, Any]:
+        decoded: dict[str, Any] = value  # psycopg reads jsonb as Python values
+        return decoded
+
+    def _decode_rows(self, rows: Iterable[Sequence[Any]]) -> builtins.list[HeldMessage]:
+        return [_decode(r) for r in rows]
+
     def _notify(self, c: psycopg.Cursor[Any], at: float | None) -> None:
         if at is not None:
             c.execute(self._q["notify"], {"channel": self.channel, "at": repr(at)})
@@ -186,14 +204,6 @@ class PostgresStore:
         with c.copy(self._q["copy_body"]) as copy:
             for row in bodies:
                 copy.write_row(row)
-
-    def cancel(self, establishment: str, message_id: str, actor: str | None, now: float) -> bool:
-        with self._tx() as c:
-            c.execute(self._q["cancel"], {"id": message_id, "establishment": establishment})
-            if c.rowcount != 1:
-                return False
-            self._audit(c, [AuditEntry(now, establishment, message_id, "cancel", actor, {})])
-            return True
 
     def release_now(
         self, establishment: str, message_id: str, actor: str | None, now: float
@@ -318,107 +328,7 @@ class PostgresStore:
                 self._notify(c, min(u["next_attempt_at"] for u in updates))
             return len(updates)
 
-    def append_audit(self, entries: Sequence[AuditEntry]) -> None:
-        with self._tx() as c:
-            self._audit(c, entries)
-
-    def record_policies(self, policies: Mapping[str, str]) -> None:
-        if policies:
-            with self._tx() as c:
-                c.executemany(self._q["record_policy"], list(policies.items()))
-
-    def recorded_policy(self, digest: str) -> str | None:
-        with self._tx() as c:
-            found = c.execute(self._q["recorded_policy"], {"digest": digest}).fetchone()
-        return None if found is None else str(found[0])
-
-    def held_policies(self, establishment: str) -> dict[str | None, int]:
-        with self._tx() as c:
-            found = c.execute(self._q["held_policies"], {"establishment": establishment})
-            return {digest: int(n) for digest, n in found}
-
-    def _audit(self, c: psycopg.Cursor[Any], entries: Sequence[AuditEntry]) -> None:
-        if entries:
-            c.executemany(
-                self._q["insert_audit"],
-                [
-                    (e.at, e.establishment, e.message_id, e.action, e.actor, Jsonb(e.detail))
-                    for e in entries
-                ],
-            )
-
     # -- reading ---------------------------------------------------------------------------
-
-    def get(self, establishment: str, message_id: str) -> HeldMessage | None:
-        with self._tx() as c:
-            params = {"id": message_id, "establishment": establishment}
-            row = c.execute(self._q["get"], params).fetchone()
-        return None if row is None else _decode(row)
-
-    def list(
-        self,
-        establishment: str,
-        states: Iterable[State] | None = None,
-        limit: int = 100,
-        offset: int = 0,
-    ) -> builtins.list[HeldMessage]:
-        params: dict[str, Any] = {"establishment": establishment, "limit": limit, "offset": offset}
-        query = self._q["list"]
-        if states is not None:
-            wanted = sorted(set(states))
-            params["states"] = wanted
-            query = self._q["list_held"] if wanted == ["held"] else self._q["list_states"]
-        with self._tx() as c:
-            rows = c.execute(query, params).fetchall()
-        return [_decode(r) for r in rows]
-
-    def stats(self, establishment: str | None = None) -> Stats:
-        suffix = "_all" if establishment is None else ""
-        params = {"establishment": establishment}
-        with self._tx() as c:
-            by_state = dict(c.execute(self._q["stats_states" + suffix], params).fetchall())
-            by_reason = dict(c.execute(self._q["stats_reasons" + suffix], params).fetchall())
-            times = c.execute(self._q["stats_times" + suffix], params).fetchone()
-        oldest, nxt = times if times is not None else (None, None)
-        return Stats(
-            establishment,
-            int(by_state.get("held", 0)),
-            sorted_counts({k: int(v) for k, v in by_reason.items()}),
-            sorted_counts({k: int(v) for k, v in by_state.items()}),
-            oldest,
-            nxt,
-        )
-
-    def count_due(self, now: float) -> int:
-        with self._tx() as c:
-            found = c.execute(self._q["count_due"], {"now": now}).fetchone()
-        return int(found[0]) if found else 0
-
-    def next_due_at(self) -> float | None:
-        with self._tx() as c:
-            found = c.execute(self._q["next_due_at"]).fetchone()
-        return None if found is None or found[0] is None else float(found[0])
-
-    def audit(
-        self,
-        establishment: str,
-        since: float | None = None,
-        limit: int = 1000,
-        message_id: str | None = None,
-    ) -> builtins.list[AuditEntry]:
-        params = {
-            "establishment": establishment,
-            "since": float("-inf") if since is None else since,
-            "message_id": message_id,
-            "limit": limit,
-        }
-        with self._tx() as c:
-            rows = c.execute(self._q["audit"], params).fetchall()
-        return [AuditEntry(at, e, m, a, who, d) for at, e, m, a, who, d in rows]
-
-    def establishments_with_held(self) -> builtins.list[str]:
-        with self._tx() as c:
-            return [r[0] for r in c.execute(self._q["establishments_with_held"])]
 
     # -- waiting ---------------------------------------------------------------------------
 

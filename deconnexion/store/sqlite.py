@@ -19,8 +19,8 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from deconnexion.errors import NotADatabaseError, StoreError, StoreRefusedError
@@ -30,8 +30,6 @@ from deconnexion.store.base import (
     HeldMessage,
     InsertOutcome,
     Rescheduled,
-    State,
-    Stats,
     held_fields,
     rows_of,
 )
@@ -43,10 +41,10 @@ from deconnexion.store.common import (
     fail_entries,
     load_queries,
     plan_reschedule,
-    sorted_counts,
     statements,
 )
 from deconnexion.store.insert_plan import Existing, Key, collapse_keys_of, keys_of, plan_inserts
+from deconnexion.store.sql_body import SQLBody
 
 __all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "SQLiteStore"]
 
@@ -71,7 +69,7 @@ _WAKERS: dict[str, Waker] = {}
 _WAKERS_LOCK = threading.Lock()
 
 
-class SQLiteStore:
+class SQLiteStore(SQLBody):
     """A `HoldStore` in one SQLite file (or `:memory:`).
 
     `synchronous` "FULL" (default) survives power loss; "NORMAL" survives a crash of the
@@ -203,6 +201,26 @@ class SQLiteStore:
         if self._conn.in_transaction:
             self._conn.execute("ROLLBACK")
 
+    # -- the driver seam of the shared SQL body (`sql_body.SQLBody`) -----------------------
+
+    _q = Q
+
+    def _read(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._tx(immediate=False)
+
+    def _array(self, values: Sequence[str]) -> str:
+        return dumps(builtins.list(values))  # read with json_each
+
+    def _json_param(self, value: dict[str, Any]) -> str:
+        return dumps(value)
+
+    def _json_value(self, value: Any) -> dict[str, Any]:
+        decoded: dict[str, Any] = json.loads(value)
+        return decoded
+
+    def _decode_rows(self, rows: Iterable[Sequence[Any]]) -> builtins.list[HeldMessage]:
+        return _decode_many(rows)
+
     # -- writing ---------------------------------------------------------------------------
 
     def insert_many(
@@ -262,14 +280,6 @@ class SQLiteStore:
         heads, bodies = _rows(rows, states, first, now)
         c.executemany(Q["insert_held"], heads)
         c.executemany(Q["insert_body"], bodies)
-
-    def cancel(self, establishment: str, message_id: str, actor: str | None, now: float) -> bool:
-        with self._tx() as c:
-            done = c.execute(Q["cancel"], {"id": message_id, "establishment": establishment})
-            if done.rowcount != 1:
-                return False
-            self._audit(c, [AuditEntry(now, establishment, message_id, "cancel", actor, {})])
-            return True
 
     def release_now(
         self, establishment: str, message_id: str, actor: str | None, now: float
@@ -378,104 +388,7 @@ class SQLiteStore:
             self._waker.notify()
         return len(updates)
 
-    def append_audit(self, entries: Sequence[AuditEntry]) -> None:
-        with self._tx() as c:
-            self._audit(c, entries)
-
-    def record_policies(self, policies: Mapping[str, str]) -> None:
-        with self._tx() as c:
-            c.executemany(Q["record_policy"], policies.items())
-
-    def recorded_policy(self, digest: str) -> str | None:
-        with self._tx(immediate=False) as c:
-            found = c.execute(Q["recorded_policy"], {"digest": digest}).fetchone()
-        return None if found is None else str(found[0])
-
-    def held_policies(self, establishment: str) -> dict[str | None, int]:
-        with self._tx(immediate=False) as c:
-            found = c.execute(Q["held_policies"], {"establishment": establishment})
-            return {digest: int(n) for digest, n in found}
-
-    def _audit(self, c: sqlite3.Connection, entries: Sequence[AuditEntry]) -> None:
-        if entries:
-            c.executemany(
-                Q["insert_audit"],
-                [
-                    (e.at, e.establishment, e.message_id, e.action, e.actor, dumps(e.detail))
-                    for e in entries
-                ],
-            )
-
     # -- reading ---------------------------------------------------------------------------
-
-    def get(self, establishment: str, message_id: str) -> HeldMessage | None:
-        with self._tx(immediate=False) as c:
-            found = c.execute(Q["get"], {"id": message_id, "establishment": establishment})
-            row = found.fetchone()
-        return None if row is None else _decode_many([row])[0]
-
-    def list(
-        self,
-        establishment: str,
-        states: Iterable[State] | None = None,
-        limit: int = 100,
-        offset: int = 0,
-    ) -> builtins.list[HeldMessage]:
-        params: dict[str, Any] = {"establishment": establishment, "limit": limit, "offset": offset}
-        query = Q["list"]
-        if states is not None:
-            wanted = sorted(set(states))
-            params["states"] = dumps(wanted)
-            query = Q["list_held"] if wanted == ["held"] else Q["list_states"]
-        with self._tx(immediate=False) as c:
-            rows = c.execute(query, params).fetchall()
-        return _decode_many(rows)
-
-    def stats(self, establishment: str | None = None) -> Stats:
-        suffix = "_all" if establishment is None else ""
-        params = {"establishment": establishment}
-        with self._tx(immediate=False) as c:
-            by_state = dict(c.execute(Q["stats_states" + suffix], params).fetchall())
-            by_reason = dict(c.execute(Q["stats_reasons" + suffix], params).fetchall())
-            oldest, nxt = c.execute(Q["stats_times" + suffix], params).fetchone()
-        return Stats(
-            establishment,
-            by_state.get("held", 0),
-            sorted_counts(by_reason),
-            sorted_counts(by_state),
-            oldest,
-            nxt,
-        )
-
-    def count_due(self, now: float) -> int:
-        with self._tx(immediate=False) as c:
-            return int(c.execute(Q["count_due"], {"now": now}).fetchone()[0])
-
-    def next_due_at(self) -> float | None:
-        with self._tx(immediate=False) as c:
-            value = c.execute(Q["next_due_at"]).fetchone()[0]
-        return None if value is None else float(value)
-
-    def audit(
-        self,
-        establishment: str,
-        since: float | None = None,
-        limit: int = 1000,
-        message_id: str | None = None,
-    ) -> builtins.list[AuditEntry]:
-        params = {
-            "establishment": establishment,
-            "since": -1e300 if since is None else since,
-            "message_id": message_id,
-            "limit": limit,
-        }
-        with self._tx(immediate=False) as c:
-            rows = c.execute(Q["audit"], params).fetchall()
-        return [AuditEntry(at, e, m, a, who, json.loads(d)) for at, e, m, a, who, d in rows]
-
-    def establishments_with_held(self) -> builtins.list[str]:
-        with self._tx(immediate=False) as c:
-            return [r[0] for r in c.execute(Q["establishments_with_held"])]
 
     # -- waiting ---------------------------------------------------------------------------
 
