@@ -4,6 +4,9 @@
     python benchmarks/queue.py --quick       # N = 20,000
     python benchmarks/queue.py --json        # one JSON document instead of the table
 
+Each backend's figures are printed next to its raw floor, measured in the same run: the same
+rows inserted and claimed + acknowledged with plain SQL (benchmarks/_floors.py, no library code).
+
 For each backend: hold N messages (batched `hold_many`, the path an ENT uses for a class-wide
 notification), all due (a weekend's backlog at Monday 07:00), then release them to a no-op
 deliverer with worker *processes* (1 on SQLite, `--workers` on PostgreSQL) and measure the wall
@@ -54,6 +57,10 @@ from deconnexion.hold.request import HoldRequest
 from deconnexion.release.deliver import NullDeliverer
 from deconnexion.release.worker import ReleaseWorker
 from deconnexion.store import HoldStore, open_store
+
+# benchmarks/_floors.py, found after the standard library (never shadowing `queue`)
+sys.path.append(os.path.dirname(os.path.abspath(__file__)))
+from _floors import postgres_floor_hold, postgres_floor_worker, sqlite_floor
 
 DEFAULT_DSN = os.environ.get("DECONNEXION_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 logging.getLogger("procrastinate").setLevel(logging.ERROR)  # not its own-module-app warning
@@ -173,10 +180,18 @@ def _procrastinate_worker(dsn: str, schema: str, concurrency: int) -> dict[str, 
     return {"released": None, "start": started, "end": time.time()}
 
 
+def _floor_worker(dsn: str, schema: str) -> dict[str, Any]:
+    started = time.time()
+    released = postgres_floor_worker(dsn, schema)
+    return {"released": released, "start": started, "end": time.time()}
+
+
 def _child(argv: list[str]) -> None:
     kind = argv[0]
     if kind == "deconnexion":
         out = _deconnexion_worker(argv[1], int(argv[2]))
+    elif kind == "floor":
+        out = _floor_worker(argv[1], argv[2])
     else:
         out = _procrastinate_worker(argv[1], argv[2], int(argv[3]))
     out["vmhwm_mb"] = vmhwm_mb()
@@ -220,12 +235,15 @@ def bench_sqlite(n: int, batch_size: int) -> dict[str, Any]:
         hold_s = hold_all(store, n, due=time.time() - 3600)
         store.close()
         rel = run_workers([["deconnexion", url, str(batch_size)]])
+        floor = sqlite_floor(f"{tmp}/floor.db", n, due=time.time() - 3600)
     return {
         "backend": "sqlite",
         "n": n,
         "workers": 1,
         "hold_per_s": n / hold_s,
         "release_per_s": n / rel["seconds"],
+        "floor_hold_per_s": floor["hold_per_s"],
+        "floor_release_per_s": floor["release_per_s"],
         "released": sum(rel["released"]),
         "worker_mb": rel["worker_mb"],
         "worker_cpu_s": rel["worker_cpu_s"],
@@ -255,17 +273,37 @@ def bench_postgres(n: int, batch_size: int, workers: int, dsn: str) -> dict[str,
         rel = run_workers([["deconnexion", url, str(batch_size)] for _ in range(workers)])
     finally:
         _drop_schema(dsn, schema)
+    floor = bench_postgres_floor(n, workers, dsn)
     return {
         "backend": "postgres",
         "n": n,
         "workers": workers,
         "hold_per_s": n / hold_s,
         "release_per_s": n / rel["seconds"],
+        "floor_hold_per_s": floor["hold_per_s"],
+        "floor_release_per_s": floor["release_per_s"],
         "released": sum(rel["released"]),
         "worker_mb": rel["worker_mb"],
         "worker_cpu_s": rel["worker_cpu_s"],
         "load_avg": os.getloadavg()[0],
     }
+
+
+def bench_postgres_floor(n: int, workers: int, dsn: str) -> dict[str, float]:
+    """Plain SQL on the same server: COPY the rows in, then `workers` processes claim + ack."""
+    import psycopg
+
+    schema = _pg_schema(dsn, "bench_floor")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        hold = postgres_floor_hold(dsn, schema, n, due=time.time() - 3600)
+        rel = run_workers([["floor", dsn, schema] for _ in range(workers)])
+        if sum(rel["released"]) != n:
+            raise SystemExit(f"floor: released {sum(rel['released'])} of {n}")
+    finally:
+        _drop_schema(dsn, schema)
+    return {"hold_per_s": hold, "release_per_s": n / rel["seconds"]}
 
 
 def bench_procrastinate(n: int, workers: int, concurrency: int, dsn: str) -> dict[str, Any]:
@@ -330,6 +368,19 @@ def _table(rows: list[dict[str, Any]], ratio: float | None) -> str:
         )
     if ratio is not None:
         lines.append(f"PostgreSQL release / procrastinate release: {ratio:.1f}×")
+    floors = [r for r in rows if "floor_hold_per_s" in r]
+    if floors:
+        lines += ["", "raw floor (plain SQL, same rows, same run, no deconnexion code):"]
+        head = f"{'backend':<14} {'floor hold/s':>12} {'ratio':>6} "
+        head += f"{'floor release/s':>15} {'ratio':>6}"
+        lines += [head, "-" * len(head)]
+        for r in floors:
+            lines.append(
+                f"{r['backend']:<14} {r['floor_hold_per_s']:>12,.0f} "
+                f"{r['hold_per_s'] / r['floor_hold_per_s']:>5.2f}× "
+                f"{r['floor_release_per_s']:>15,.0f} "
+                f"{r['release_per_s'] / r['floor_release_per_s']:>5.2f}×"
+            )
     return "\n".join(lines)
 
 
