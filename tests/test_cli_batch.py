@@ -178,3 +178,33 @@ def test_empty_input_answers_nothing_and_exits_0(command):
     sink = io.BytesIO()
     assert answer_lines(command, None, io.BytesIO(b""), sink) == 0
     assert sink.getvalue() == b""
+
+
+def test_last_line_without_newline_and_crlf_lines_are_answered():
+    data = (release(created="2025-11-14T21:00:00+01:00", zone="C") + "\r\n").encode()
+    data += release(created="2025-11-14T21:00:00+01:00", zone="B").encode()  # no final newline
+    sink = io.BytesIO()
+    assert answer_lines("release", None, io.BytesIO(data), sink) == 0
+    answers = [json.loads(x) for x in sink.getvalue().decode().splitlines()]
+    assert [a["held"] for a in answers] == [True, True]
+
+
+def test_a_caller_keeping_the_process_open_gets_each_answer_before_sending_the_next():
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "deconnexion", "check", "--stdin"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    answers = []
+    try:
+        for instant in ("2025-11-14T20:00:00+01:00", "2025-11-14T19:00:00+01:00"):
+            proc.stdin.write(json.dumps({"instant": instant, "zone": "C"}).encode() + b"\n")
+            proc.stdin.flush()
+            answers.append(json.loads(proc.stdout.readline()))  # stdin still open
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=60)
+        proc.stdout.close()
+    assert [a["quiet"] for a in answers] == [True, False]
+    assert proc.returncode == 0

@@ -80,7 +80,9 @@ def _request(model: type[Any], args: argparse.Namespace, fields: dict[str, Any])
 
 
 def _batch(args: argparse.Namespace, command: str) -> int:
-    given = [k for k in (*WHERE, "instant", "created", "kind") if getattr(args, k, None)]
+    given = [k for k in (*WHERE, "created", "kind") if getattr(args, k, None)]
+    if getattr(args, "instant", "now") != "now":  # check's INSTANT defaults to now
+        given.append("instant")
     if given:
         raise UsageError(
             f"--stdin reads every field from the JSON lines; do not also give --{given[0]}",
