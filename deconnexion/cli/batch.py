@@ -45,38 +45,55 @@ class DecisionJSON:
     """`Decision.to_dict()` as compact JSON text, the same object, built from fragments.
 
     What it buys (benchmarks/cli_batch.py): a batch line's answer costs about a third of
-    `json.dumps(decision.to_dict())`. Reasons, enum values and time zones come back on most
-    lines and are encoded once; the French sentence is formatted once per distinct
-    (reasons, release, audience, …). tests/test_cli_batch.py checks that the text parses to
-    exactly `decision.to_dict()` over a year of varied decisions.
+    `json.dumps(decision.to_dict())`. The reasons of most lines are the same few tuples (the
+    compiled windows hand out shared ones): each is encoded once and found again by identity,
+    which skips hashing its dataclasses; the French sentence is formatted once per distinct
+    (reasons, release, audience, …); enum values and time zones, plain identifiers, are written
+    as they are. tests/test_cli_batch.py checks that the text parses to exactly
+    `decision.to_dict()` over years of varied decisions.
     """
 
+    LIMIT = 65536  # entries per cache; beyond, it starts again
+
     def __init__(self) -> None:
-        self._text: dict[object, str] = {}
+        self._zones: dict[str, str] = {}
+        # id(reasons) → (the tuple itself, kept alive so that its id is not reused; its JSON)
+        self._by_id: dict[int, tuple[tuple[Reason, ...], str]] = {}
         self._reasons: dict[tuple[Reason, ...], str] = {}
         self._explained: dict[tuple[object, ...], str] = {}
 
-    def _encoded(self, value: object) -> str:
-        found = self._text.get(value)
-        if found is None:
-            found = self._text[value] = _encode(getattr(value, "value", value))
-        return found
+    def _reasons_json(self, reasons: tuple[Reason, ...]) -> str:
+        found = self._by_id.get(id(reasons))
+        if found is not None and found[0] is reasons:
+            return found[1]
+        text = self._reasons.get(reasons)
+        if text is None:
+            if len(self._reasons) >= self.LIMIT:
+                self._reasons.clear()
+            text = self._reasons[reasons] = _encode([r.to_dict() for r in reasons])
+        if len(self._by_id) >= self.LIMIT:
+            self._by_id.clear()
+        self._by_id[id(reasons)] = (reasons, text)
+        return text
 
     def __call__(self, d: Decision) -> str:
         release = d.release_at.isoformat()
-        reasons = self._reasons.get(d.reasons)
-        if reasons is None:
-            reasons = self._reasons[d.reasons] = _encode([r.to_dict() for r in d.reasons])
+        reasons = self._reasons_json(d.reasons)
+        audience, kind = d.audience._value_, d.kind._value_
+        students = d.students_release_at
+        students_at = None if students is None else students.isoformat()
         # Everything explain_fr reads, and the kind and students' release for good measure;
         # a decision not held is told by its reasons alone ("créneau ouvert", the urgency).
-        students = d.students_release_at
-        when = (release, d.created_at.year, students) if d.held else None
-        key = (d.reasons, d.held, d.audience, d.kind, when)
+        when = (release, d.created_at.year, students_at) if d.held else None
+        key = (reasons, d.held, audience, kind, when)
         explained = self._explained.get(key)
         if explained is None:
-            if len(self._explained) > 65536:
+            if len(self._explained) >= self.LIMIT:
                 self._explained.clear()
             explained = self._explained[key] = _encode(d.explanation_fr())
+        zone = self._zones.get(d.timezone)
+        if zone is None:
+            zone = self._zones[d.timezone] = _encode(d.timezone)
         parts = [
             '{"held":',
             "true" if d.held else "false",
@@ -84,21 +101,21 @@ class DecisionJSON:
             release,
             '","created_at":"',
             d.created_at.isoformat(),
-            '","audience":',
-            self._encoded(d.audience),
-            ',"kind":',
-            self._encoded(d.kind),
-            ',"reasons":',
+            '","audience":"',
+            audience,
+            '","kind":"',
+            kind,
+            '","reasons":',
             reasons,
-            ',"provenance":',
-            self._encoded(d.provenance),
-            ',"timezone":',
-            self._encoded(d.timezone),
+            ',"provenance":"',
+            d.provenance._value_,
+            '","timezone":',
+            zone,
             ',"explanation_fr":',
             explained,
         ]
-        if students is not None:
-            parts += ',"students_release_at":"', students.isoformat(), '"'
+        if students_at is not None:
+            parts += ',"students_release_at":"', students_at, '"'
         if d.notes:
             parts += ',"notes":', _encode(list(d.notes))
         if d.open_until is not None:
