@@ -3,6 +3,7 @@ line for a bad request without stopping; the fast writer is exactly `Decision.to
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import random
@@ -16,8 +17,10 @@ from freezegun import freeze_time
 
 from deconnexion.cli import main
 from deconnexion.cli.batch import DecisionJSON, answer_lines
-from deconnexion.core.message import Audience, Kind, Message, SenderRole
+from deconnexion.core.message import Audience, Decision, Kind, Message, SenderRole
+from deconnexion.core.policy import Policy
 from deconnexion.core.scheduler import Scheduler
+from deconnexion.core.territories import Establishment
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -150,6 +153,20 @@ def test_fast_decision_writer_is_exactly_to_dict_over_a_year_of_decisions():
     for sched, message in _decisions(4000):
         decision = sched.decide(message)
         assert json.loads(write(decision)) == decision.to_dict()
+
+
+def test_fast_decision_writer_knows_every_field_of_decision():
+    assert {f.name for f in dataclasses.fields(Decision)} == DecisionJSON.FIELDS
+
+
+def test_fast_decision_writer_is_exactly_to_dict_under_a_policy_with_expiry():
+    policy = Policy.from_mapping({"expires_after": {"message": "48h"}}, source="test")
+    sched = Scheduler(policy, Establishment(zone="C"))
+    write = DecisionJSON()
+    created = datetime(2025, 11, 14, 21, 0, tzinfo=PARIS)
+    decision = sched.decide(Message(kind="message", audience="parents", created_at=created))
+    assert decision.expires_at is not None
+    assert json.loads(write(decision)) == decision.to_dict()
 
 
 def test_release_stdin_through_the_real_command():

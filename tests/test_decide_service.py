@@ -192,3 +192,20 @@ def test_openapi_is_valid_describes_every_route_and_is_generated_from_the_models
     assert {"from", "to", "zone", "uai", "audience"} <= params
     body = doc["paths"]["/v1/decide"]["post"]["requestBody"]["content"]["application/json"]
     assert body["schema"]["oneOf"][0] == {"$ref": "#/components/schemas/ReleaseRequest"}
+
+
+def test_decide_under_a_policy_with_expiry_documents_and_returns_expires_at():
+    from deconnexion.core.policy import Policy
+
+    service = DecisionService(
+        Policy.from_mapping({"expires_after": {"message": "48h"}}, source="t")
+    )
+
+    async def go() -> httpx.Response:
+        transport = httpx.ASGITransport(app=service)
+        async with httpx.AsyncClient(transport=transport, base_url="http://decide") as client:
+            return await client.post("/v1/decide", json={**FRIDAY_21H, "zone": "C"})
+
+    r = asyncio.run(go())
+    assert r.status_code == 200
+    assert r.json()["expires_at"] == "2025-11-16T21:00:00+01:00"

@@ -57,6 +57,7 @@ class DecisionAnswer(Answer):
     students_release_at: Instant | None = Field(None, description="grades to parents")
     notes: list[str] | None = None
     open_until: Instant | None = Field(None, description="when the release's open window ends")
+    expires_at: Instant | None = Field(None, description="the policy's expires_after, if any")
 
 
 class WindowAnswer(Answer):
