@@ -62,6 +62,13 @@ if TYPE_CHECKING:  # what type checkers see for the names loaded on first use be
     from deconnexion.web.replay import replay_deliverer
     from deconnexion.web.routes import RouteRule, RouteRules, Routes
     from deconnexion.web.signing import SignedHeaderResolver, sign_sender
+    from deconnexion.web.tenant import (
+        EstablishmentResolver,
+        by_uai,
+        fixed,
+        from_header,
+        from_sender,
+    )
 
 __version__ = "0.1.0"
 
@@ -90,6 +97,11 @@ _LAZY = {
     "Routes": "deconnexion.web.routes",
     "SignedHeaderResolver": "deconnexion.web.signing",
     "sign_sender": "deconnexion.web.signing",
+    "EstablishmentResolver": "deconnexion.web.tenant",
+    "by_uai": "deconnexion.web.tenant",
+    "fixed": "deconnexion.web.tenant",
+    "from_header": "deconnexion.web.tenant",
+    "from_sender": "deconnexion.web.tenant",
     "DeconnexionMiddleware": "deconnexion.web.middleware",
     "admin_app": "deconnexion.web.admin",
     "replay_deliverer": "deconnexion.web.replay",
@@ -129,6 +141,7 @@ __all__ = [
     "DeliveryError",
     "Deviation",
     "Establishment",
+    "EstablishmentResolver",
     "HeldMessage",
     "HoldQueue",
     "HoldRequest",
@@ -170,6 +183,10 @@ __all__ = [
     "__version__",
     "admin_app",
     "audit_policy",
+    "by_uai",
+    "fixed",
+    "from_header",
+    "from_sender",
     "open_store",
     "replay_deliverer",
     "resolve",
