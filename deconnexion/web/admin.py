@@ -17,7 +17,7 @@ not exist: a caller of X never learns anything about Y.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -38,7 +38,16 @@ from deconnexion.core.timeutil import wall_clock, zone
 from deconnexion.metrics import prometheus_text
 from deconnexion.release.heartbeat import HeartbeatFile
 from deconnexion.store.base import STATES, HeldMessage, HoldStore, State
-from deconnexion.web.admin_openapi import OPENAPI
+from deconnexion.web.admin_models import (
+    AuditList,
+    Changed,
+    Health,
+    Held,
+    HeldList,
+    StatsBody,
+    reply,
+)
+from deconnexion.web.admin_openapi import OPERATIONS, openapi
 from deconnexion.web.answers import error_response
 from deconnexion.web.identity import IdentityResolver, ScopeIdentity, Sender
 from deconnexion.web.tenant import EstablishmentResolver, from_sender, same_establishment
@@ -98,10 +107,12 @@ def admin_app(
     worker: Any = None,
     clock: Callable[[], float] = wall_clock,
     heartbeat: HeartbeatFile | None = None,
+    gated: Iterable[tuple[str, str]] = (),
 ) -> Starlette:
     """The admin API over `store` (a `HoldStore`, or a `HoldQueue` whose store it uses).
     `worker` (a `ReleaseWorker`) adds its counters to /metrics and its heartbeat to /health;
-    without one, `heartbeat` reads the heartbeat file of a worker in another process."""
+    without one, `heartbeat` reads the heartbeat file of a worker in another process.
+    `gated` (method, path) pairs add the gated routes' 202 contract to /openapi.json."""
     store = getattr(store, "store", store)
     who = identity or ScopeIdentity()
     where = establishment or from_sender()
@@ -140,7 +151,7 @@ def admin_app(
         else:
             beat = heartbeat.status(clock()) if heartbeat is not None else None
         status = "degraded" if beat is not None and not beat["alive"] else "ok"
-        return JSONResponse({"status": status, "worker": beat})
+        return reply(Health, {"status": status, "worker": beat})
 
     async def metrics(request: Request) -> Response:
         stats = await thread(store.stats, None)
@@ -150,8 +161,10 @@ def admin_app(
             media_type="text/plain; version=0.0.4; charset=utf-8",
         )
 
-    async def openapi(request: Request) -> Response:
-        return JSONResponse(OPENAPI)
+    document = openapi(gated)
+
+    async def openapi_json(request: Request) -> Response:
+        return JSONResponse(document)
 
     async def list_held(request: Request) -> Response:
         me = caller(request)
@@ -160,11 +173,11 @@ def admin_app(
         offset = _int(request.query_params, "offset", 0, 0, 10**9)
         rows = await thread(store.list, me.key, states, limit, offset)
         items = [held_to_dict(h, me.tz) for h in rows if me.may_see(h)]
-        return JSONResponse({"establishment": me.key, "items": items, "count": len(items)})
+        return reply(HeldList, {"establishment": me.key, "items": items, "count": len(items)})
 
     async def get_held(request: Request) -> Response:
         me = caller(request)
-        return JSONResponse(held_to_dict(await mine(request, me), me.tz))
+        return reply(Held, held_to_dict(await mine(request, me), me.tz))
 
     async def cancel(request: Request) -> Response:
         me = caller(request)
@@ -172,7 +185,7 @@ def admin_app(
         done = await thread(store.cancel, me.key, held.id, me.sender.id, clock())
         if not done:
             raise HTTPException(409, f"message {held.id!r} is {held.state}, no longer held")
-        return JSONResponse({"id": held.id, "state": "cancelled"})
+        return reply(Changed, {"id": held.id, "state": "cancelled"})
 
     async def release(request: Request) -> Response:
         me = caller(request)
@@ -182,12 +195,13 @@ def admin_app(
         done = await thread(store.release_now, me.key, held.id, me.sender.id, clock())
         if not done:
             raise HTTPException(409, f"message {held.id!r} is {held.state}, no longer held")
-        return JSONResponse({"id": held.id, "state": "held", "release_at": "now"})
+        return reply(Changed, {"id": held.id, "state": "held", "release_at": "now"})
 
     async def stats(request: Request) -> Response:
         me = caller(request)
         found = await thread(store.stats, me.key)
-        return JSONResponse(
+        return reply(
+            StatsBody,
             {
                 "establishment": me.key,
                 "held": found.held,
@@ -195,7 +209,7 @@ def admin_app(
                 "by_state": found.by_state,
                 "oldest_held_created_at": _iso(found.oldest_held_created_at, me.tz),
                 "next_release_at": _iso(found.next_release_at, me.tz),
-            }
+            },
         )
 
     async def audit(request: Request) -> Response:
@@ -206,7 +220,8 @@ def admin_app(
         limit = _int(request.query_params, "limit", 1000, 1, 10_000)
         message_id = request.query_params.get("message_id")
         rows = await thread(store.audit, me.key, since, limit, message_id)
-        return JSONResponse(
+        return reply(
+            AuditList,
             {
                 "establishment": me.key,
                 "items": [
@@ -219,7 +234,7 @@ def admin_app(
                     }
                     for e in rows
                 ],
-            }
+            },
         )
 
     async def http_error(request: Request, exc: Exception) -> Response:
@@ -227,19 +242,19 @@ def admin_app(
         detail = exc.detail if isinstance(exc, HTTPException) else "internal error"
         return error_response(status, _CODES.get(status, "error"), detail)
 
+    handlers: dict[str, Callable[[Request], Any]] = {
+        "health": health,
+        "metrics": metrics,
+        "openapi_json": openapi_json,
+        "list_held": list_held,
+        "get_held": get_held,
+        "cancel": cancel,
+        "release": release,
+        "stats": stats,
+        "audit": audit,
+    }
     return Starlette(
-        routes=[
-            Route("/health", health),
-            Route("/metrics", metrics),
-            Route("/openapi.json", openapi),
-            Route("/held", list_held),
-            Route("/held/{id}", get_held),
-            Route("/held/{id}", cancel, methods=["DELETE"]),
-            Route("/held/{id}/cancel", cancel, methods=["POST"]),
-            Route("/held/{id}/release", release, methods=["POST"]),
-            Route("/stats", stats),
-            Route("/audit", audit),
-        ],
+        routes=[Route(op.path, handlers[op.name], methods=[op.method]) for op in OPERATIONS],
         exception_handlers={HTTPException: http_error},
     )
 

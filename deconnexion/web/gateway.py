@@ -90,6 +90,7 @@ class Gateway:
             worker=self.worker,
             clock=clock,
             heartbeat=beats,
+            gated=[(m, rule.path) for rule in config.routes for m in rule.methods],
         )
         self._task: asyncio.Task[None] | None = None
 
