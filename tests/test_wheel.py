@@ -72,6 +72,10 @@ def test_wheel_installed_without_extras_answers_from_a_clean_venv(
     answer = json.loads(check.stdout)
     assert (answer["quiet"], answer["next_open"]) == (True, "2025-11-05T07:00:00+01:00")
 
+    now = _run(cli, "check", "now", "--zone", "C", "--json", cwd=tmp_path)
+    assert now.returncode == 0, now.stderr
+    assert isinstance(json.loads(now.stdout)["quiet"], bool)
+
     no_extras = _run(venv / "bin" / "python", "-c", "import starlette", cwd=tmp_path)
     assert no_extras.returncode != 0  # the [asgi] extra was not installed
     no_examples = _run(venv / "bin" / "python", "-c", "import examples", cwd=tmp_path)
