@@ -20,6 +20,7 @@ from deconnexion.core.scheduler import Scheduler
 from deconnexion.core.territories import Establishment
 from deconnexion.errors import PolicyNotRecordedError
 from deconnexion.hold.queue import HoldQueue
+from deconnexion.hold.request import HoldRequest, HoldResult
 from deconnexion.store import open_store
 from deconnexion.store.base import HoldStore, Rescheduled
 
@@ -154,6 +155,23 @@ def test_the_queue_reschedules_under_the_recorded_policy_not_the_national_one() 
         put(store, msg("legacy"))
         queue.reschedule(SCHOOL)
     assert release_of(store, mid) == expected
+
+
+def test_messages_held_through_the_gate_s_path_record_their_policy_too() -> None:
+    """`hold_each` (the group commit's path) records the policy like `hold` does."""
+    store = open_store("memory://")
+    queue = HoldQueue(store)
+    data, kind, expected = STRICTER["parents 08:00"]
+    policy = Policy.from_mapping(data)
+    message = Message(kind=kind, audience="parents", created_at=TUESDAY_22H)
+    decision = Scheduler(policy, SCHOOL).decide(message)
+    request = HoldRequest(SCHOOL, message, decision, {"t": 1}, "k")
+    (result,) = queue.hold_each([request])
+    assert isinstance(result, HoldResult)
+    assert store.recorded_policy(policy.identity.digest) == policy.identity.json
+    store.reschedule(SCHOOL.key, lambda m: m.release_at - 3600, now=T0)
+    assert queue.reschedule(SCHOOL) == 1
+    assert release_of(store, result.id) == expected
 
 
 # -- on every store --------------------------------------------------------------------------------

@@ -142,7 +142,7 @@ class HoldQueue:
             rows.append(row)
             zones.append(tz)
             where.append(n)
-        for n, result in zip(where, self._insert(rows, zones), strict=True):
+        for n, result in zip(where, self._insert(rows, zones, batch.policies), strict=True):
             out[n] = result
         return [r for r in out if r is not None]
 
@@ -160,8 +160,7 @@ class HoldQueue:
                 raise  # not reached: checking again raises the same error, named
             rows.append(row)
             zones.append(tz)
-        self._record_policies(batch.policies)
-        results = self._insert(rows, zones)
+        results = self._insert(rows, zones, batch.policies)
         for n, result in enumerate(results):
             if isinstance(result, InvalidInputError):
                 if single:
@@ -176,12 +175,17 @@ class HoldQueue:
         return results  # type: ignore[return-value]  # no error: all are HoldResult
 
     def _insert(
-        self, rows: builtins.list[tuple[Any, ...]], zones: Sequence[str]
+        self,
+        rows: builtins.list[tuple[Any, ...]],
+        zones: Sequence[str],
+        policies: dict[str, str],
     ) -> builtins.list[HoldResult | InvalidInputError]:
         """Store checked rows in one transaction; if the store refuses one's data, each
-        alone, so only the guilty request fails. A store outage raises."""
+        alone, so only the guilty request fails. A store outage raises. The `policies`
+        the rows name (digest → JSON) are recorded first."""
         if not rows:
             return []
+        self._record_policies(policies)
         try:
             outcomes: builtins.list[Any] = self.store.insert_many(HeldRows(rows), now=self.clock())
         except StoreRefusedError as exc:
