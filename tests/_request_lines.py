@@ -53,9 +53,20 @@ def targets(draw: st.DrawFn) -> bytes:
     return (prefix + "/".join(base) + tail + draw(queries)).encode("latin-1")
 
 
-headers = st.dictionaries(
-    st.sampled_from(OVERRIDES), st.sampled_from(["POST", "post", "GET"]), max_size=2
+_token = st.text(st.sampled_from("abcxyzABC-_0123456789!#$%&'*+.^`|~"), min_size=1, max_size=12)
+_value = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=24)
+_noise = st.dictionaries(
+    st.sampled_from(["Connection", "Keep-Alive", "TE", "Upgrade", "Expect", "Accept-Encoding"])
+    | _token,
+    st.sampled_from(["close, x-a", "keep-alive", "trailers", "100-continue", "gzip"]) | _value,
+    max_size=3,
 )
+headers = st.tuples(
+    st.dictionaries(
+        st.sampled_from(OVERRIDES), st.sampled_from(["POST", "post", "GET"]), max_size=2
+    ),
+    _noise,
+).map(lambda pair: {**pair[1], **pair[0]})
 
 
 def _paths(target: str) -> Iterable[str]:

@@ -162,3 +162,30 @@ async def test_example_ent_app_holds_then_replays() -> None:
         await app.state.worker.run_once()
         timeline = (await c.get("/api/timeline")).json()
     assert timeline[-1] == {"grades": "12", "for": "parents", "by": "m.martin"}
+
+
+async def test_a_held_request_is_replayed_with_its_raw_path_and_query_byte_identical() -> None:
+    seen: list[tuple[bytes, str, bytes]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append((scope["raw_path"], scope["path"], scope["query_string"]))
+        await send({"type": "http.response.start", "status": 201, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    clock, store = Clock(QUIET), MemoryStore()
+    gated = DeconnexionMiddleware(
+        app,
+        queue=HoldQueue(store),
+        routes=[{"path": "/api/files/{name}/share", "audience": "students"}],
+        clock=clock,
+    )
+    raw = b"/api/files/a%3Fb%23c%25d%252F%C3%A9/share"
+    transport = httpx.ASGITransport(app=fake_auth(gated))
+    async with httpx.AsyncClient(transport=transport, base_url="http://ent") as c:
+        r = await c.post(
+            raw.decode() + "?x=%23&y=%25", content=b"{}", headers={"Authorization": "prof"}
+        )
+    assert r.status_code == 202, r.text
+    clock.now = NEXT_MORNING + 1
+    await ReleaseWorker(store, replay_deliverer(gated, store), clock=clock).run_once()
+    assert seen == [(raw, "/api/files/a?b#c%d%2Fé/share", b"x=%23&y=%25")]
