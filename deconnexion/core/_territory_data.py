@@ -1,7 +1,7 @@
 """Tables behind `deconnexion.core.territories`: territories, académies, départements.
 
 Sources:
-- RULES.md §4: académie → zone for 2025-2026, time zones, Alsace-Moselle and overseas
+- docs/RULES.md §4: académie → zone for 2025-2026, time zones, Alsace-Moselle and overseas
   public-holiday subdivisions of the `holidays` package.
 - seeds/000_035d9e8605ae182d.txt ("ENT premier degré : état du déploiement – rentrée 2025"):
   département → académie, with Normandie (Caen and Rouen merged on 1 January 2020).

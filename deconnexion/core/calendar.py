@@ -2,7 +2,7 @@
 
 A day is off when it is a weekend day, a public holiday (`holidays`, with the establishment's
 subdivision: Alsace-Moselle, overseas), inside a school-holiday period, or a declared closure.
-School holidays come from (RULES.md §4):
+School holidays come from (docs/RULES.md §4):
 
 1. the ministry's dataset (`calendar_data`) for every day it describes: provenance `official`;
 2. for zones A, B, C after that, the `holidays` package's `school` category, official through
@@ -87,7 +87,7 @@ _EN = {
 
 
 def calendar_for(audience: Audience) -> CalendarPopulation:
-    """Staff follow the teachers' calendar; students and parents the students' (RULES.md §4)."""
+    """Staff: the teachers' calendar; students and parents: the students' (docs/RULES.md §4)."""
     return "teachers" if audience is Audience.STAFF else "students"
 
 
@@ -179,7 +179,7 @@ def build_days(
 
 
 def _estimate(official: dict[int, tuple[Reason, ...]], tail: date, end: date, add: object) -> None:
-    """Carry the last published year forward by 52-week steps (RULES.md §4: never term time)."""
+    """Carry the last published year forward by whole weeks, never term time (docs/RULES.md §4)."""
     window_start = tail.toordinal() - _ESTIMATE_SHIFT
     day = tail.toordinal()
     while day < end.toordinal():

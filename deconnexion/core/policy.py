@@ -51,7 +51,8 @@ NATIONAL_SOURCES: dict[str, str] = {
     "urgent_requires_justification": "IGÉSR 24-25 140C, recommandation 1 (urgence justifiée)",
     "grade_parent_delay": "IGÉSR 24-25 140C, recommandation 11 (notes aux parents 24 h après "
     "les élèves)",
-    "access": "IGÉSR 24-25 140C, recommandation 2 (consultation et saisie restent ouvertes)",
+    "access": "IGÉSR 24-25 140C, recommandation 1 (« sans pour autant interrompre l'accès aux "
+    "services », consultation et saisie restent ouvertes)",
     "grade_students": "IGÉSR 24-25 140C, recommandation 11 (l'élève voit la note à une heure "
     "raisonnable)",
 }
@@ -147,7 +148,7 @@ class Deviation(_Model):
     approved_by: str | None = None
 
 
-# The national values (RULES.md §1, §3), compared against by `Policy.loosenings`.
+# The national values (docs/RULES.md §1, §3), compared against by `Policy.loosenings`.
 _NATIONAL_HOURS = OpenHours(start=time(7, 0), end=time(20, 0))
 _NATIONAL_WEEKEND = frozenset({5, 6})
 _NATIONAL_DELAY = timedelta(hours=24)
@@ -345,7 +346,7 @@ class Policy(_Model):
 
     @classmethod
     def national(cls) -> Policy:
-        """The national rule (RULES.md §1–3), every value cited in `NATIONAL_SOURCES`."""
+        """The national rule (docs/RULES.md §1–3), every value cited in `NATIONAL_SOURCES`."""
         return _NATIONAL_VALUES
 
     @classmethod

@@ -3,7 +3,7 @@
 No I/O after construction, deterministic, thread-safe. Compiled windows are cached across
 establishments that share a calendar (same zone, subdivision, time zone, level and closures).
 
-Rules (RULES.md §1–3):
+Rules (docs/RULES.md §1–3):
 - every message: the next open moment at or after its creation;
 - grades to students, when the policy sets publication hours (`grade_publication`): the first
   of those hours at or after the next open moment;

@@ -5,7 +5,7 @@ way people type them) into a `Location`: the school calendar to read in the offi
 (`calendar_zone`, `calendar_place`), the `holidays` subdivisions (school and public, with
 Alsace-Moselle's "57"/"6AE") and the IANA time zone. `Establishment` is the validated tenant.
 
-Sources: RULES.md §4 (académie → zone 2025-2026, time zones, Alsace-Moselle), seeds 000
+Sources: docs/RULES.md §4 (académie → zone 2025-2026, time zones, Alsace-Moselle), seeds 000
 (département → académie, rentrée 2025) and 004 annex 1 (académies and départements); the
 tables are in `_territory_data.py`.
 """
