@@ -14,11 +14,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from deconnexion.core.audit import audit_policy
 from deconnexion.core.message import Kind, Message
 from deconnexion.core.policy import Policy
 from deconnexion.core.scheduler import Scheduler
+from deconnexion.core.territories import Establishment
 from deconnexion.errors import PolicyError
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -112,8 +115,6 @@ def test_without_publication_hours_a_grade_goes_at_the_next_open_moment() -> Non
 
 
 def test_publication_hours_follow_the_establishments_own_time_zone() -> None:
-    from deconnexion.core.territories import Establishment
-
     marquesas = ZoneInfo("Pacific/Marquesas")
     s = Scheduler(NOON_AND_FIVE, Establishment(zone="Polynésie", timezone="Pacific/Marquesas"))
     created = datetime(2025, 11, 18, 13, 10, tzinfo=marquesas)
@@ -238,7 +239,6 @@ async def test_gate_holds_a_students_grade_until_the_publication_hour_even_when_
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
 
-    from deconnexion.core.territories import Establishment
     from deconnexion.hold.queue import HoldQueue
     from deconnexion.store import MemoryStore
     from deconnexion.web.middleware import DeconnexionMiddleware
@@ -274,3 +274,38 @@ async def test_gate_holds_a_students_grade_until_the_publication_hour_even_when_
         assert len(seen) == 1
     else:
         assert seen == []
+
+
+# -- invariants ----------------------------------------------------------------------------------
+
+
+_PLACES = {
+    "C": Establishment(zone="C"),
+    "Réunion": Establishment(zone="Réunion"),
+    "Nuku Hiva": Establishment(zone="Polynésie", timezone="Pacific/Marquesas"),
+    "Rikitea": Establishment(zone="Polynésie", timezone="Pacific/Gambier"),
+}
+_SCHEDULERS = {k: Scheduler(NOON_AND_FIVE, e) for k, e in _PLACES.items()}
+_FIRST = datetime(2024, 9, 1, tzinfo=PARIS).timestamp()
+_LAST = datetime(2026, 6, 1, tzinfo=PARIS).timestamp()
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    place=st.sampled_from(sorted(_PLACES)),
+    minute=st.integers(int(_FIRST // 60), int(_LAST // 60)),
+)
+def test_grades_reach_students_at_an_open_publication_hour_and_parents_a_day_later(
+    place: str, minute: int
+) -> None:
+    s = _SCHEDULERS[place]
+    created = datetime.fromtimestamp(minute * 60, s.tz)
+    students = s.decide(Message(kind=Kind.GRADE, audience="students", created_at=created))
+    parents = s.decide(Message(kind=Kind.GRADE, audience="parents", created_at=created))
+    release = students.release_at
+    assert release >= created
+    assert release.astimezone(s.tz).time() in NOON_AND_FIVE.grade_publication
+    assert not s.is_quiet(release, "students")
+    assert parents.students_release_at == release
+    assert parents.release_at - release >= NOON_AND_FIVE.grade_parent_delay
+    assert not s.is_quiet(parents.release_at, "parents")
