@@ -226,6 +226,7 @@ class Scheduler:
             )
 
         reasons: tuple[Reason, ...]
+        until: float | None
         students_release: float | None = None
         kind = message.kind
         if kind is Kind.GRADE and audience is Audience.PARENTS:
@@ -237,7 +238,7 @@ class Scheduler:
                 self._publication(students, publish) if self._slots else students.next_open(publish)
             )
             after_delay = students_release + self._delay
-            release = w.next_open(after_delay)
+            release, until = w.next_open_until(after_delay)
             reasons = (self._delay_reason,)
             if release > after_delay:
                 reasons += w.reasons(after_delay, release)
@@ -248,8 +249,9 @@ class Scheduler:
             if kind is Kind.GRADE and audience is Audience.STUDENTS and self._slots:
                 release = self._publication(w, start)
                 reasons = self._publication_reasons(w, start, release)
+                until = w.open_until(release)
             else:
-                release = w.next_open(start)
+                release, until = w.next_open_until(start)
                 reasons = w.reasons(start, release) if release > start else ()
         held = release > created
         if message.urgent and held:
@@ -262,7 +264,6 @@ class Scheduler:
             notes = (
                 f"calendrier scolaire non publié : vacances estimées d'après {w.estimated_from}",
             )
-        until = w.open_until(release)
         return build_decision(
             held=held,
             # A held message is released at a bound (an opening): one shared datetime per bound.
@@ -279,7 +280,7 @@ class Scheduler:
             notes=notes,
             open_until=None if until is None else w.moment(until),
             policy=self._identity,
-            expires_at=self._expires_at(kind, created),
+            expires_at=self._expires_at(kind, created) if self._expiry else None,
         )
 
     def _publication(self, w: CompiledWindows, t: float) -> float:

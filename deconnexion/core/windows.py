@@ -159,6 +159,17 @@ class CompiledWindows:
         i = bisect_right(self.bounds, t)
         return t if i & 1 else self._next_from(i, t)
 
+    def next_open_until(self, t: float) -> tuple[float, float]:
+        """`next_open(t)` and when that open stretch closes, from one bisect (`decide`'s path)."""
+        if not self._cover_start <= t < self._cover_end:
+            self.check(t)
+        bounds = self.bounds
+        i = bisect_right(bounds, t)
+        if i & 1:  # open: `bounds` has an even length, so a close follows
+            return t, bounds[i]
+        opens = self._next_from(i, t)
+        return opens, bounds[i + 1]
+
     def open_until(self, t: float) -> float | None:
         """When the open stretch containing `t` closes (None when `t` is quiet)."""
         i = bisect_right(self.bounds, t)
