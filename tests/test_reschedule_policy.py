@@ -214,3 +214,46 @@ def test_a_policy_s_identity_survives_its_round_trip_and_ignores_set_order() -> 
     two = Policy.from_mapping({"weekend_days": ["wednesday", "sunday", "saturday"]})
     assert one.identity == two.identity
     assert Policy.national().identity != Policy.from_mapping(STRICTER["closure"][0]).identity
+
+
+@pytest.mark.parametrize("policy_file", [False, True], ids=["recorded policy", "--policy"])
+def test_reschedule_keeps_an_establishment_s_own_time_zone(
+    policy_file: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A collège on Nuku Hiva: Marquesas time (UTC−9:30) in a territory on Tahiti time (UTC−10).
+    # The store knows it as "departement:987"; rebuilt from that key alone it would be on
+    # Tahiti time and its 07:00 would come 30 minutes early.
+    nuku_hiva = Establishment(departement="987", timezone="Pacific/Marquesas")
+    marquesas = ZoneInfo("Pacific/Marquesas")
+    tuesday_22h = datetime(2025, 11, 18, 22, 0, tzinfo=marquesas)
+    wednesday_7h = datetime(2025, 11, 19, 7, 0, tzinfo=marquesas)
+    url = f"sqlite:///{tmp_path / 'held.db'}"
+    store = open_store(url)
+    message = Message(kind="message", audience="parents", created_at=tuesday_22h)
+    decision = Scheduler(Policy.national(), nuku_hiva).decide(message)
+    assert decision.release_at == wednesday_7h
+    held = HoldQueue(store).hold(
+        establishment=nuku_hiva,
+        message=message,
+        decision=decision,
+        payload={"text": "x"},
+        idempotency_key="nuku-hiva",
+    )
+    store.reschedule(nuku_hiva.key, lambda m: m.release_at + 3600, now=T0)  # a stale schedule
+    store.close()
+    argv = ["reschedule", "--store", url, "--json"]
+    if policy_file:
+        national = tmp_path / "national.toml"
+        national.write_text('name = "national"\n', encoding="utf-8")
+        argv += ["--policy", str(national)]
+
+    code, _, err = run(capsys, *argv)
+
+    assert code == 0, err
+    store = open_store(url)
+    try:
+        found = store.get(nuku_hiva.key, held.id)
+        assert found is not None
+        assert datetime.fromtimestamp(found.release_at, marquesas) == wednesday_7h
+    finally:
+        store.close()

@@ -353,9 +353,11 @@ class HoldQueue:
         if scheduler is None:
             schedulers = self._recorded_schedulers(establishment)
 
+        in_zone = _ZonedSchedulers()
+
         def again(row: HeldMessage) -> Rescheduled:
             chosen = scheduler if scheduler is not None else _recorded(schedulers, row)
-            decision = chosen.decide(rebuild_message(row))
+            decision = in_zone(chosen, row).decide(rebuild_message(row))
             release = aware(decision.release_at, "scheduler.decide().release_at").timestamp()
             policy = decision.policy
             recorded = None if policy is None else (policy.digest, policy.json)
@@ -429,6 +431,32 @@ def _recorded(schedulers: dict[str, _Decides], row: HeldMessage) -> _Decides:
             "rescheduling began; run the reschedule again (nothing was changed)"
         )
     return found
+
+
+class _ZonedSchedulers:
+    """The scheduler for a held message in the time zone it was decided in.
+
+    A store knows an establishment by its key (`Establishment.key`), which does not carry an
+    establishment's own time zone (a collège on Nuku Hiva keeps Marquesas time, UTC−9:30, in a
+    territory on Tahiti time): rebuilt from its key, the establishment would get its
+    territory's zone and a reschedule would move the message 30 minutes early. The decision
+    recorded with each message names its zone; a `Scheduler` in another zone is rebuilt once
+    per zone for the same policy and establishment.
+    """
+
+    def __init__(self) -> None:
+        self._built: dict[tuple[Scheduler, str], Scheduler] = {}
+
+    def __call__(self, chosen: _Decides, row: HeldMessage) -> _Decides:
+        recorded = row.decision.get("timezone")
+        if not isinstance(chosen, Scheduler) or not recorded or recorded == chosen.tz.key:
+            return chosen
+        key = (chosen, str(recorded))
+        found = self._built.get(key)
+        if found is None:
+            where = chosen.establishment.model_copy(update={"timezone": str(recorded)})
+            found = self._built[key] = Scheduler(chosen.policy, where)
+        return found
 
 
 def rebuild_message(row: HeldMessage) -> Message:
