@@ -76,6 +76,22 @@ def test_wheel_installed_without_extras_answers_from_a_clean_venv(
     assert now.returncode == 0, now.stderr
     assert isinstance(json.loads(now.stdout)["quiet"], bool)
 
+    lines = (
+        '{"created": "2025-11-14T21:00:00+01:00", "kind": "message", "audience": "parents", '
+        '"uai": "0750001A"}\n{"created": "yesterday", "kind": "message", "audience": "parents", '
+        '"zone": "C"}\n'
+    )
+    batch = subprocess.run(
+        [str(cli), "release", "--stdin"], input=lines, capture_output=True, text=True,
+        timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    first, second = (json.loads(line) for line in batch.stdout.splitlines())
+    assert first["release_at"] == "2025-11-17T07:00:00+01:00" and "error" in second
+    assert batch.returncode == 2  # one line refused, every line answered
+
+    serve_help = _run(cli, "serve", "--help", cwd=tmp_path)
+    assert serve_help.returncode == 0, serve_help.stderr
+
     no_extras = _run(venv / "bin" / "python", "-c", "import starlette", cwd=tmp_path)
     assert no_extras.returncode != 0  # the [asgi] extra was not installed
     no_examples = _run(venv / "bin" / "python", "-c", "import examples", cwd=tmp_path)
