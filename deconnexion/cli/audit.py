@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Sequence
 from typing import Any
 
+from deconnexion.cli.parser import ArgumentParser
 from deconnexion.core.audit import audit_policy
 from deconnexion.core.config_file import load_mapping
 from deconnexion.errors import PolicyError
@@ -23,7 +23,8 @@ def _load(path: str, what: str = "policy file") -> dict[str, Any]:
 def audit_main(argv: Sequence[str] | None = None) -> int:
     """`deconnexion audit POLICY_FILE [--routes FILE] [--json]`: 0 only if every requirement
     passes, 1 if one fails or is a declared deviation, 2 if a file cannot be read."""
-    parser = argparse.ArgumentParser(
+    # Argument errors raise UsageError: `deconnexion` prints them (as JSON with --json).
+    parser = ArgumentParser(
         prog="deconnexion audit",
         description="Check a policy file against the national rules, one requirement at a time.",
     )
@@ -40,6 +41,8 @@ def audit_main(argv: Sequence[str] | None = None) -> int:
         routes = _load(args.routes, "routes file") if args.routes else None
     except PolicyError as exc:
         print(f"deconnexion audit: {exc}", file=sys.stderr)
+        if args.json:
+            print(json.dumps({**exc.to_dict(), "exit_code": 2}, ensure_ascii=False, indent=2))
         return 2
     report = audit_policy(data, routes, origin=args.policy_file)
     if args.json:
