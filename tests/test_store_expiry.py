@@ -204,3 +204,6 @@ async def test_the_202_answer_says_a_message_expired_at_hold_time() -> None:
         r = await c.post("/api/edt", json={"salle": 12}, headers={"Authorization": "prof"})
     assert r.status_code == 202
     assert r.json()["outcome"] == "expired"
+    assert r.json()["held"] is False  # it will never be delivered
+    assert r.json()["expires_at"] == "2025-11-08T10:00:00+01:00"
+    assert "deconnexion-release-at" not in r.headers

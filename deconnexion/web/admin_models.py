@@ -136,14 +136,18 @@ class ReasonItem(_Body):
 class HeldAnswer(_Body):
     """The 202 answer of a gated request in a quiet window (header Deconnexion-Release-At)."""
 
-    held: bool
+    held: bool = Field(description="false only when the outcome is expired")
     id: str
-    outcome: str = Field(description="held, duplicate (same idempotency key) or replaced")
+    outcome: str = Field(
+        description="held, duplicate (same idempotency key), replaced, or expired (stored, "
+        "never delivered: its release would come after its expiry; no release header)"
+    )
     release_at: str = Field(description="ISO 8601 with the establishment's offset")
     reasons: list[ReasonItem]
     explanation_fr: str
     idempotency_key: str
     replaced_id: str | None = Field(default=None, description="the message this one replaced")
+    expires_at: str | None = Field(default=None, description="expired: the deadline it missed")
 
 
 MODELS: tuple[type[BaseModel], ...] = (

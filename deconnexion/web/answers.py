@@ -66,8 +66,11 @@ def answer(verdict: Held | Refused) -> JSONResponse:
     if isinstance(verdict, Refused):
         return error_response(verdict.status, verdict.code, verdict.message)
     release = verdict.release_at.isoformat()
+    # An expired message is stored (audited, counted) but will never be delivered: not "held",
+    # and no release header; `release_at` says when it would have gone out.
+    expired = verdict.outcome == "expired"
     body = {
-        "held": True,
+        "held": not expired,
         "id": verdict.id,
         "outcome": verdict.outcome,
         "release_at": release,
@@ -77,6 +80,10 @@ def answer(verdict: Held | Refused) -> JSONResponse:
     }
     if verdict.replaced_id:
         body["replaced_id"] = verdict.replaced_id
+    if expired:
+        if verdict.decision.expires_at is not None:
+            body["expires_at"] = verdict.decision.expires_at.isoformat()
+        return JSONResponse(body, status_code=202)
     return JSONResponse(body, status_code=202, headers={"Deconnexion-Release-At": release})
 
 
