@@ -122,7 +122,10 @@ def _raw_path(scope: Scope) -> bytes:
 
 
 def _canonical(scope: Scope) -> RequestLine:
-    raw = _raw_path(scope)
+    # On every gated request: the common case is one regex match and two comparisons.
+    raw = scope.get("raw_path")
+    if not raw or not isinstance(raw, bytes):
+        raw = _raw_path(scope)
     query: bytes = scope.get("query_string", b"")
     decoded = raw.decode("ascii") if _PLAIN.fullmatch(raw) else _decoded(raw, scope)
     if query and not _QUERY.fullmatch(query):
@@ -131,10 +134,15 @@ def _canonical(scope: Scope) -> RequestLine:
         raise _refused(raw, scope, "the query must be visible ASCII, others percent-encoded")
     # Servers put root_path in both path and raw_path (uvicorn, Starlette's Mount) or in
     # path only; either way what is matched is the path below root_path.
-    path = str(scope["path"])
-    if path != decoded and path != str(scope.get("root_path", "")) + decoded:
+    path = scope["path"]
+    root = scope.get("root_path", "")
+    if path == decoded:
+        below = route_path(scope) if root else decoded
+    elif path == root + decoded:
+        below = decoded
+    else:
         raise _refused(raw, scope, f"it does not decode to the server's path {path!r}")
-    return RequestLine(str(scope["method"]), raw, query, route_path(scope) or "/")
+    return RequestLine(scope["method"], raw, query, below or "/")
 
 
 def _decoded(raw: bytes, scope: Scope) -> str:
