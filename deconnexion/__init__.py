@@ -47,6 +47,7 @@ if TYPE_CHECKING:  # what type checkers see for the names loaded on first use be
     from deconnexion.core.audit import AuditReport, audit_policy
     from deconnexion.hold.queue import HoldQueue, HoldRequest, HoldResult
     from deconnexion.release.deliver import Delivery
+    from deconnexion.release.follow import SchedulerLookup
     from deconnexion.release.worker import ReleaseWorker
     from deconnexion.store import (
         AuditEntry,
@@ -83,6 +84,7 @@ _LAZY = {
     "HoldResult": "deconnexion.hold.queue",
     "Delivery": "deconnexion.release.deliver",
     "ReleaseWorker": "deconnexion.release.worker",
+    "SchedulerLookup": "deconnexion.release.follow",
     "AuditEntry": "deconnexion.store",
     "HeldMessage": "deconnexion.store",
     "HoldStore": "deconnexion.store",
@@ -170,6 +172,7 @@ __all__ = [
     "RouteRules",
     "Routes",
     "Scheduler",
+    "SchedulerLookup",
     "SchoolCalendar",
     "ScopeIdentity",
     "Sender",

@@ -71,6 +71,7 @@ WORKER_COUNTERS = (
     ("expired", "Messages not delivered: claimed after their expires_at."),
     ("deferred", "Claimed messages given back untried (smoothing, shutdown)."),
     ("early_skipped", "Messages not delivered because their release time had not come."),
+    ("waited_for_students", "Parents' grades given back to wait for the students' delivery."),
     ("digests", "Digests built."),
     ("batches", "Batches processed."),
 )

@@ -59,3 +59,14 @@ def test_a_store_url_is_required(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(SystemExit) as info:
         worker_main(["--deliver", "null:"])
     assert info.value.code == 2
+
+
+def test_a_missing_policy_file_exits_2_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nope.toml"
+    code = worker_main(
+        ["--store", f"sqlite:///{tmp_path}/h.db", "--deliver", "null:", "--policy", str(missing)]
+    )
+    assert code == 2
+    assert "nope.toml" in capsys.readouterr().err

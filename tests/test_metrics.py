@@ -31,11 +31,22 @@ def test_store_metrics_count_held_messages_by_reason_and_state_and_the_oldest_ag
 
 def test_worker_metrics_label_every_counter_with_the_worker_id():
     counters = dict.fromkeys(
-        ["claimed", "released", "failed", "dead", "deferred", "early_skipped", "digests"], 1
+        [
+            "claimed",
+            "released",
+            "failed",
+            "dead",
+            "deferred",
+            "early_skipped",
+            "waited_for_students",
+            "digests",
+        ],
+        1,
     )
     text = worker_prometheus_text("w1", {**counters, "batches": 4, "last_batch_at": None})
     assert 'deconnexion_worker_batches_total{worker="w1"} 4\n' in text
     assert "# TYPE deconnexion_worker_early_skipped_total counter\n" in text
+    assert 'deconnexion_worker_waited_for_students_total{worker="w1"} 1\n' in text
     assert 'deconnexion_worker_last_batch_timestamp_seconds{worker="w1"} 0\n' in text
 
 

@@ -214,14 +214,10 @@ def cmd_calendar_info(args: argparse.Namespace) -> int:
 
 
 def establishment_of_key(key: str) -> Any:
-    """The Establishment a tenant key names: a UAI, or `zone:…`, `academie:…`,
-    `departement:…` as `Establishment.key` writes them."""
-    from deconnexion.core.territories import Establishment
+    """The Establishment a tenant key names (see `deconnexion.release.follow`)."""
+    from deconnexion.release.follow import establishment_of_key as of_key
 
-    kind, sep, value = key.partition(":")
-    if sep and kind in ("zone", "academie", "departement"):
-        return Establishment(**{kind: value})
-    return Establishment(uai=key)
+    return of_key(key)
 
 
 def cmd_reschedule(args: argparse.Namespace) -> int:

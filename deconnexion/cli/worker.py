@@ -19,8 +19,10 @@ import sys
 from collections.abc import Sequence
 
 from deconnexion.cli.env import apply_env
+from deconnexion.core.policy import Policy
 from deconnexion.errors import DeconnexionError, InvalidInputError
 from deconnexion.release.deliver import DELIVER_SPECS, parse_deliver_spec
+from deconnexion.release.follow import SchedulerLookup
 from deconnexion.release.worker import ReleaseWorker
 from deconnexion.store import open_store
 
@@ -71,6 +73,12 @@ def build_parser(prog: str = "deconnexion worker") -> argparse.ArgumentParser:
         metavar="'NAME: VALUE'",
         help="extra webhook header, repeatable (e.g. an Authorization token)",
     )
+    p.add_argument(
+        "--policy",
+        metavar="FILE",
+        help="policy file the messages were held under (.toml or .json; default: national): "
+        "a parents' grade goes the policy's delay after the students' actual delivery",
+    )
     p.add_argument("--worker-id", help="name in leases and audit rows (host:pid:random)")
     p.add_argument("--once", action="store_true", help="release what is due now, then exit")
     p.add_argument(
@@ -110,6 +118,7 @@ def worker_main(argv: Sequence[str] | None = None) -> int:
             timeout=parse_duration(args.timeout, "--timeout"),
             headers=dict(args.header),
         )
+        policy = Policy.from_file(args.policy) if args.policy else Policy.national()
         store = open_store(args.store)
     except DeconnexionError as exc:
         print(f"deconnexion worker: {exc}", file=sys.stderr)
@@ -127,6 +136,7 @@ def worker_main(argv: Sequence[str] | None = None) -> int:
             concurrency=args.concurrency,
             worker_id=args.worker_id,
             heartbeat_file=args.heartbeat_file,
+            schedulers=SchedulerLookup(policy),
         )
         asyncio.run(_serve(worker, args.once))
     except InvalidInputError as exc:

@@ -10,6 +10,7 @@ another establishment is "not found", never visible. The release worker
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import gc
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -46,6 +47,8 @@ from deconnexion.store.base import (
 )
 
 __all__ = ["HoldQueue", "HoldRequest", "HoldResult"]
+
+ACTOR = [f.name for f in dataclasses.fields(HeldMessage)].index("actor")  # in a stored row
 
 
 class _Decides(Protocol):
@@ -84,6 +87,7 @@ class HoldQueue:
         meta: dict[str, Any] | None = None,
         anonymous: bool = False,
         expires_at: datetime | None = None,
+        follows: str | None = None,
     ) -> HoldResult:
         """Hold one message until `decision.release_at`.
 
@@ -97,10 +101,15 @@ class HoldQueue:
 
         `expires_at` (aware; or the policy's `expires_after` for the kind, whichever comes
         first): if the release falls after it, the message is never delivered — at once
-        (outcome "expired"), at a reschedule, or when a worker claims it too late."""
+        (outcome "expired"), at a reschedule, or when a worker claims it too late.
+
+        `follows`, for a grade to parents: the id of its students' held copy, held by the
+        same sender. The worker then delivers it no sooner than the policy's delay after the
+        students' copy was actually delivered (`deconnexion.release.follow`), whatever
+        smoothing, retries or crashes do."""
         request = HoldRequest(
             establishment, message, decision, payload, idempotency_key, recipients,
-            collapse_key, actor, content_type, meta, anonymous, expires_at,
+            collapse_key, actor, content_type, meta, anonymous, expires_at, follows,
         )  # fmt: skip
         return self._hold([request], single=True)[0]
 
@@ -139,6 +148,10 @@ class HoldQueue:
             except InvalidInputError as exc:
                 out[n] = exc
                 continue
+            refused = self._followed_error(request, row)
+            if refused is not None:
+                out[n] = refused
+                continue
             rows.append(row)
             zones.append(tz)
             where.append(n)
@@ -160,6 +173,7 @@ class HoldQueue:
                 raise  # not reached: checking again raises the same error, named
             rows.append(row)
             zones.append(tz)
+        self._check_followed(requests, rows, single)
         results = self._insert(rows, zones, batch.policies)
         for n, result in enumerate(results):
             if isinstance(result, InvalidInputError):
@@ -216,6 +230,38 @@ class HoldQueue:
         if new:
             self.store.record_policies(new)
             self._recorded.update(new)
+
+    def _check_followed(
+        self, requests: Sequence[HoldRequest], rows: Sequence[tuple[Any, ...]], single: bool
+    ) -> None:
+        """Each parents' grade of a batch follows a message it may follow, or nothing is held."""
+        for n, (request, row) in enumerate(zip(requests, rows, strict=True)):
+            error = self._followed_error(request, row, "" if single else f"requests[{n}].")
+            if error is not None:
+                if not single:
+                    raise type(error)(
+                        f"{error} — nothing of this batch of {len(requests)} was held"
+                    )
+                raise error
+
+    def _followed_error(
+        self, request: HoldRequest, row: tuple[Any, ...], prefix: str = ""
+    ) -> InvalidInputError | None:
+        """A parents' grade follows a grade to students of the same establishment and sender
+        (another sender's message is "no message", as everywhere)."""
+        if request.follows is None:
+            return None
+        leader = self.store.get(row[1], request.follows)
+        if leader is not None and leader.actor != row[ACTOR]:
+            leader = None
+        if leader is not None and leader.kind == "grade" and leader.audience == "students":
+            return None
+        found = "no message" if leader is None else f"a {leader.kind} to {leader.audience}"
+        return InvalidInputError(
+            f"{prefix}follows: {request.follows!r} is {found} of this sender in establishment "
+            f"{row[1]!r}; expected the id HoldQueue.hold returned for the students' copy of "
+            "this grade"
+        )
 
     @staticmethod
     def _name_the_bad_request(batch: Batch, requests: Sequence[HoldRequest], n: int) -> None:

@@ -73,6 +73,7 @@ class HoldRequest:
     meta: Mapping[str, Any] | None = None
     anonymous: bool = False  # an unauthenticated sender: its keys match no other message
     expires_at: datetime | None = None  # the message means nothing after it: never delivered
+    follows: str | None = None  # a parents' grade: the id of its students' held copy
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,6 +251,16 @@ def build_row(r: HoldRequest, batch: Batch, prefix: str = "") -> tuple[tuple[Any
         batch.policies[policy.digest] = policy.json
     if actor is not None:
         actor = _text(actor, prefix, "actor", 255)
+    if r.meta:
+        meta = _meta(r.meta, decision, prefix)
+        if "follows" in meta:
+            raise InvalidInputError(
+                f"{prefix}meta.follows: {meta['follows']!r}; this key is the worker's, "
+                "expected HoldRequest(follows=<id of the students' copy>)"
+            )
+    if r.follows is not None:
+        # read by the release worker (deconnexion.release.follow), like "open_until"
+        meta = {**meta, "follows": _follows(r, prefix)}
     row = (
         batch.new_id(),
         key,
@@ -263,7 +274,7 @@ def build_row(r: HoldRequest, batch: Batch, prefix: str = "") -> tuple[tuple[Any
         _recipients(r.recipients, prefix),
         body,
         content_type,
-        _meta(r.meta, decision, prefix) if r.meta else meta,
+        meta,
         created,
         release,
         release,  # next_attempt_at
@@ -292,6 +303,17 @@ def _expires_at(given: datetime | None, decision: Decision, prefix: str) -> floa
     if decision.expires_at is not None:
         found.append(decision.expires_at.timestamp())
     return min(found) if found else None
+
+
+def _follows(r: HoldRequest, prefix: str) -> str:
+    """The id a parents' grade follows (checked against the store by the queue)."""
+    m = r.message
+    if m.kind is not Kind.GRADE or m.audience is not Audience.PARENTS:
+        raise InvalidInputError(
+            f"{prefix}follows: given for a {m.kind.value} to {m.audience.value}; only a grade "
+            "to parents follows a message (its students' copy)"
+        )
+    return _text(r.follows, prefix, "follows", MAX_KEY_LENGTH)
 
 
 def _json_dict(payload: dict[str, Any]) -> bytes | None:

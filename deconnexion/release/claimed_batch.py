@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from deconnexion.errors import PermanentDeliveryError
 from deconnexion.release.deliver import Deliverer
+from deconnexion.release.follow import Followers
 from deconnexion.release.units import Unit, advance, backoff_delay, build_units, chains
 from deconnexion.store.base import HeldMessage, HoldStore
 
@@ -47,7 +48,8 @@ class ClaimedBatch:
     `tally` (given to `process`) counts what happened: released, failed, dead, deferred,
     expired, digests and early_skipped; the worker adds it to its counters. A message claimed
     at or after its `expires_at` (or reaching it while the batch is paced) is expired, never
-    sent.
+    sent. `followers`, when given, holds back the parents' grades whose students' copy was
+    delivered too recently (`deconnexion.release.follow`; tallied as waited_for_students).
     """
 
     def __init__(
@@ -60,6 +62,7 @@ class ClaimedBatch:
         send_slots: Callable[[Sequence[Unit], float], list[float]],
         pause: Callable[[float], Awaitable[None]],
         stopping: Callable[[], bool],
+        followers: Followers | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -68,6 +71,7 @@ class ClaimedBatch:
         self.send_slots = send_slots
         self.pause = pause
         self.stopping = stopping
+        self.followers = followers
 
     async def process(
         self, batch: list[HeldMessage], claimed_at: float, tally: dict[str, int]
@@ -83,6 +87,14 @@ class ClaimedBatch:
         if late:  # claimed after it lost its meaning: never delivered
             tally["expired"] += await self.expire(late, now)
             batch = [m for m in batch if not _expired(m, now)]
+        if batch and self.followers is not None:
+            # a parents' grade goes no sooner than the delay after the students' delivery
+            split = await asyncio.to_thread(self.followers.sort, batch, claimed_at)
+            if split.waiting:
+                waited = await self.give_back(split.waiting)
+                tally["waited_for_students"] += waited
+                tally["deferred"] += waited
+            batch = split.ready
         units = build_units(batch, digest=self.settings.digest)
         tally["digests"] += sum(1 for u in units if u.delivery.digest)
         slots = self.send_slots(units, claimed_at)

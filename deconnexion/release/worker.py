@@ -32,6 +32,7 @@ from deconnexion.errors import InvalidInputError
 from deconnexion.metrics import worker_prometheus_text
 from deconnexion.release.claimed_batch import LEASE_USE, ClaimedBatch, ReleaseSettings
 from deconnexion.release.deliver import Deliverer
+from deconnexion.release.follow import Followers, Lookup, SchedulerLookup
 from deconnexion.release.heartbeat import Heartbeat
 from deconnexion.release.smoothing import Due, Smoother, SpreadWindow
 from deconnexion.release.units import Unit, send_deadline
@@ -74,6 +75,7 @@ class ReleaseWorker:
         worker_id: str | None = None,
         log_timezone: str = "Europe/Paris",
         heartbeat_file: str | None = None,
+        schedulers: Lookup | None = None,
     ) -> None:
         for name, value in (
             ("batch_size", batch_size),
@@ -112,6 +114,9 @@ class ReleaseWorker:
         self._clock = clock
         self._sleep = sleep
         self._log_tz = zone(log_timezone)
+        # a parents' grade waits for the students' actual delivery (release.follow); the
+        # schedulers must be those the messages were held with (the national policy if None)
+        self.followers = Followers(store, schedulers or SchedulerLookup())
         self._smoother = Smoother(max_rate) if (max_rate or spread_seconds) else None
         self._window = SpreadWindow(spread_seconds, RECOUNT_SECONDS) if spread_seconds else None
         self._stopping = False
@@ -126,6 +131,7 @@ class ReleaseWorker:
             "expired": 0,
             "deferred": 0,
             "early_skipped": 0,
+            "waited_for_students": 0,
             "digests": 0,
             "batches": 0,
             "last_batch_at": None,
@@ -331,6 +337,7 @@ class ReleaseWorker:
             send_slots=self.send_slots,
             pause=self.pause,
             stopping=lambda: self._stopping,
+            followers=self.followers,
         )
 
     def _count_due(self, now: float) -> int:
@@ -377,7 +384,16 @@ class ReleaseWorker:
 
 
 # what one claimed batch counts (ClaimedBatch.process), added to the counters afterwards
-_TALLIED = ("released", "failed", "dead", "expired", "deferred", "digests", "early_skipped")
+_TALLIED = (
+    "released",
+    "failed",
+    "dead",
+    "expired",
+    "deferred",
+    "digests",
+    "early_skipped",
+    "waited_for_students",
+)
 
 
 @dataclass(frozen=True, slots=True)

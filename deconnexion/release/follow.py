@@ -1,0 +1,168 @@
+"""Parents' grades after the students' actual delivery, not their planned release.
+
+A grade reaches the parents `Policy.grade_parent_delay` after the students (recommendation
+11). The scheduler plans the parents' copy from the students' *planned* release; storm
+smoothing, retries with back-off and worker crashes deliver the students' copy later than
+planned. So the parents' held copy names the students' one (`HoldRequest(follows=id)`, kept
+as `meta["follows"]`), and before delivering it the worker asks the store where that one is:
+
+- still held or being delivered: the parents' copy waits (given back, not an attempt) until
+  at least the delay after the students' copy could first go;
+- released: the parents' copy goes no sooner than the next open moment of the parents'
+  windows at or after `released_at + delay`, and never inside a quiet window;
+- dead or cancelled after a try (a worker may have delivered it, then died before the
+  acknowledgement): as if released when it ended (its audit row);
+- never tried, or replaced by a newer copy: it reached no one; the parents' copy keeps its
+  planned release (a corrected grade holds a new pair, the new parents' copy follows the new
+  students' one).
+
+`released_at` is written by the acknowledgement, after the last delivery: a worker killed
+after delivering but before acknowledging leaves a lease that expires, the copy is delivered
+again and acknowledged then, so the delay counts from the LAST delivery. (A worker that lost
+its lease started its delivery before `LEASE_USE` of the lease, so before the lease ended and
+before any other worker could claim, deliver and acknowledge it.) Everything is read again at
+each claim: nothing is lost when the worker dies between two steps.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from deconnexion.core.message import Audience
+from deconnexion.core.policy import Policy
+from deconnexion.core.scheduler import Scheduler
+from deconnexion.core.territories import Establishment
+from deconnexion.errors import DeconnexionError
+from deconnexion.store.base import HeldMessage, HoldStore
+
+__all__ = ["FOLLOWS", "Followers", "SchedulerLookup", "establishment_of_key", "follows_id"]
+
+log = logging.getLogger("deconnexion.worker")
+
+FOLLOWS = "follows"  # the meta key naming the held message to follow
+RECHECK_SECONDS = 1.0  # a zero delay: look again this often while the students' copy waits
+UNKNOWN_CALENDAR_RETRY = 3600.0  # the scheduler cannot answer: look again in an hour
+
+Lookup = Callable[[str], Scheduler]
+
+
+def establishment_of_key(key: str) -> Establishment:
+    """The Establishment a tenant key names: a UAI, or `zone:…`, `academie:…`,
+    `departement:…` as `Establishment.key` writes them."""
+    kind, sep, value = key.partition(":")
+    if sep and kind in ("zone", "academie", "departement"):
+        return Establishment(**{kind: value})
+    return Establishment(uai=key)
+
+
+class SchedulerLookup:
+    """The scheduler of each establishment key under one policy, built once per key: the
+    establishments given, else read from the key (`establishment_of_key`)."""
+
+    def __init__(
+        self, policy: Policy | None = None, establishments: Iterable[Establishment] = ()
+    ) -> None:
+        self.policy = policy or Policy.national()
+        self._known = {e.key: e for e in establishments}
+        self._built: dict[str, Scheduler] = {}
+
+    def __call__(self, key: str) -> Scheduler:
+        found = self._built.get(key)
+        if found is None:
+            establishment = self._known.get(key) or establishment_of_key(key)
+            found = self._built[key] = Scheduler(self.policy, establishment)
+        return found
+
+
+def follows_id(message: HeldMessage) -> str | None:
+    """The id of the held message this one follows, if any."""
+    meta = message.meta
+    value = meta.get(FOLLOWS) if isinstance(meta, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
+@dataclass(frozen=True, slots=True)
+class Sorted:
+    """A claimed batch split: what may go now (in claim order), what waits until when."""
+
+    ready: list[HeldMessage]
+    waiting: list[tuple[list[HeldMessage], float]]
+
+
+class Followers:
+    """Checks the followers of a claimed batch against the messages they follow."""
+
+    def __init__(self, store: HoldStore, schedulers: Lookup) -> None:
+        self.store = store
+        self.schedulers = schedulers
+
+    def sort(self, batch: list[HeldMessage], now: float) -> Sorted:
+        """Split `batch` (synchronous: store reads; run it in a thread)."""
+        if not any(follows_id(m) for m in batch):
+            return Sorted(batch, [])
+        ready: list[HeldMessage] = []
+        waiting: list[tuple[list[HeldMessage], float]] = []
+        for m in batch:
+            leader = follows_id(m)
+            if leader is None:
+                ready.append(m)
+                continue
+            try:
+                at, window_end = self._earliest(m, leader, now)
+            except DeconnexionError as exc:  # e.g. strict mode and no calendar: never guess
+                log.error("parents' copy %s not delivered: %s", m.id, exc)
+                waiting.append(([m], now + UNKNOWN_CALENDAR_RETRY))
+                continue
+            if at > now:
+                waiting.append(([m], at))
+            else:
+                ready.append(_until(m, window_end))
+        return Sorted(ready, waiting)
+
+    def _earliest(self, m: HeldMessage, leader_id: str, now: float) -> tuple[float, float | None]:
+        """(earliest send instant, end of the open window it falls in) of follower `m`: never
+        before its planned release, never in a quiet window of the parents (a retry or an
+        expired lease may bring it back at night), and the delay after the students."""
+        scheduler = self.schedulers(m.establishment)
+        windows = scheduler.windows(Audience.PARENTS)
+        delay = scheduler.policy.grade_parent_delay.total_seconds()
+        start = max(m.release_at, now)
+        leader = self.store.get(m.establishment, leader_id)
+        if leader is not None:
+            delivered = self._delivered_at(leader)
+            if delivered is not None:
+                start = max(start, delivered + delay)
+            elif leader.state in ("held", "claimed"):
+                # not delivered yet: not before now, nor before its next attempt
+                soonest = max(now, leader.release_at, leader.next_attempt_at) + delay
+                start = max(start, soonest, now + RECHECK_SECONDS)
+            # else never tried, or replaced: it reached no one; as planned
+        at = windows.next_open(start)
+        return at, windows.open_until(at)
+
+    def _delivered_at(self, leader: HeldMessage) -> float | None:
+        """The last instant the students' copy may have reached anyone, if it is over:
+        acknowledged, or given up (dead) or cancelled after a try a worker may have
+        delivered before dying (the audit row of that end is later than any such try)."""
+        if leader.state == "released":
+            return leader.released_at
+        if leader.state not in ("dead", "cancelled") or leader.attempts == 0:
+            return None
+        ends = [
+            e.at
+            for e in self.store.audit(leader.establishment, message_id=leader.id, limit=10_000)
+            if e.action in ("dead", "cancel")
+        ]
+        return max(ends) if ends else None
+
+
+def _until(m: HeldMessage, window_end: float | None) -> HeldMessage:
+    """`m` with the end of the window it is sent in: smoothing never plans past it."""
+    if window_end is None:
+        return m
+    meta: dict[str, Any] = dict(m.meta)
+    meta["open_until"] = window_end
+    return replace(m, meta=meta)
