@@ -4,6 +4,7 @@ once, the summary's counts equal to the store's, same seed → same run)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections import Counter
@@ -89,11 +90,51 @@ def test_summary_checks_pass_and_explain(summary: dict) -> None:
         "ok": True,
     }
     assert summary["exactly_once"]["ok"]
-    assert summary["grades_to_parents"]["share"] == 1.0
-    assert summary["grades_to_parents"]["short_beyond_smoothing"] == 0
+    grades = summary["grades_to_parents"]
+    assert grades["share"] == 1.0 and grades["short"] == 0 and grades["ok"]
+    assert grades["min_gap_hours"] >= 24.0
+    assert grades["planned_compliant"] == grades["pairs"]
     assert summary["urgent"]["honoured"] >= 1 and summary["urgent"]["refused"] >= 1
     assert summary["replaced"] >= 2  # a grade corrected twice, to students and to parents
     json.dumps(summary)
+
+
+def test_the_parents_gap_is_measured_on_actual_deliveries(run: SimulationRun) -> None:
+    # each parents' grade goes at least the policy's delay after its students' copy did
+    index = run.index_of
+    sent: dict[str, float] = {}
+    for when, ids, _digest in run.deliveries:
+        for sid in ids:
+            sent[sid] = when
+    delay = run.policy.grade_parent_delay.total_seconds()
+    checked = 0
+    for i, m in enumerate(run.messages):
+        sid = run.store_ids[i]
+        if m.kind is not Kind.GRADE or m.audience is not Audience.PARENTS or sid not in sent:
+            continue
+        leader = run.store_ids[i - 1]
+        if leader in sent and run.messages[i - 1].audience is Audience.STUDENTS:
+            assert sent[sid] >= sent[leader] + delay, (m, index[sid])
+            checked += 1
+    assert checked > 100
+
+
+def test_a_parents_grade_delivered_too_soon_fails_the_check(run: SimulationRun) -> None:
+    grades = summarize(run)["grades_to_parents"]
+    pairs = {
+        run.store_ids[i]: run.store_ids[i - 1]
+        for i, m in enumerate(run.messages)
+        if m.kind is Kind.GRADE and m.audience is Audience.PARENTS and run.held[i - 1]
+    }
+    sent = {sid: when for when, ids, _ in run.deliveries for sid in ids}
+    parents = next(p for p, s in pairs.items() if p in sent and s in sent)
+    early = sent[pairs[parents]] + 23 * 3600.0  # one hour short
+    changed = [(early if ids == (parents,) else when, ids, d) for when, ids, d in run.deliveries]
+    short = summarize(dataclasses.replace(run, deliveries=changed))
+    g = short["grades_to_parents"]
+    assert (g["short"], g["ok"], short["ok"]) == (1, False, False)
+    assert g["compliant"] == grades["compliant"] - 1
+    assert "23 h 00 min 00 s" in g["short_examples"][0]
 
 
 def test_every_message_got_what_decide_says(run: SimulationRun) -> None:

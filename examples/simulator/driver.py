@@ -119,6 +119,7 @@ class Driver:
             clock=clock,
             sleep=clock.sleep,
             worker_id="simulateur",
+            schedulers=schedulers.__getitem__,  # parents' grades follow the students' delivery
         )
         self.store_ids: list[str | None] = [None] * len(messages)
         self.outcomes: Counter[str] = Counter()
@@ -251,9 +252,34 @@ class Driver:
         )
 
     def _hold(self, batch: list[tuple[int, Message, Decision]]) -> None:
+        """Hold a batch: first everything but the parents' copies of grades whose students'
+        copy is held too, then those, each following its students' copy (its id is known
+        once that is held)."""
+        followers = [item for item in batch if self._leader(item[0]) is not None]
+        if not followers:
+            self._hold_now(batch)
+            return
+        chosen = {item[0] for item in followers}
+        self._hold_now([item for item in batch if item[0] not in chosen])
+        self._hold_now(followers)
+
+    def _leader(self, k: int) -> int | None:
+        """The students' copy of the grade message `k` is the parents' copy of, if held
+        (the traffic puts it just before, with the same collapse key but for the audience)."""
+        m = self.messages[k]
+        if k == 0 or m.kind is not Kind.GRADE or m.audience is not Audience.PARENTS:
+            return None
+        s = self.messages[k - 1]
+        if not (self.held[k - 1] and m.collapse_key and s.collapse_key):
+            return None
+        base = m.collapse_key.rsplit(":", 1)[0]
+        return k - 1 if s.collapse_key == base + ":students" else None
+
+    def _hold_now(self, batch: list[tuple[int, Message, Decision]]) -> None:
         requests = []
         for k, message, decision in batch:
             m = self.messages[k]
+            leader = self._leader(k)
             requests.append(
                 HoldRequest(
                     self.schedulers[m.establishment].establishment,
@@ -266,6 +292,7 @@ class Driver:
                     _actor(m),
                     "application/json",
                     {"open_until": self._open_until(m, decision)} if self.smoothing else None,
+                    follows=None if leader is None else self.store_ids[leader],
                 )
             )
         results = self.queue.hold_many(requests)
