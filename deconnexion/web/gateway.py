@@ -23,6 +23,7 @@ from deconnexion.core.territories import Establishment
 from deconnexion.core.timeutil import wall_clock
 from deconnexion.errors import InvalidInputError
 from deconnexion.hold.queue import HoldQueue
+from deconnexion.release.follow import SchedulerLookup
 from deconnexion.release.heartbeat import HeartbeatFile
 from deconnexion.release.worker import ReleaseWorker
 from deconnexion.store import open_store
@@ -79,7 +80,12 @@ class Gateway:
             clock=clock,
         )
         deliver = upstream_deliverer(self.client, upstream, store)
-        options = {"heartbeat_file": heartbeat_file, **dict(worker_options or {})}
+        # the worker releases under the gate's policy (a parents' grade waits its delay)
+        options = {
+            "heartbeat_file": heartbeat_file,
+            "schedulers": SchedulerLookup(policy),
+            **dict(worker_options or {}),
+        }
         self.worker = ReleaseWorker(store, deliver, clock=clock, **options) if run_worker else None
         # Without its own worker, /health reads the heartbeat of the one that releases.
         beats = HeartbeatFile(heartbeat_file) if heartbeat_file and not run_worker else None
