@@ -40,6 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="VAR",
         help="environment variable holding the Deconnexion-Sender signing secret",
     )
+    p.add_argument(
+        "--metrics-token-env",
+        default="DECONNEXION_METRICS_TOKEN",
+        metavar="VAR",
+        help="environment variable holding the bearer token of /_deconnexion/metrics for "
+        "every establishment (unset: only heads, each her own establishment's)",
+    )
     p.add_argument("--no-worker", action="store_true", help="do not release (another does)")
     p.add_argument(
         "--heartbeat-file",

@@ -1,7 +1,8 @@
 """The admin API: a mountable Starlette app over the hold store, one establishment per caller.
 
     GET  /health                 store reachable? worker alive (its heartbeat)?
-    GET  /metrics                Prometheus text (held by reason, oldest held age, worker)
+    GET  /metrics                Prometheus text: a head sees her establishment's; the
+                                 metrics token (Authorization: Bearer) every one's + worker
     GET  /openapi.json           this API, described
     GET  /held                   held messages of the caller's establishment
     GET  /held/{id}              one of them
@@ -17,11 +18,18 @@ not exist: a caller of X never learns anything about Y.
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from deconnexion.errors import DeconnexionError, MissingExtraError, StoreError, StoreRefusedError
+from deconnexion.errors import (
+    DeconnexionError,
+    InvalidInputError,
+    MissingExtraError,
+    StoreError,
+    StoreRefusedError,
+)
 
 try:
     import anyio.to_thread
@@ -50,7 +58,7 @@ from deconnexion.web.admin_models import (
 from deconnexion.web.admin_openapi import OPERATIONS, openapi
 from deconnexion.web.answers import error_response
 from deconnexion.web.identity import IdentityResolver, ScopeIdentity, Sender
-from deconnexion.web.tenant import EstablishmentResolver, from_sender, same_establishment
+from deconnexion.web.tenant import EstablishmentResolver, from_sender, head_of, same_establishment
 
 __all__ = ["admin_app", "held_to_dict"]
 
@@ -63,9 +71,12 @@ class _Caller:
         self.establishment = establishment
         self.key = establishment.key
         self.tz = zone(establishment.timezone)
+        # a head proven to be of this establishment; a head without a UAI, placed here by
+        # default, sees and does only what any sender may: their own messages
+        self.head = head_of(sender, establishment)
 
     def may_see(self, held: HeldMessage) -> bool:
-        return self.sender.is_head or (held.actor is not None and held.actor == self.sender.id)
+        return self.head or (held.actor is not None and held.actor == self.sender.id)
 
 
 def held_to_dict(held: HeldMessage, tz: Any) -> dict[str, Any]:
@@ -108,12 +119,20 @@ def admin_app(
     clock: Callable[[], float] = wall_clock,
     heartbeat: HeartbeatFile | None = None,
     gated: Iterable[tuple[str, str]] = (),
+    metrics_token: str | None = None,
 ) -> Starlette:
     """The admin API over `store` (a `HoldStore`, or a `HoldQueue` whose store it uses).
-    `worker` (a `ReleaseWorker`) adds its counters to /metrics and its heartbeat to /health;
-    without one, `heartbeat` reads the heartbeat file of a worker in another process.
-    `gated` (method, path) pairs add the gated routes' 202 contract to /openapi.json."""
+    `worker` (a `ReleaseWorker`) adds its heartbeat to /health; without one, `heartbeat`
+    reads the heartbeat file of a worker in another process. `gated` (method, path) pairs
+    add the gated routes' 202 contract to /openapi.json.
+
+    /metrics needs a login like the rest: a head of establishment gets her establishment's
+    counters only; `metrics_token` (at least 16 characters, sent as `Authorization: Bearer
+    TOKEN`, compared in constant time) is the scraper's credential and sees every
+    establishment and the counters of `worker`. Without a token configured, nothing sees
+    every establishment."""
     store = getattr(store, "store", store)
+    scraper = _bearer(metrics_token)
     who = identity or ScopeIdentity()
     where = establishment or from_sender()
 
@@ -154,8 +173,18 @@ def admin_app(
         return reply(Health, {"status": status, "worker": beat})
 
     async def metrics(request: Request) -> Response:
-        stats = await thread(store.stats, None)
-        extra = worker.prometheus_text() if worker is not None else ""
+        if scraper is not None and _presented(request, scraper):
+            stats = await thread(store.stats, None)  # the operator's view: every establishment
+            extra = worker.prometheus_text() if worker is not None else ""
+        else:
+            me = caller(request)  # 401 anonymous, 403 outside every establishment served
+            if not me.head:
+                raise HTTPException(
+                    403,
+                    "metrics are reserved to the head of establishment (her establishment's) "
+                    "and to the metrics token (every establishment's)",
+                )
+            stats, extra = await thread(store.stats, me.key), ""
         return PlainTextResponse(
             prometheus_text(stats, clock()) + extra,
             media_type="text/plain; version=0.0.4; charset=utf-8",
@@ -189,7 +218,7 @@ def admin_app(
 
     async def release(request: Request) -> Response:
         me = caller(request)
-        if not me.sender.is_head:
+        if not me.head:
             raise HTTPException(403, "release now is reserved to the head of establishment")
         held = await mine(request, me)
         done = await thread(store.release_now, me.key, held.id, me.sender.id, clock())
@@ -214,7 +243,7 @@ def admin_app(
 
     async def audit(request: Request) -> Response:
         me = caller(request)
-        if not me.sender.is_head:
+        if not me.head:
             raise HTTPException(403, "the audit trail is reserved to the head of establishment")
         since = _float(request.query_params, "since")
         limit = _int(request.query_params, "limit", 1000, 1, 10_000)
@@ -311,3 +340,24 @@ def _float(params: Mapping[str, str], name: str) -> float | None:
     if value != value or value in (float("inf"), float("-inf")):
         raise HTTPException(400, f"{name}: {raw!r}; expected epoch seconds")
     return value
+
+
+MIN_TOKEN_LENGTH = 16
+
+
+def _bearer(token: str | None) -> bytes | None:
+    """The expected `Authorization` value for the metrics token."""
+    if token is None:
+        return None
+    if not isinstance(token, str) or len(token.strip()) < MIN_TOKEN_LENGTH:
+        raise InvalidInputError(
+            f"metrics_token: {len(str(token))} characters is too short; at least "
+            f"{MIN_TOKEN_LENGTH} accepted (e.g. python -c 'import secrets; "
+            "print(secrets.token_urlsafe(32))')"
+        )
+    return b"Bearer " + token.strip().encode()
+
+
+def _presented(request: Request, expected: bytes) -> bool:
+    values = [v for k, v in request.scope.get("headers") or () if k == b"authorization"]
+    return len(values) == 1 and hmac.compare_digest(values[0].strip(), expected)

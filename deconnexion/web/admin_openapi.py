@@ -71,7 +71,8 @@ _CANCEL = "Cancel a held message (its sender or the head of establishment)"
 OPERATIONS: tuple[Operation, ...] = (
     Operation("GET", "/health", "health", "Store reachable, worker alive", Health, (503,),
               public=True),
-    Operation("GET", "/metrics", "metrics", "Prometheus text format", None,
+    Operation("GET", "/metrics", "metrics", "Prometheus text: a head's establishment; every "
+              "establishment with the metrics token (Authorization: Bearer)", None,
               media_type="text/plain"),
     Operation("GET", "/openapi.json", "openapi_json", "This document", None, (), public=True),
     Operation("GET", "/held", "list_held", "Held messages of the caller's establishment "

@@ -45,8 +45,9 @@ from deconnexion.web.group_commit import GroupCommit
 from deconnexion.web.identity import IdentityResolver, Sender
 from deconnexion.web.open_spans import OpenSpans, Unread, unread_plan, urgency_asked
 from deconnexion.web.request_line import forwarded_target
-from deconnexion.web.routes import RouteMatch
-from deconnexion.web.tenant import EstablishmentResolver, same_establishment
+from deconnexion.web.routes import RouteMatch, check_header_allowlist
+from deconnexion.web.signing import identity_headers
+from deconnexion.web.tenant import EstablishmentResolver, member_of
 
 try:
     import anyio.to_thread
@@ -78,7 +79,9 @@ class Gate:
         self.scheduler_for = scheduler_for
         self.identity = identity
         self.establishment = establishment
-        self.allow = frozenset(h.lower().encode("latin-1") for h in header_allowlist)
+        # refused when it names a credential, the signed identity header included
+        kept = check_header_allowlist(header_allowlist, identity_headers(identity))
+        self.allow = frozenset(h.encode("latin-1") for h in kept)
         self.clock = clock
         self._plans: dict[int, tuple[Plan, Unread | None]] = {}
         # Group commit when the queue can hold a batch in one transaction.
@@ -173,7 +176,7 @@ class Gate:
             fields.urgent
             and sender.authenticated
             and sender.role is not None
-            and same_establishment(sender, establishment)
+            and member_of(sender, establishment)  # proven: an identity without a UAI is not
         )
         role = sender.role if sender.authenticated and sender.role else SenderRole.SYSTEM
         decided = [(scheduler.decide(m), m) for m in _messages(fields, now, role, bool(may_urgent))]
@@ -285,6 +288,9 @@ def _refusal(sender: Sender) -> Reason:
         why_fr, why_en = "expéditeur non authentifié", "sender not authenticated"
     elif sender.role is None:
         why_fr, why_en = "rôle de l'expéditeur inconnu", "sender role unknown"
+    elif not sender.establishment:
+        why_fr = "établissement de l'expéditeur non prouvé (identité sans UAI)"
+        why_en = "sender's establishment not proven (identity without a UAI)"
     else:
         why_fr, why_en = "expéditeur d'un autre établissement", "sender from another establishment"
     return Reason(

@@ -62,6 +62,7 @@ class Gateway:
         run_worker: bool = True,
         worker_options: Mapping[str, Any] | None = None,
         heartbeat_file: str | None = None,
+        metrics_token: str | None = None,
     ) -> None:
         default = Establishment(uai=config.default_uai) if config.default_uai else None
         where = establishment or from_sender(default)
@@ -97,6 +98,7 @@ class Gateway:
             clock=clock,
             heartbeat=beats,
             gated=[(m, rule.path) for rule in config.routes for m in rule.methods],
+            metrics_token=metrics_token,
         )
         self._task: asyncio.Task[None] | None = None
 
@@ -181,6 +183,7 @@ def serve(args: argparse.Namespace) -> int:
             identity=SignedHeaderResolver(secret),
             run_worker=not args.no_worker,
             heartbeat_file=args.heartbeat_file,
+            metrics_token=os.environ.get(args.metrics_token_env) or None,
         )
         uvicorn.run(
             app,

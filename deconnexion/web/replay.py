@@ -23,6 +23,7 @@ from deconnexion.release.deliver import Deliverer, Delivery
 from deconnexion.store.base import HeldMessage, HoldStore
 from deconnexion.web._http import ASGIApp, Message, Scope
 from deconnexion.web.identity import Sender, SenderUser
+from deconnexion.web.routes import CREDENTIAL_HEADERS
 
 try:
     import anyio
@@ -33,7 +34,10 @@ except ImportError as exc:  # pragma: no cover - the asgi extra brings anyio
 __all__ = ["REPLAY_KEY", "Replay", "replay_deliverer", "replay_parts", "restore_sender"]
 
 REPLAY_KEY = "deconnexion.replay"
-_SKIP = frozenset({"idempotency-key", "content-length", "transfer-encoding", "host"})
+# credentials too: a row held before they were refused in allow-lists may still carry one
+_SKIP = frozenset({"idempotency-key", "content-length", "transfer-encoding", "host"}) | (
+    CREDENTIAL_HEADERS
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,7 @@ from deconnexion.errors import InvalidInputError
 from deconnexion.web.request_line import match_key
 
 __all__ = [
+    "CREDENTIAL_HEADERS",
     "DEFAULT_HEADER_ALLOWLIST",
     "DEFAULT_MAX_BODY",
     "PREFIXES",
@@ -45,6 +46,7 @@ __all__ = [
     "RouteRules",
     "Routes",
     "Source",
+    "check_header_allowlist",
 ]
 
 PREFIXES = ("body", "header", "path", "query", "const")
@@ -169,8 +171,37 @@ DEFAULT_HEADER_ALLOWLIST = (
     "user-agent",
     "x-request-id",
     "x-correlation-id",
-    "deconnexion-sender",
 )
+# Never stored, never replayed, refused in an allow-list: a held request would keep a
+# password, a session or a signed identity in the database and send it again, expired, later.
+CREDENTIAL_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "cookie", "set-cookie", "deconnexion-sender"}
+)
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}")
+
+
+def check_header_allowlist(
+    names: Iterable[str], credentials: Iterable[str] = ()
+) -> tuple[str, ...]:
+    """The allow-list, lower-cased; refused if it names a credential header
+    (`CREDENTIAL_HEADERS`, and `credentials`: e.g. the header a signed identity is read from)
+    or something that is not a header name."""
+    refused = CREDENTIAL_HEADERS | {c.lower() for c in credentials}
+    out = []
+    for name in names:
+        if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
+            raise InvalidInputError(
+                f"header_allowlist: {name!r} is not a header name; expected letters, digits "
+                "and -, e.g. 'x-request-id'"
+            )
+        if name.lower() in refused:
+            raise InvalidInputError(
+                f"header_allowlist: {name!r} carries credentials; credentials and signed "
+                "sender headers are never stored nor replayed (the replay carries the sender "
+                "verified at hold time): remove it. Refused: " + ", ".join(sorted(refused))
+            )
+        out.append(name.lower())
+    return tuple(out)
 
 
 class RouteRules(BaseModel):
@@ -183,6 +214,14 @@ class RouteRules(BaseModel):
     header_allowlist: tuple[str, ...] = DEFAULT_HEADER_ALLOWLIST
     default_uai: str | None = None
     max_body: int = Field(default=DEFAULT_MAX_BODY, ge=0)
+
+    @field_validator("header_allowlist")
+    @classmethod
+    def _no_credentials(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        try:
+            return check_header_allowlist(value)
+        except InvalidInputError as exc:
+            raise ValueError(str(exc).removeprefix("header_allowlist: ")) from None
 
     @field_validator("default_uai")
     @classmethod

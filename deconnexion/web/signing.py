@@ -25,7 +25,7 @@ from deconnexion.core.timeutil import wall_clock
 from deconnexion.errors import InvalidInputError
 from deconnexion.web.identity import ANONYMOUS, Sender, parse_role
 
-__all__ = ["SENDER_HEADER", "SignedHeaderResolver", "sign_sender"]
+__all__ = ["SENDER_HEADER", "SignedHeaderResolver", "identity_headers", "sign_sender"]
 
 SENDER_HEADER = "deconnexion-sender"
 _CONTEXT = b"deconnexion-sender-v1;"
@@ -117,3 +117,12 @@ class SignedHeaderResolver:
             establishment=unquote(raw_uai) or None,
             authenticated=True,
         )
+
+
+def identity_headers(resolver: object) -> tuple[str, ...]:
+    """The header a signed identity resolver reads (`SignedHeaderResolver.header`), which is
+    a credential like `Authorization`: never stored, never replayed. Nothing for others."""
+    header = getattr(resolver, "header", None)
+    if isinstance(header, bytes):
+        return (header.decode("latin-1"),)
+    return (header,) if isinstance(header, str) else ()

@@ -22,6 +22,8 @@ __all__ = [
     "fixed",
     "from_header",
     "from_sender",
+    "head_of",
+    "member_of",
     "same_establishment",
 ]
 
@@ -110,13 +112,29 @@ def from_header(
 
 
 def same_establishment(sender: Sender, establishment: Establishment) -> bool:
-    """Whether the sender belongs to `establishment` (a sender without one is not checked:
-    the resolver that chose the establishment is then the only authority)."""
+    """Whether the sender may act at `establishment` at all (a sender without one is not
+    checked: the resolver that chose the establishment is then the only authority). Enough
+    to see one's own messages; never enough for a head's rights (see `head_of`)."""
     if not sender.establishment:
         return True
+    return member_of(sender, establishment)
+
+
+def member_of(sender: Sender, establishment: Establishment) -> bool:
+    """Whether the sender is *proven* to belong to `establishment`: authenticated, and its
+    identity carries that establishment's UAI (or key). No UAI proves nothing: a sender
+    placed at the default establishment is not one of its staff."""
+    if not (sender.authenticated and sender.establishment):
+        return False
     mine = sender.establishment.upper()
     return any(
         mine == name.upper()
         for name in (establishment.key, establishment.uai, establishment.id)
         if name
     )
+
+
+def head_of(sender: Sender, establishment: Establishment) -> bool:
+    """Head rights at `establishment` (urgent override, release now, the audit trail, every
+    message of the establishment): a head of school proven to belong to *that* one."""
+    return sender.is_head and member_of(sender, establishment)

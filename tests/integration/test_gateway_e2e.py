@@ -36,6 +36,7 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "e2e-secret-0123456789abcdef"
+METRICS_TOKEN = "e2e-metrics-token-0123456789"
 QUIET = 1762290000.0  # Tuesday 2025-11-04 22:00 Europe/Paris
 RELEASE = 1762322400.0  # Wednesday 2025-11-05 07:00 Europe/Paris
 TIMELINE = bytes(range(256)) * 64 + "é€ timeline".encode()
@@ -146,6 +147,7 @@ def test_gateway_scenario(upstream: tuple[Upstream, Served], tmp_path: Path) -> 
         identity=SignedHeaderResolver(SECRET, clock=clock),
         clock=clock,
         worker_options={"poll_interval": 0.1},
+        metrics_token=METRICS_TOKEN,
     )
 
     def signed(user: str, role: str) -> dict[str, str]:
@@ -206,7 +208,8 @@ def test_gateway_scenario(upstream: tuple[Upstream, Served], tmp_path: Path) -> 
             assert sorted(p["key"] for p in released) == ["forged-1", "sortie-1"]
             assert len(up.posts()) == 3
             assert {p["held_id"] for p in released} == {held.json()["id"], refused.json()["id"]}
-            metrics = c.get("/_deconnexion/metrics").text
+            scraper = {"Authorization": f"Bearer {METRICS_TOKEN}"}  # the chef's header expired
+            metrics = c.get("/_deconnexion/metrics", headers=scraper).text
             assert 'deconnexion_messages{state="released"} 2' in metrics
     finally:
         store.close()
