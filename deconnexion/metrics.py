@@ -72,6 +72,7 @@ WORKER_COUNTERS = (
     ("deferred", "Claimed messages given back untried (smoothing, shutdown)."),
     ("early_skipped", "Messages not delivered because their release time had not come."),
     ("waited_for_students", "Parents' grades given back to wait for the students' delivery."),
+    ("waited_for_open", "Messages given back because they came back in a quiet window."),
     ("digests", "Digests built."),
     ("batches", "Batches processed."),
 )

@@ -94,6 +94,10 @@ class ClaimedBatch:
                 waited = await self.give_back(split.waiting)
                 tally["waited_for_students"] += waited
                 tally["deferred"] += waited
+            if split.quiet:  # back at night after a retry or an expired lease: wait for 07:00
+                waited = await self.give_back(split.quiet)
+                tally["waited_for_open"] += waited
+                tally["deferred"] += waited
             batch = split.ready
         units = build_units(batch, digest=self.settings.digest)
         tally["digests"] += sum(1 for u in units if u.delivery.digest)

@@ -28,10 +28,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from deconnexion.core.message import Audience
+from deconnexion.core.message import Audience, ReasonCode
 from deconnexion.core.policy import Policy
 from deconnexion.core.scheduler import Scheduler
 from deconnexion.core.territories import Establishment
@@ -43,6 +43,7 @@ __all__ = ["FOLLOWS", "Followers", "SchedulerLookup", "establishment_of_key", "f
 log = logging.getLogger("deconnexion.worker")
 
 FOLLOWS = "follows"  # the meta key naming the held message to follow
+URGENT_OVERRIDE = ReasonCode.URGENT_OVERRIDE.value  # an honoured urgency goes at any time
 RECHECK_SECONDS = 1.0  # a zero delay: look again this often while the students' copy waits
 UNKNOWN_CALENDAR_RETRY = 3600.0  # the scheduler cannot answer: look again in an hour
 
@@ -86,10 +87,13 @@ def follows_id(message: HeldMessage) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class Sorted:
-    """A claimed batch split: what may go now (in claim order), what waits until when."""
+    """A claimed batch split: what may go now (in claim order), what waits until when:
+    parents' copies for the students' delivery (`waiting`), anything else for the next open
+    moment of its audience (`quiet`: a retry or an expired lease came back at night)."""
 
     ready: list[HeldMessage]
     waiting: list[tuple[list[HeldMessage], float]]
+    quiet: list[tuple[list[HeldMessage], float]] = field(default_factory=list)
 
 
 class Followers:
@@ -100,27 +104,43 @@ class Followers:
         self.schedulers = schedulers
 
     def sort(self, batch: list[HeldMessage], now: float) -> Sorted:
-        """Split `batch` (synchronous: store reads; run it in a thread)."""
-        if not any(follows_id(m) for m in batch):
-            return Sorted(batch, [])
+        """Split `batch` (synchronous: store reads; run it in a thread).
+
+        Every message goes only inside an open window of its audience: it was released into
+        one, but a retry with back-off or a lease that expired may bring it back after 20:00.
+        Only an honoured urgent override goes at any time."""
         ready: list[HeldMessage] = []
         waiting: list[tuple[list[HeldMessage], float]] = []
+        quiet: list[tuple[list[HeldMessage], float]] = []
         for m in batch:
             leader = follows_id(m)
-            if leader is None:
+            if leader is None and m.urgent and URGENT_OVERRIDE in m.reasons:
                 ready.append(m)
                 continue
             try:
-                at, window_end = self._earliest(m, leader, now)
+                if leader is None:
+                    at, window_end = self._next_open(m, now)
+                else:
+                    at, window_end = self._earliest(m, leader, now)
             except DeconnexionError as exc:  # e.g. strict mode and no calendar: never guess
-                log.error("parents' copy %s not delivered: %s", m.id, exc)
-                waiting.append(([m], now + UNKNOWN_CALENDAR_RETRY))
+                log.error("message %s not delivered: %s", m.id, exc)
+                (quiet if leader is None else waiting).append(([m], now + UNKNOWN_CALENDAR_RETRY))
                 continue
             if at > now:
-                waiting.append(([m], at))
-            else:
-                ready.append(_until(m, window_end))
-        return Sorted(ready, waiting)
+                (quiet if leader is None else waiting).append(([m], at))
+            else:  # smoothing keeps a follower inside its window; the others it already knows
+                ready.append(m if leader is None else _until(m, window_end))
+        return Sorted(ready, waiting, quiet)
+
+    def _next_open(self, m: HeldMessage, now: float) -> tuple[float, float | None]:
+        """(`now`, the end of its open window) when `m`'s audience is open now; else (the
+        next open moment at or after its release, None). Whether a release time still to come
+        is waited for inside the lease is the batch's business (`early_skipped`)."""
+        windows = self.schedulers(m.establishment).windows(Audience(m.audience))
+        until = windows.open_until(now)
+        if until is not None:
+            return now, until
+        return windows.next_open(max(m.release_at, now)), None
 
     def _earliest(self, m: HeldMessage, leader_id: str, now: float) -> tuple[float, float | None]:
         """(earliest send instant, end of the open window it falls in) of follower `m`: never

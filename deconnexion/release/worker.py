@@ -132,6 +132,7 @@ class ReleaseWorker:
             "deferred": 0,
             "early_skipped": 0,
             "waited_for_students": 0,
+            "waited_for_open": 0,
             "digests": 0,
             "batches": 0,
             "last_batch_at": None,
@@ -393,6 +394,7 @@ _TALLIED = (
     "digests",
     "early_skipped",
     "waited_for_students",
+    "waited_for_open",
 )
 
 
