@@ -22,9 +22,9 @@ import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from functools import lru_cache
 from typing import Any, Literal
 
+from deconnexion.core.caches import CACHES
 from deconnexion.core.calendar_data import Period, SchoolCalendar
 from deconnexion.core.message import Audience, Provenance, Reason, ReasonCode
 from deconnexion.core.policy import Closure
@@ -221,7 +221,7 @@ def _merge_segments(
     return tuple(out)
 
 
-@lru_cache(maxsize=4096)
+@CACHES.memoize("calendar pieces")
 def _reason(code: ReasonCode, label_fr: str, label_en: str) -> Reason:
     """One shared Reason object per label keeps compiled calendars small."""
     return Reason(code, label_fr, label_en)
@@ -296,7 +296,7 @@ def _level_applies(text: str, level: str | None) -> bool:
     return not levels or level in levels
 
 
-@lru_cache(maxsize=256)
+@CACHES.memoize("calendar pieces")
 def _snapshot_days(
     calendar: SchoolCalendar,
     calendar_zone: str,
@@ -329,7 +329,7 @@ def _france(**kwargs: Any) -> Mapping[date, str]:
     return result
 
 
-@lru_cache(maxsize=8)
+@CACHES.memoize("calendar pieces")
 def _holidays_school_days(subdiv: str) -> dict[date, Reason]:
     years = range(HORIZON_START.year, HORIZON_END.year + 1)
     french = _france(subdiv=subdiv, categories=("school",), years=years, language="fr")
@@ -342,7 +342,7 @@ def _holidays_school_days(subdiv: str) -> dict[date, Reason]:
     return out
 
 
-@lru_cache(maxsize=32)
+@CACHES.memoize("calendar pieces")
 def _public_days(subdiv: str | None) -> dict[date, Reason]:
     years = range(HORIZON_START.year, HORIZON_END.year + 1)
     french = _france(subdiv=subdiv, years=years, language="fr")

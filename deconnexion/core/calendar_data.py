@@ -25,10 +25,10 @@ import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+from deconnexion.core.caches import CACHES
 from deconnexion.core.timeutil import zone
 from deconnexion.errors import CalendarFileError
 
@@ -183,7 +183,7 @@ class SchoolCalendar:
         return _load_cached(str(active_calendar_path()))
 
 
-@lru_cache(maxsize=8)
+@CACHES.memoize("calendar files")
 def _load_cached(path: str) -> SchoolCalendar:
     return SchoolCalendar.from_csv(path)
 
@@ -307,5 +307,5 @@ def import_calendar(
     tmp = target.with_suffix(".csv.tmp")
     shutil.copyfile(path, tmp)
     os.replace(tmp, target)  # atomic: readers see the old or the new file, never half of one
-    _load_cached.cache_clear()
+    CACHES.table("calendar files").clear()
     return target, new

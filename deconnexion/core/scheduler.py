@@ -15,12 +15,12 @@ Rules (docs/RULES.md §1–3):
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from datetime import datetime, time, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, overload
 
+from deconnexion.core.caches import CACHES, Table
 from deconnexion.core.calendar import build_days, calendar_for
 from deconnexion.core.calendar_data import SchoolCalendar
 from deconnexion.core.message import (
@@ -45,14 +45,11 @@ if TYPE_CHECKING:
 
 __all__ = ["Scheduler", "clear_cache"]
 
-_CACHE: dict[tuple[Any, ...], CompiledWindows] = {}
-_LOCK = threading.Lock()
+_COMPILED: Table[tuple[Any, ...], CompiledWindows] = CACHES.table("compiled windows")
 
-
-def clear_cache() -> None:
-    """Forget every compiled calendar (after importing a newer official calendar)."""
-    with _LOCK:
-        _CACHE.clear()
+# Forget every compiled calendar, and every other cache (after importing a newer official
+# calendar): the registry's one clear (see deconnexion.core.caches).
+clear_cache = CACHES.clear
 
 
 def _compiled(
@@ -72,29 +69,26 @@ def _compiled(
         closures,
         calendar.digest,
     )
-    found = _CACHE.get(key)
-    if found is not None:
-        return found
-    with _LOCK:
-        found = _CACHE.get(key)
-        if found is None:
-            loc = establishment.location
-            sheet = build_days(
-                calendar=calendar,
-                calendar_zone=loc.calendar_zone,
-                calendar_place=loc.calendar_place,
-                school_subdiv=loc.school_subdiv,
-                public_subdiv=loc.public_subdiv,
-                population=population,
-                level=establishment.level,
-                weekend_days=policy.weekend_days,
-                school_holidays=policy.school_holidays,
-                public_holidays=policy.public_holidays,
-                closures=closures,
-            )
-            # The establishment's own zone (part of `calendar_key`, so of the cache key).
-            found = _CACHE[key] = CompiledWindows(sheet, hours, zone(establishment.timezone))
-    return found
+
+    def compile_windows() -> CompiledWindows:
+        loc = establishment.location
+        sheet = build_days(
+            calendar=calendar,
+            calendar_zone=loc.calendar_zone,
+            calendar_place=loc.calendar_place,
+            school_subdiv=loc.school_subdiv,
+            public_subdiv=loc.public_subdiv,
+            population=population,
+            level=establishment.level,
+            weekend_days=policy.weekend_days,
+            school_holidays=policy.school_holidays,
+            public_holidays=policy.public_holidays,
+            closures=closures,
+        )
+        # The establishment's own zone (part of `calendar_key`, so of the cache key).
+        return CompiledWindows(sheet, hours, zone(establishment.timezone))
+
+    return _COMPILED.get_or_build(key, compile_windows)
 
 
 class Scheduler:

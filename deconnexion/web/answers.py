@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from deconnexion.core.caches import CACHES, Table
 from deconnexion.core.message import Decision
 from deconnexion.errors import MissingExtraError
 
@@ -87,7 +88,7 @@ def answer(verdict: Held | Refused) -> JSONResponse:
     return JSONResponse(body, status_code=202, headers={"Deconnexion-Release-At": release})
 
 
-_EXPLAINED: dict[tuple[Any, ...], str] = {}
+_EXPLAINED: Table[tuple[Any, ...], str] = CACHES.table("French sentences")
 
 
 def _explanation(decision: Decision) -> str:
@@ -102,7 +103,5 @@ def _explanation(decision: Decision) -> str:
     )
     found = _EXPLAINED.get(key)
     if found is None:
-        if len(_EXPLAINED) >= 4096:
-            _EXPLAINED.clear()
-        found = _EXPLAINED[key] = decision.explanation_fr()
+        found = _EXPLAINED.put(key, decision.explanation_fr())
     return found

@@ -18,10 +18,10 @@ without one trailing slash. Method-override headers (``X-HTTP-Method-Override``,
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from deconnexion.core.caches import CACHES, Table
 from deconnexion.core.policy import Policy
 from deconnexion.core.scheduler import Scheduler
 from deconnexion.core.territories import Establishment
@@ -58,19 +58,20 @@ __all__ = ["DEFAULT_HEADER_ALLOWLIST", "DEFAULT_MAX_BODY", "DeconnexionMiddlewar
 _UPPER = frozenset({"GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE", "TRACE"})
 
 
+_SCHEDULERS: Table[tuple[Policy, str], Scheduler] = CACHES.table("schedulers")
+
+
 def schedulers(policy: Policy) -> Callable[[Establishment], Scheduler]:
-    """One `Scheduler` per establishment under `policy`, built on first use and kept."""
-    cache: dict[str, Scheduler] = {}
-    lock = threading.Lock()
+    """One `Scheduler` per establishment under `policy`, built on first use and kept (in the
+    process's "schedulers" cache, deconnexion.core.caches)."""
 
     def scheduler_for(establishment: Establishment) -> Scheduler:
-        found = cache.get(establishment.key)
+        key = (policy, establishment.key)
+        found = _SCHEDULERS.get(key)
         if found is None or (
             found.establishment is not establishment and found.establishment != establishment
         ):
-            found = Scheduler(policy, establishment)
-            with lock:
-                cache[establishment.key] = found
+            found = _SCHEDULERS.put(key, Scheduler(policy, establishment))
         return found
 
     return scheduler_for

@@ -15,7 +15,6 @@ open now.
 
 from __future__ import annotations
 
-import threading
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,21 +22,22 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
+from deconnexion.core.caches import CACHES, Table
 from deconnexion.core.message import Audience, Kind
 from deconnexion.errors import DeconnexionError, InvalidInputError
 from deconnexion.web.fields import Plan, convert
 
 __all__ = ["OpenSpans", "Unread", "unread_plan", "urgency_asked"]
 
-_LIMIT = 10_000
+_SPANS: Table[tuple[Any, tuple[Audience, ...]], tuple[float, float]] = CACHES.table("open spans")
 
 
 class OpenSpans:
-    """(scheduler, audiences) → the open interval [start, end) common to them, last seen."""
+    """(scheduler, audiences) → the open interval [start, end) common to them, last seen
+    (kept in the process's "open spans" cache, deconnexion.core.caches)."""
 
     def __init__(self) -> None:
-        self._spans: dict[tuple[Any, tuple[Audience, ...]], tuple[float, float]] = {}
-        self._lock = threading.Lock()
+        self._spans = _SPANS
 
     def still_open(self, scheduler: Any, audiences: tuple[Audience, ...], t: float) -> bool:
         """True when `t` is inside the open interval remembered for these audiences."""
@@ -69,10 +69,7 @@ class OpenSpans:
             if i & 1 == 0 or i >= len(bounds):  # not inside an open interval after all
                 return
             lo, hi = max(lo, bounds[i - 1]), min(hi, bounds[i])
-        with self._lock:
-            if len(self._spans) >= _LIMIT:
-                self._spans.clear()
-            self._spans[(scheduler, audiences)] = (lo, hi)
+        self._spans.put((scheduler, audiences), (lo, hi))
 
 
 @dataclass(frozen=True, slots=True)

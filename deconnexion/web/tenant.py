@@ -8,10 +8,10 @@ the header; never use it on a header the client controls.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from deconnexion.core.caches import CACHES, Table
 from deconnexion.core.territories import Establishment
 from deconnexion.errors import UnknownTerritoryError
 from deconnexion.web.identity import Sender
@@ -29,34 +29,23 @@ __all__ = [
 
 EstablishmentResolver = Callable[[Mapping[str, Any], Sender], Establishment | None]
 
-_CACHE_LIMIT = 10_000
+# resolving a UAI builds a validated model: once per UAI and process (deconnexion.core.caches)
+_BY_UAI: Table[str, Establishment] = CACHES.table("establishments by UAI")
 
 
-class _Cache:
-    """UAI → Establishment, bounded: resolving a UAI builds a validated model."""
-
-    def __init__(self) -> None:
-        self._items: dict[str, Establishment] = {}
-        self._lock = threading.Lock()
-
-    def get(self, uai: str) -> Establishment:
-        found = self._items.get(uai)
-        if found is None:
-            found = Establishment(uai=uai)  # raises UnknownTerritoryError naming the UAI
-            with self._lock:
-                if len(self._items) >= _CACHE_LIMIT:
-                    self._items.clear()
-                self._items[uai] = found
-        return found
+def _establishment(uai: str) -> Establishment:
+    found = _BY_UAI.get(uai)
+    if found is None:
+        found = _BY_UAI.put(uai, Establishment(uai=uai))  # raises UnknownTerritoryError
+    return found
 
 
 def from_sender(default: Establishment | None = None) -> EstablishmentResolver:
     """The establishment whose UAI the authenticated sender carries, else `default`."""
-    cache = _Cache()
 
     def resolve(scope: Mapping[str, Any], sender: Sender) -> Establishment | None:
         if sender.authenticated and sender.establishment:
-            return cache.get(sender.establishment)
+            return _establishment(sender.establishment)
         return default
 
     return resolve
@@ -100,12 +89,11 @@ def from_header(
 ) -> EstablishmentResolver:
     """The UAI in `header`, set by a trusted front end (not by the client)."""
     name = header.lower().encode("latin-1")
-    cache = _Cache()
 
     def resolve(scope: Mapping[str, Any], sender: Sender) -> Establishment | None:
         for key, value in scope.get("headers") or ():
             if key.lower() == name:
-                return cache.get(value.decode("latin-1").strip())
+                return _establishment(value.decode("latin-1").strip())
         return default
 
     return resolve
