@@ -9,7 +9,6 @@ another establishment is "not found", never visible. The release worker
 
 from __future__ import annotations
 
-import builtins
 import dataclasses
 import gc
 import threading
@@ -26,7 +25,7 @@ from deconnexion.core.timeutil import aware, from_epoch, wall_clock, zone
 from deconnexion.errors import InvalidInputError, PolicyNotRecordedError, StoreRefusedError
 from deconnexion.hold.request import (
     DEFAULT_MAX_PAYLOAD,
-    Batch,
+    CheckedInputs,
     HoldRequest,
     HoldResult,
     Payload,
@@ -113,7 +112,7 @@ class HoldQueue:
         )  # fmt: skip
         return self._hold([request], single=True)[0]
 
-    def hold_many(self, requests: Sequence[HoldRequest]) -> builtins.list[HoldResult]:
+    def hold_many(self, requests: Sequence[HoldRequest]) -> list[HoldResult]:
         """Hold a batch in one transaction, results in the same order. If one request is
         invalid, the error names it (`requests[3].payload: …`) and nothing is held.
 
@@ -129,22 +128,20 @@ class HoldQueue:
         with _gc_paused():
             return self._hold(requests, single=False)
 
-    def hold_each(
-        self, requests: Sequence[HoldRequest]
-    ) -> builtins.list[HoldResult | InvalidInputError]:
+    def hold_each(self, requests: Sequence[HoldRequest]) -> list[HoldResult | InvalidInputError]:
         """Hold a batch, one transaction when possible; each request succeeds or fails
         alone: an invalid request, or one the store refuses, gets its error in its place in
         the list (unnamed: the error is that request's own) and the others are held. Only a
         store outage (`StoreError`) raises, and then nothing is held. The gate's group
         commit writes through this: one bad request never fails another's."""
-        batch = Batch(self.max_payload_bytes)
-        out: builtins.list[HoldResult | InvalidInputError | None] = [None] * len(requests)
-        rows: builtins.list[tuple[Any, ...]] = []
-        zones: builtins.list[str] = []
-        where: builtins.list[int] = []
+        checked = CheckedInputs(self.max_payload_bytes)
+        out: list[HoldResult | InvalidInputError | None] = [None] * len(requests)
+        rows: list[tuple[Any, ...]] = []
+        zones: list[str] = []
+        where: list[int] = []
         for n, request in enumerate(requests):
             try:
-                row, tz = build_row(request, batch)
+                row, tz = build_row(request, checked)
             except InvalidInputError as exc:
                 out[n] = exc
                 continue
@@ -155,26 +152,26 @@ class HoldQueue:
             rows.append(row)
             zones.append(tz)
             where.append(n)
-        for n, result in zip(where, self._insert(rows, zones, batch.policies), strict=True):
+        for n, result in zip(where, self._insert(rows, zones, checked.policies), strict=True):
             out[n] = result
         return [r for r in out if r is not None]
 
-    def _hold(self, requests: Sequence[HoldRequest], *, single: bool) -> builtins.list[HoldResult]:
-        batch = Batch(self.max_payload_bytes)
-        rows: builtins.list[tuple[Any, ...]] = []
-        zones: builtins.list[str] = []
+    def _hold(self, requests: Sequence[HoldRequest], *, single: bool) -> list[HoldResult]:
+        checked = CheckedInputs(self.max_payload_bytes)
+        rows: list[tuple[Any, ...]] = []
+        zones: list[str] = []
         for request in requests:
             try:
-                row, tz = build_row(request, batch)
+                row, tz = build_row(request, checked)
             except InvalidInputError:
                 if single:
                     raise
-                self._name_the_bad_request(batch, requests, len(rows))
+                self._name_the_bad_request(checked, requests, len(rows))
                 raise  # not reached: checking again raises the same error, named
             rows.append(row)
             zones.append(tz)
         self._check_followed(requests, rows, single)
-        results = self._insert(rows, zones, batch.policies)
+        results = self._insert(rows, zones, checked.policies)
         for n, result in enumerate(results):
             if isinstance(result, InvalidInputError):
                 if single:
@@ -190,10 +187,10 @@ class HoldQueue:
 
     def _insert(
         self,
-        rows: builtins.list[tuple[Any, ...]],
+        rows: list[tuple[Any, ...]],
         zones: Sequence[str],
         policies: dict[str, str],
-    ) -> builtins.list[HoldResult | InvalidInputError]:
+    ) -> list[HoldResult | InvalidInputError]:
         """Store checked rows in one transaction; if the store refuses one's data, each
         alone, so only the guilty request fails. A store outage raises. The `policies`
         the rows name (digest → JSON) are recorded first."""
@@ -201,7 +198,7 @@ class HoldQueue:
             return []
         self._record_policies(policies)
         try:
-            outcomes: builtins.list[Any] = self.store.insert_many(HeldRows(rows), now=self.clock())
+            outcomes: list[Any] = self.store.insert_many(HeldRows(rows), now=self.clock())
         except StoreRefusedError as exc:
             if len(rows) == 1:
                 return [exc]
@@ -212,7 +209,7 @@ class HoldQueue:
                 except StoreRefusedError as alone:
                     outcomes.append(alone)
         times: dict[tuple[float, str], datetime] = {}  # a batch shares few release times
-        results: builtins.list[HoldResult | InvalidInputError] = []
+        results: list[HoldResult | InvalidInputError] = []
         for o, tz in zip(outcomes, zones, strict=True):
             if isinstance(o, StoreRefusedError):
                 results.append(o)
@@ -264,11 +261,13 @@ class HoldQueue:
         )
 
     @staticmethod
-    def _name_the_bad_request(batch: Batch, requests: Sequence[HoldRequest], n: int) -> None:
+    def _name_the_bad_request(
+        checked: CheckedInputs, requests: Sequence[HoldRequest], n: int
+    ) -> None:
         """Check request `n` again with its name in the error (`requests[3].payload: …`):
         naming every request as it is checked costs more than checking twice the bad one."""
         try:
-            build_row(requests[n], batch, f"requests[{n}].")
+            build_row(requests[n], checked, f"requests[{n}].")
         except InvalidInputError as exc:
             raise type(exc)(f"{exc} — nothing of this batch of {len(requests)} was held") from None
 
@@ -277,20 +276,6 @@ class HoldQueue:
     def get(self, establishment: Establishment | str, message_id: str) -> HeldMessage | None:
         """The message, or None if unknown or another establishment's."""
         return self.store.get(establishment_key(establishment), message_id)
-
-    def list(
-        self,
-        establishment: Establishment | str,
-        states: Iterable[State] | None = None,
-        limit: int = 100,
-        offset: int = 0,
-    ) -> builtins.list[HeldMessage]:
-        wanted = None if states is None else _states(states)
-        if not (isinstance(limit, int) and 1 <= limit <= 10_000):
-            raise InvalidInputError(f"limit: {limit!r}, expected an integer from 1 to 10000")
-        if not (isinstance(offset, int) and offset >= 0):
-            raise InvalidInputError(f"offset: {offset!r}, expected an integer >= 0")
-        return self.store.list(establishment_key(establishment), wanted, limit, offset)
 
     def cancel(
         self, establishment: Establishment | str, message_id: str, actor: str | None = None
@@ -316,7 +301,7 @@ class HoldQueue:
         since: datetime | None = None,
         limit: int = 1000,
         message_id: str | None = None,
-    ) -> builtins.list[AuditEntry]:
+    ) -> list[AuditEntry]:
         start = None if since is None else aware(since, "since").timestamp()
         return self.store.audit(establishment_key(establishment), start, limit, message_id)
 
@@ -438,6 +423,22 @@ class HoldQueue:
             out[digest] = Scheduler(policy, establishment)
         return out
 
+    # `list` comes last: below this `def`, `list` in a method's annotations would name the
+    # method, not the builtin (it keeps its name: it is the documented API).
+    def list(
+        self,
+        establishment: Establishment | str,
+        states: Iterable[State] | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[HeldMessage]:
+        wanted = None if states is None else _states(states)
+        if not (isinstance(limit, int) and 1 <= limit <= 10_000):
+            raise InvalidInputError(f"limit: {limit!r}, expected an integer from 1 to 10000")
+        if not (isinstance(offset, int) and offset >= 0):
+            raise InvalidInputError(f"offset: {offset!r}, expected an integer >= 0")
+        return self.store.list(establishment_key(establishment), wanted, limit, offset)
+
 
 GC_PAUSE_BATCH = 500
 _gc_lock = threading.Lock()
@@ -520,10 +521,10 @@ def rebuild_message(row: HeldMessage) -> Message:
     )
 
 
-def _states(states: Iterable[State]) -> builtins.list[State]:
+def _states(states: Iterable[State]) -> list[State]:
     if isinstance(states, str):
         states = [states]  # type: ignore[list-item]  # a lone "held" is a common slip
-    wanted = builtins.list(states)
+    wanted = list(states)
     for s in wanted:
         if s not in STATES:
             raise InvalidInputError(f"states: {s!r} is not a state; expected {', '.join(STATES)}")
@@ -543,7 +544,7 @@ def _urgent_detail(
     }
     if decision is not None:
         detail["release_at"] = decision.release_at.isoformat()
-        detail["reasons"] = builtins.list(decision.codes)
+        detail["reasons"] = list(decision.codes)
     if meta:
         detail["meta"] = json_object(meta, "meta")
     return detail

@@ -31,7 +31,7 @@ from deconnexion.store.base import State, priority_for
 
 __all__ = [
     "DEFAULT_MAX_PAYLOAD",
-    "Batch",
+    "CheckedInputs",
     "HoldRequest",
     "HoldResult",
     "build_row",
@@ -127,11 +127,12 @@ _ROLE = {r: r.value for r in SenderRole}
 _IDS = 4096  # random parts of ids drawn from the OS at once
 
 
-class Batch:
-    """Per-batch caches: a batch repeats establishments, messages, decisions and enum values
-    (a class-wide notification is one message and one decision for many recipients), and
-    checking or converting them again costs more than storing the message. Each cache keeps
-    the object itself: its id() cannot be reused while the batch lives."""
+class CheckedInputs:
+    """What one `hold`/`hold_many` call has already checked and converted, so that each
+    establishment, message and decision is checked once: a batch repeats them (a class-wide
+    notification is one message and one decision for many recipients), and checking or
+    converting them again costs more than storing the message. Also hands out the ids. Each
+    entry keeps the object itself: its id() cannot be reused while the call lasts."""
 
     def __init__(self, max_payload: int = DEFAULT_MAX_PAYLOAD) -> None:
         self.max_payload = max_payload
@@ -228,27 +229,29 @@ class Batch:
         return found
 
 
-def build_row(r: HoldRequest, batch: Batch, prefix: str = "") -> tuple[tuple[Any, ...], str]:
+def build_row(
+    r: HoldRequest, checked: CheckedInputs, prefix: str = ""
+) -> tuple[tuple[Any, ...], str]:
     """Check one request; return the record to store, as `HeldMessage` field values in field
     order (`HeldMessage(*row)`), and the time zone to report in. `prefix` names the request
     in errors ("requests[3].")."""
-    key, tz = batch.place(r.establishment, f"{prefix}establishment")
+    key, tz = checked.place(r.establishment, f"{prefix}establishment")
     (
         kind, audience, role, urgent, priority, created, justification, publish,
         release, codes, record, meta, decision,
-    ) = batch.pair(r.message, r.decision, prefix)  # fmt: skip
+    ) = checked.pair(r.message, r.decision, prefix)  # fmt: skip
     payload = r.payload
     body = _json_dict(payload) if payload.__class__ is dict else None
-    if body is not None and len(body) <= batch.max_payload:
+    if body is not None and len(body) <= checked.max_payload:
         content_type = "application/json"
     else:
-        body, content_type = encode_payload(payload, prefix + "payload", batch.max_payload)
+        body, content_type = encode_payload(payload, prefix + "payload", checked.max_payload)
     if r.content_type is not None:
         content_type = _text(r.content_type, prefix, "content_type", 255)
     collapse, actor = r.collapse_key, r.actor
     policy = decision.policy
     if policy is not None:
-        batch.policies[policy.digest] = policy.json
+        checked.policies[policy.digest] = policy.json
     if actor is not None:
         actor = _text(actor, prefix, "actor", 255)
     if r.meta:
@@ -262,7 +265,7 @@ def build_row(r: HoldRequest, batch: Batch, prefix: str = "") -> tuple[tuple[Any
         # read by the release worker (deconnexion.release.follow), like "open_until"
         meta = {**meta, "follows": _follows(r, prefix)}
     row = (
-        batch.new_id(),
+        checked.new_id(),
         key,
         _text(r.idempotency_key, prefix, "idempotency_key", MAX_KEY_LENGTH),
         None if collapse is None else _text(collapse, prefix, "collapse_key"),
