@@ -3,7 +3,8 @@
     table                   what it remembers                            filled by
     compiled windows        calendar + policy + audience → windows       core/scheduler.py
     calendar files          path → the `SchoolCalendar` read from it     core/calendar_data.py
-    calendar pieces         holidays, snapshot days, shared `Reason`s    core/calendar.py
+    calendar pieces         holidays, snapshot days, shared `Reason`s    core/calendar.py,
+                                                                         core/scheduler.py
     schedulers              (policy, establishment key) → `Scheduler`    web/middleware.py
     establishments by UAI   UAI → `Establishment`                        web/tenant.py
     open spans              (scheduler, audiences) → open interval       web/open_spans.py

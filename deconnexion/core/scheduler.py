@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, time, timedelta
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any, overload
 
 from deconnexion.core.caches import CACHES, Table
@@ -332,7 +331,7 @@ def _delay_reason(policy: Policy) -> Reason:
     )
 
 
-@lru_cache(maxsize=64)
+@CACHES.memoize("calendar pieces")
 def _publication_reason(at: time) -> Reason:
     hour = f"{at.hour} h" if at.minute == 0 else f"{at.hour} h {at.minute:02d}"
     return Reason(
