@@ -10,10 +10,7 @@ another establishment is "not found", never visible. The release worker
 from __future__ import annotations
 
 import dataclasses
-import gc
-import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -23,6 +20,7 @@ from deconnexion.core.scheduler import Scheduler
 from deconnexion.core.territories import Establishment
 from deconnexion.core.timeutil import aware, from_epoch, wall_clock, zone
 from deconnexion.errors import InvalidInputError, PolicyNotRecordedError, StoreRefusedError
+from deconnexion.hold.collector import COLLECTOR_PAUSE, GC_PAUSE_BATCH
 from deconnexion.hold.request import (
     DEFAULT_MAX_PAYLOAD,
     CheckedInputs,
@@ -122,10 +120,10 @@ class HoldQueue:
         error). A store outage (`StoreError`) holds nothing.
 
         A batch of `GC_PAUSE_BATCH` requests or more pauses Python's cycle collector while
-        it is checked and written (see `_gc_paused`)."""
+        it is checked and written (see `deconnexion.hold.collector`)."""
         if len(requests) < GC_PAUSE_BATCH:
             return self._hold(requests, single=False)
-        with _gc_paused():
+        with COLLECTOR_PAUSE.paused():
             return self._hold(requests, single=False)
 
     def hold_each(self, requests: Sequence[HoldRequest]) -> list[HoldResult | InvalidInputError]:
@@ -438,36 +436,6 @@ class HoldQueue:
         if not (isinstance(offset, int) and offset >= 0):
             raise InvalidInputError(f"offset: {offset!r}, expected an integer >= 0")
         return self.store.list(establishment_key(establishment), wanted, limit, offset)
-
-
-GC_PAUSE_BATCH = 500
-_gc_lock = threading.Lock()
-_gc_pausers = 0
-_gc_was_enabled = False
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cycle collector (`gc.disable`) while big batches are held, then restore it.
-
-    A batch makes no reference cycles, but its rows, results and the caller's requests live
-    until it ends: the collector promotes them and runs full collections of the whole heap
-    several times per batch, 10 to 15 % of the time holding takes. Memory is still freed by
-    reference counting meanwhile. Batches held at once in several threads pause it once; it
-    is enabled again when the last ends, only if it was enabled before the first began."""
-    global _gc_pausers, _gc_was_enabled
-    with _gc_lock:
-        if _gc_pausers == 0:
-            _gc_was_enabled = gc.isenabled()
-            gc.disable()
-        _gc_pausers += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_pausers -= 1
-            if _gc_pausers == 0 and _gc_was_enabled:
-                gc.enable()
 
 
 def _recorded(schedulers: dict[str, _Decides], row: HeldMessage) -> _Decides:

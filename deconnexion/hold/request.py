@@ -321,7 +321,13 @@ def _follows(r: HoldRequest, prefix: str) -> str:
 
 def _json_dict(payload: dict[str, Any]) -> bytes | None:
     """A dict payload as JSON by the prebuilt C encoder; None if it fails or is unavailable
-    (`encode_payload` then encodes it again, or says what is wrong)."""
+    (`encode_payload` then encodes it again, or says what is wrong).
+
+    The one use of a private API in the package (`json.encoder.c_make_encoder`, CPython's C
+    encoder, the one `JSONEncoder.encode` builds on every call), kept because it measures:
+    a five-key payload encodes in about 0.7 of `JSONEncoder.encode`'s time (timeit), and
+    payload encoding is a large share of a batched hold. Output is identical (tested);
+    without the C accelerator `_C_JSON` is None and the public encoder is used."""
     if _C_JSON is None:
         return None
     try:
