@@ -9,16 +9,17 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["batch_encoder", "dicts_decoder", "dumps", "strings_decoder"]
+__all__ = ["dicts_decoder", "dumps", "strings_decoder", "write_encoder"]
 
 dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # built once
 _PLAIN = re.compile(r"[ !#-\[\]-~]*").fullmatch  # printable ASCII except " and \ : no escaping
 
 
-def batch_encoder() -> Callable[[Any], str]:
-    """An encoder for one batch: tuples (reasons, recipients) cached by value, dicts by
-    identity (decisions and meta are often one shared object: the caller keeps them alive
-    while the encoder lives, so an id is never reused), empty dicts alike."""
+def write_encoder() -> Callable[[Any], str]:
+    """An encoder for the rows of one write (an insert of many messages): tuples (reasons,
+    recipients) cached by value, dicts by identity (decisions and meta are often one shared
+    object: the caller keeps them alive while the encoder lives, so an id is never reused),
+    empty dicts alike."""
     cache: dict[Any, str] = {(): "[]"}
 
     def enc(value: Any) -> str:

@@ -19,6 +19,7 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import fields
 from typing import Any
 
 from deconnexion.errors import (
@@ -29,7 +30,7 @@ from deconnexion.errors import (
     StoreRefusedError,
 )
 from deconnexion.store.base import AuditEntry, HeldMessage, InsertOutcome, Rescheduled, State
-from deconnexion.store.codec import batch_encoder
+from deconnexion.store.codec import write_encoder
 from deconnexion.store.common import (
     COLUMNS,
     fail_entries,
@@ -375,7 +376,7 @@ def _rows(
     inserts: Sequence[tuple[HeldMessage, State]], seqs: Sequence[int], now: float
 ) -> tuple[builtins.list[tuple[Any, ...]], builtins.list[tuple[Any, ...]]]:
     """Rows for COPY into held and held_body (JSON columns as text: the server parses it)."""
-    enc = batch_encoder()
+    enc = write_encoder()
     heads = []
     bodies = []
     for seq, (m, state) in zip(seqs, inserts, strict=True):
@@ -421,12 +422,19 @@ def _triples(keys: Sequence[Key]) -> dict[str, builtins.list[str]]:
     }
 
 
+# A row comes back in HeldMessage's field order; these fields come back as other types
+# (text[] as a list, bytea as a memoryview, bigint seq as int-like).
+_AT = {f.name: i for i, f in enumerate(fields(HeldMessage))}
+_RECIPIENTS, _PAYLOAD = _AT["recipients"], _AT["payload"]
+_REASONS, _SEQ = _AT["reasons"], _AT["seq"]
+
+
 def _decode(r: Sequence[Any]) -> HeldMessage:
     v = builtins.list(r)
-    v[9] = tuple(v[9])
-    v[10] = bytes(v[10])
-    v[16] = tuple(v[16])
-    v[24] = int(v[24])
+    v[_RECIPIENTS] = tuple(v[_RECIPIENTS])
+    v[_PAYLOAD] = bytes(v[_PAYLOAD])
+    v[_REASONS] = tuple(v[_REASONS])
+    v[_SEQ] = int(v[_SEQ])
     return HeldMessage(*v)
 
 

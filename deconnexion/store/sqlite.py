@@ -33,7 +33,7 @@ from deconnexion.store.base import (
     held_fields,
     rows_of,
 )
-from deconnexion.store.codec import batch_encoder, dicts_decoder, dumps, strings_decoder
+from deconnexion.store.codec import dicts_decoder, dumps, strings_decoder, write_encoder
 from deconnexion.store.common import (
     COLUMNS,
     Waker,
@@ -439,7 +439,7 @@ def _rows(
 ) -> tuple[builtins.list[tuple[Any, ...]], builtins.list[tuple[Any, ...]]]:
     """Rows for `held` and `held_body` from `HeldMessage` field tuples; seq numbers from
     `first_seq` on."""
-    enc = batch_encoder()
+    enc = write_encoder()
     heads = []
     bodies = []
     for seq, row, state in zip(itertools.count(first_seq), rows, states):
