@@ -19,7 +19,6 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import fields
 from typing import Any
 
 from deconnexion.errors import (
@@ -424,9 +423,8 @@ def _triples(keys: Sequence[Key]) -> dict[str, builtins.list[str]]:
 
 # A row comes back in HeldMessage's field order; these fields come back as other types
 # (text[] as a list, bytea as a memoryview, bigint seq as int-like).
-_AT = {f.name: i for i, f in enumerate(fields(HeldMessage))}
-_RECIPIENTS, _PAYLOAD = _AT["recipients"], _AT["payload"]
-_REASONS, _SEQ = _AT["reasons"], _AT["seq"]
+_RECIPIENTS, _PAYLOAD = COLUMNS.index("recipients"), COLUMNS.index("payload")
+_REASONS, _SEQ = COLUMNS.index("reasons"), COLUMNS.index("seq")
 
 
 def _decode(r: Sequence[Any]) -> HeldMessage:

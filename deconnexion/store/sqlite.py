@@ -231,7 +231,7 @@ class SQLiteStore(SQLBody):
         rows = rows_of(messages)
         with self._tx() as c:
             outcomes = None
-            if all(r[3] is None and not _expired(r) for r in rows):  # no collapse, no expiry
+            if all(r[_COLLAPSE_KEY] is None and not _expired(r) for r in rows):  # nothing to plan
                 outcomes = self._insert_new(c, rows, now)
             if outcomes is None:
                 outcomes = self._insert_planned(c, messages, now)
@@ -426,6 +426,7 @@ class SQLiteStore(SQLBody):
 
 
 _RELEASE_AT, _EXPIRES_AT = COLUMNS.index("release_at"), COLUMNS.index("expires_at")
+_COLLAPSE_KEY = COLUMNS.index("collapse_key")
 
 
 def _expired(row: HeldFields) -> bool:
