@@ -10,7 +10,6 @@ Idempotency-Key. A second test starts `deconnexion gateway` as a process.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -21,7 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
+from _gateway_support import Served, free_socket
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -87,38 +86,6 @@ class Upstream:
     def posts(self) -> list[dict[str, Any]]:
         with self.lock:
             return [r for r in self.requests if r["method"] == "POST"]
-
-
-def _socket() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
-class Served:
-    """An ASGI app served by uvicorn in a thread on a free 127.0.0.1 port."""
-
-    def __init__(self, app: Any) -> None:
-        self.sock = _socket()
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        config = uvicorn.Config(app, log_level="warning", lifespan="on")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, args=([self.sock],), daemon=True)
-
-    def __enter__(self) -> Served:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=15)
-        self.sock.close()
 
 
 @pytest.fixture
@@ -217,7 +184,7 @@ def test_gateway_scenario(upstream: tuple[Upstream, Served], tmp_path: Path) -> 
 
 def test_gateway_command_serves_health(upstream: tuple[Upstream, Served], tmp_path: Path) -> None:
     _, up_served = upstream
-    sock = _socket()
+    sock = free_socket()
     port = sock.getsockname()[1]
     sock.close()  # the child binds it; a race with another process is unlikely on loopback
     env = {**os.environ, "DECONNEXION_SECRET": SECRET}
