@@ -13,7 +13,8 @@ from typing import Any
 
 import httpx
 import pytest
-from test_gateway_e2e import Served, Upstream, _socket, _wait_for
+from _gateway_support import free_socket
+from test_gateway_e2e import Served, Upstream, _wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -44,7 +45,7 @@ def upstream_url() -> Iterator[str]:
 
 
 def test_gateway_and_worker_run_from_environment_alone(upstream_url: str, tmp_path: Path) -> None:
-    sock = _socket()
+    sock = free_socket()
     port = sock.getsockname()[1]
     sock.close()  # the gateway binds it
     env = {
