@@ -16,6 +16,10 @@ as `meta["follows"]`), and before delivering it the worker asks the store where 
   planned release (a corrected grade holds a new pair, the new parents' copy follows the new
   students' one).
 
+Every check is made under the policy and in the time zone the message was held with
+(`RecordedSchedulers`), not the worker's own: a stricter policy's hours, a longer parents'
+delay, an establishment's own zone are kept through retries and expired leases.
+
 `released_at` is written by the acknowledgement, after the last delivery: a worker killed
 after delivering but before acknowledging leaves a lease that expires, the copy is delivered
 again and acknowledged then, so the delay counts from the LAST delivery. (A worker that lost
@@ -31,14 +35,21 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from deconnexion.core.message import Audience, ReasonCode
+from deconnexion.core.message import Audience, PolicyIdentity, ReasonCode
 from deconnexion.core.policy import Policy
 from deconnexion.core.scheduler import Scheduler
 from deconnexion.core.territories import Establishment
-from deconnexion.errors import DeconnexionError
+from deconnexion.errors import DeconnexionError, PolicyNotRecordedError
 from deconnexion.store.base import HeldMessage, HoldStore
 
-__all__ = ["FOLLOWS", "Followers", "SchedulerLookup", "establishment_of_key", "follows_id"]
+__all__ = [
+    "FOLLOWS",
+    "Followers",
+    "RecordedSchedulers",
+    "SchedulerLookup",
+    "establishment_of_key",
+    "follows_id",
+]
 
 log = logging.getLogger("deconnexion.worker")
 
@@ -78,6 +89,59 @@ class SchedulerLookup:
         return found
 
 
+class RecordedSchedulers:
+    """The scheduler a held message was decided under: its recorded policy, in its recorded
+    time zone, for the establishment the worker's lookup knows.
+
+    A worker is started with one policy (`--policy`, the national one by default), but each
+    message records the policy it was held under (its digest, the JSON in the store) and the
+    time zone of its decision. Re-checking a message against the worker's policy could send
+    it early: held under open hours 08:00–18:00, a retry at 07:30 is open for the national
+    policy. So every re-check (quiet window, parents' delay) uses the message's own policy;
+    a message held before stores recorded policies uses the worker's. A digest the store
+    does not know is an error (the message waits and is logged), never a guess.
+    """
+
+    def __init__(self, store: HoldStore, lookup: Lookup) -> None:
+        self.store = store
+        self.lookup = lookup
+        self._policies: dict[str, Policy] = {}
+        self._built: dict[tuple[str, str | None, str | None], Scheduler] = {}
+
+    def __call__(self, m: HeldMessage) -> Scheduler:
+        recorded_tz = m.decision.get("timezone") if isinstance(m.decision, dict) else None
+        tz = recorded_tz if isinstance(recorded_tz, str) and recorded_tz else None
+        key = (m.establishment, m.policy, tz)
+        found = self._built.get(key)
+        if found is None:
+            found = self._built[key] = self._build(m.establishment, m.policy, tz)
+        return found
+
+    def _build(self, establishment_key: str, digest: str | None, tz: str | None) -> Scheduler:
+        known = self.lookup(establishment_key)
+        policy = known.policy
+        if digest is not None and digest != policy.identity.digest:
+            policy = self._policy(digest, establishment_key)
+        where = known.establishment
+        if tz is not None and tz != known.tz.key:
+            where = where.model_copy(update={"timezone": tz})
+        if policy is known.policy and where is known.establishment:
+            return known
+        return Scheduler(policy, where)
+
+    def _policy(self, digest: str, establishment_key: str) -> Policy:
+        found = self._policies.get(digest)
+        if found is None:
+            text = self.store.recorded_policy(digest)
+            if text is None:
+                raise PolicyNotRecordedError(
+                    f"policy {digest} named by a held message of {establishment_key} is not "
+                    "in the store: the message waits (reschedule it with --policy FILE)"
+                )
+            found = self._policies[digest] = Policy.from_recorded(PolicyIdentity(digest, text))
+        return found
+
+
 def follows_id(message: HeldMessage) -> str | None:
     """The id of the held message this one follows, if any."""
     meta = message.meta
@@ -102,6 +166,7 @@ class Followers:
     def __init__(self, store: HoldStore, schedulers: Lookup) -> None:
         self.store = store
         self.schedulers = schedulers
+        self.recorded = RecordedSchedulers(store, schedulers)
 
     def sort(self, batch: list[HeldMessage], now: float) -> Sorted:
         """Split `batch` (synchronous: store reads; run it in a thread).
@@ -136,7 +201,7 @@ class Followers:
         """(`now`, the end of its open window) when `m`'s audience is open now; else (the
         next open moment at or after its release, None). Whether a release time still to come
         is waited for inside the lease is the batch's business (`early_skipped`)."""
-        windows = self.schedulers(m.establishment).windows(Audience(m.audience))
+        windows = self.recorded(m).windows(Audience(m.audience))
         until = windows.open_until(now)
         if until is not None:
             return now, until
@@ -146,7 +211,7 @@ class Followers:
         """(earliest send instant, end of the open window it falls in) of follower `m`: never
         before its planned release, never in a quiet window of the parents (a retry or an
         expired lease may bring it back at night), and the delay after the students."""
-        scheduler = self.schedulers(m.establishment)
+        scheduler = self.recorded(m)
         windows = scheduler.windows(Audience.PARENTS)
         delay = scheduler.policy.grade_parent_delay.total_seconds()
         start = max(m.release_at, now)

@@ -115,7 +115,8 @@ class ReleaseWorker:
         self._sleep = sleep
         self._log_tz = zone(log_timezone)
         # a parents' grade waits for the students' actual delivery (release.follow); the
-        # schedulers must be those the messages were held with (the national policy if None)
+        # `schedulers` knows the establishments (the national policy if None); each message is
+        # re-checked under the policy and zone it was held with (release.follow.RecordedSchedulers)
         self.followers = Followers(store, schedulers or SchedulerLookup())
         self._smoother = Smoother(max_rate) if (max_rate or spread_seconds) else None
         self._window = SpreadWindow(spread_seconds, RECOUNT_SECONDS) if spread_seconds else None
