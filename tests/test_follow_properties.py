@@ -1,6 +1,7 @@
 """Hypothesis: whatever smoothing, failing deliveries and killed workers do, every delivery of
 a parents' grade is at least the policy's delay after every delivery of its students' copy,
-nothing goes out before its release time, and every parents' delivery is in an open window."""
+nothing goes out before its release time, and every delivery, the students' as the parents',
+is in an open window of its audience."""
 
 from __future__ import annotations
 
@@ -157,6 +158,8 @@ def test_parents_grades_follow_the_students_actual_delivery(
     for students, parents, students_release, parents_release in pairs:
         for t in times.get(students, []):
             assert t >= students_release
+            when = datetime.fromtimestamp(t, PARIS)
+            assert not SCHED.is_quiet(when, Audience.STUDENTS), when
         for t in times.get(parents, []):
             assert t >= parents_release
             when = datetime.fromtimestamp(t, PARIS)
