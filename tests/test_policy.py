@@ -176,13 +176,26 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
     [
         ("bad.toml", 'open_hours = { start = "07:00"\n', ["not valid TOML", "line 1"]),
         ("bad.json", '{"open_hours": ', ["not valid JSON"]),
-        ("unknown.toml", 'colour = "blue"\n', ["colour", "Extra inputs", "'blue'"]),
+        (
+            "unknown.toml",
+            'colour = "blue"\n',
+            ["colour", "Extra inputs", "'blue'", "accepted fields: audiences,", "weekend_days"],
+        ),
+        (
+            "delay.toml",
+            "[grade_parent_delay]\nhours = 48\n",
+            ["grade_parent_delay", "{'hours': 48}", 'ISO 8601 duration such as "PT24H"'],
+        ),
         (
             "weekday.toml",
             'weekend_days = ["samedi", "funday"]\n',
             ["weekend_days", "'funday'", "expected 0–6"],
         ),
-        ("time.toml", '[open_hours]\nstart = "25:00"\n', ["open_hours.start", "'25:00'"]),
+        (
+            "time.toml",
+            '[open_hours]\nstart = "25:00"\n',
+            ["open_hours.start", "'25:00'", 'a local time "HH:MM"'],
+        ),
         (
             "order.toml",
             '[open_hours]\nstart = "19:00"\nend = "08:00"\n',

@@ -439,14 +439,28 @@ def _weekday(value: Any) -> int:
     )
 
 
+# What a policy file may write where pydantic's own message names only the type it wanted.
+_ACCEPTED = {
+    "time_delta_type": 'expected an ISO 8601 duration such as "PT24H" or "P2D", or seconds',
+    "time_delta_parsing": 'expected an ISO 8601 duration such as "PT24H" or "P2D", or seconds',
+    "time_type": 'expected a local time "HH:MM" such as "07:30"',
+    "time_parsing": 'expected a local time "HH:MM" such as "07:30"',
+}
+
+
 def _describe(exc: ValidationError, source: str) -> str:
+    """One line per error: where, what is wrong, the value given and what is accepted."""
     parts = []
     for err in exc.errors():
         loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
         msg = err["msg"].removeprefix("Value error, ")
+        accepted = _ACCEPTED.get(err["type"])
+        if err["type"] == "extra_forbidden" and len(err["loc"]) == 1:
+            accepted = "accepted fields: " + ", ".join(sorted(Policy.model_fields))
         value = err.get("input")
-        shown = "" if isinstance(value, dict) else f" (got {value!r})"
-        parts.append(f"{loc}: {msg}{shown}")
+        # a model's own check gets the whole table as input: not worth repeating
+        shown = "" if isinstance(value, dict) and accepted is None else f" (got {value!r})"
+        parts.append(f"{loc}: {msg}{shown}" + (f"; {accepted}" if accepted else ""))
     return f"{source}: " + "; ".join(parts)
 
 
