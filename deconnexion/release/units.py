@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Container, Hashable, Sequence
+from collections.abc import Callable, Container, Hashable, Sequence
 from dataclasses import dataclass
-from datetime import tzinfo
+from datetime import datetime, tzinfo
 from zoneinfo import ZoneInfoNotFoundError
 
+from deconnexion.core.frozen import frozen_builder
 from deconnexion.core.message import ReasonCode
 from deconnexion.core.timeutil import from_epoch, zone
 from deconnexion.release.deliver import Delivery
@@ -23,6 +24,7 @@ from deconnexion.store.base import HeldMessage
 
 __all__ = [
     "QUIET_CODES",
+    "ReleaseTimes",
     "Unit",
     "advance",
     "backoff_delay",
@@ -98,14 +100,39 @@ def _tz(message: HeldMessage) -> tzinfo:
     return found
 
 
-def single_delivery(message: HeldMessage) -> Delivery:
-    return Delivery(
+class ReleaseTimes:
+    """Release instants as aware datetimes in each establishment's zone, each (instant, zone)
+    built once: a batch is mostly one backlog due at the same instant (Monday 07:00), and a
+    dict lookup costs a tenth of `datetime.fromtimestamp` with a zone (1 µs)."""
+
+    __slots__ = ("_seen",)
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[float, object], datetime] = {}
+
+    def __call__(self, message: HeldMessage) -> datetime:
+        decision = message.decision
+        key = (message.release_at, decision.get("timezone") if isinstance(decision, dict) else None)
+        found = self._seen.get(key)
+        if found is None:
+            found = self._seen[key] = from_epoch(message.release_at, _tz(message))
+        return found
+
+
+# `Delivery(...)` in two thirds of the time (2.1 µs instead of 3.4), its checks still run
+# (see core/frozen.py): one per message released
+_delivery: Callable[..., Delivery] = frozen_builder(Delivery)
+
+
+def single_delivery(message: HeldMessage, times: ReleaseTimes | None = None) -> Delivery:
+    """What one message's deliverer call sends; `times`, a batch's shared `ReleaseTimes`."""
+    return _delivery(
         idempotency_key=message.idempotency_key,
         establishment=message.establishment,
         recipients=tuple(message.recipients),
         payload=message.payload,
         content_type=message.content_type,
-        release_at=from_epoch(message.release_at, _tz(message)),
+        release_at=(times or ReleaseTimes())(message),
         ids=(message.id,),
         kinds=(message.kind,),
         attempt=message.attempts,
@@ -139,8 +166,9 @@ def build_units(messages: Sequence[HeldMessage], *, digest: bool) -> list[Unit]:
     """Units in claim order. With `digest`, consecutive messages of one recipient (not
     interrupted by a message to several recipients including them) merge into one digest
     placed where the first of them was."""
+    times = ReleaseTimes()
     if not digest:
-        return [Unit([m], single_delivery(m), recipient_keys(m)) for m in messages]
+        return [Unit([m], single_delivery(m, times), recipient_keys(m)) for m in messages]
     groups: list[list[HeldMessage]] = []
     open_group: dict[RecipientKey, int] = {}
     for m in messages:
@@ -158,7 +186,7 @@ def build_units(messages: Sequence[HeldMessage], *, digest: bool) -> list[Unit]:
     units = []
     for group in groups:
         if len(group) == 1:
-            units.append(Unit(group, single_delivery(group[0]), recipient_keys(group[0])))
+            units.append(Unit(group, single_delivery(group[0], times), recipient_keys(group[0])))
         else:
             units.append(Unit(group, digest_delivery(group), recipient_keys(group[0])))
     return units

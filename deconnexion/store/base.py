@@ -44,6 +44,8 @@ from dataclasses import dataclass, field, fields
 from operator import attrgetter
 from typing import Any, Literal, Protocol, overload, runtime_checkable
 
+from deconnexion.core.frozen import frozen_builder
+
 __all__ = [
     "AUDIT_ACTIONS",
     "PENDING",
@@ -58,6 +60,7 @@ __all__ = [
     "Rescheduled",
     "State",
     "Stats",
+    "build_held",
     "held_fields",
     "priority_for",
     "rows_of",
@@ -171,6 +174,9 @@ HeldFields = tuple[Any, ...]  # a HeldMessage's field values, in field order
 held_fields: Callable[[HeldMessage], HeldFields] = attrgetter(
     *(f.name for f in fields(HeldMessage))
 )  # one C call per message instead of one attribute read per field
+# `HeldMessage(...)` at a fifth of the cost (1.4 µs instead of 7): how stores decode the rows
+# they read, a claimed batch above all (see core/frozen.py)
+build_held: Callable[..., HeldMessage] = frozen_builder(HeldMessage)
 
 
 class HeldRows(Sequence[HeldMessage]):

@@ -28,7 +28,14 @@ from deconnexion.errors import (
     StoreError,
     StoreRefusedError,
 )
-from deconnexion.store.base import AuditEntry, HeldMessage, InsertOutcome, Rescheduled, State
+from deconnexion.store.base import (
+    AuditEntry,
+    HeldMessage,
+    InsertOutcome,
+    Rescheduled,
+    State,
+    build_held,
+)
 from deconnexion.store.codec import write_encoder
 from deconnexion.store.common import (
     COLUMNS,
@@ -433,7 +440,7 @@ def _decode(r: Sequence[Any]) -> HeldMessage:
     v[_PAYLOAD] = bytes(v[_PAYLOAD])
     v[_REASONS] = tuple(v[_REASONS])
     v[_SEQ] = int(v[_SEQ])
-    return HeldMessage(*v)
+    return build_held(*v)
 
 
 def _one_line(exc: BaseException) -> str:

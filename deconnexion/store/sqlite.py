@@ -30,6 +30,7 @@ from deconnexion.store.base import (
     HeldMessage,
     InsertOutcome,
     Rescheduled,
+    build_held,
     held_fields,
     rows_of,
 )
@@ -498,7 +499,7 @@ def _decode_many(rows: Iterable[Sequence[Any]]) -> builtins.list[HeldMessage]:
             expires_at,
         ) = r  # fmt: skip
         out.append(
-            HeldMessage(
+            build_held(
                 id_,
                 establishment,
                 key,
