@@ -221,6 +221,31 @@ def test_an_expired_lease_makes_the_message_claimable_again(store: HoldStore) ->
     assert row is not None and row.state == "released" and row.attempts == 2
 
 
+def test_no_delivery_starts_once_most_of_the_lease_has_passed(store: HoldStore) -> None:
+    clock = FakeClock()
+    ids = hold(
+        store, held("a"), held("b", recipients=("parent:2",)), held("c", recipients=("parent:3",))
+    )
+    sent: list[str] = []
+
+    def slow_first(delivery: Delivery) -> None:  # the first delivery takes 85 % of the lease
+        if not sent:
+            clock.t += 51.0
+        sent.append(delivery.idempotency_key)
+
+    worker, rec = make(
+        store, clock, Recorder(clock, fail=slow_first), lease_seconds=60.0, concurrency=1
+    )
+    assert asyncio.run(worker.run_once()) == 3
+    assert rec.keys == ["a"] and worker.counters["deferred"] == 2
+    for mid in ids[1:]:  # given back before their lease ended, due now, not an attempt
+        row = store.get(EST, mid)
+        assert row is not None and row.state == "held" and row.attempts == 0
+        assert row.next_attempt_at == clock.t
+    drain(worker)
+    assert rec.keys == ["a", "b", "c"]
+
+
 def test_a_message_that_keeps_killing_workers_ends_dead(store: HoldStore) -> None:
     clock = FakeClock()
     (mid,) = hold(store, held("poison"))

@@ -72,10 +72,15 @@ class ClaimedBatch:
         self.pause = pause
         self.stopping = stopping
         self.followers = followers
+        self.horizon = float("inf")  # no delivery starts later (set by `process`)
 
     async def process(
         self, batch: list[HeldMessage], claimed_at: float, tally: dict[str, int]
     ) -> None:
+        # No delivery starts after LEASE_USE of the lease: a batch claimed ahead (the worker's
+        # prefetch) or slowed down (an overloaded machine) that reaches it gives the rest
+        # back instead, before the lease ends and another worker may claim and deliver it.
+        self.horizon = claimed_at + self.settings.lease_seconds * LEASE_USE
         worn = [m for m in batch if m.attempts > self.settings.max_attempts]
         if worn:
             # leases expired max_attempts times: the worker dies on it, or cannot finish in time
@@ -102,7 +107,7 @@ class ClaimedBatch:
         units = build_units(batch, digest=self.settings.digest)
         tally["digests"] += sum(1 for u in units if u.delivery.digest)
         slots = self.send_slots(units, claimed_at)
-        horizon = claimed_at + self.settings.lease_seconds * LEASE_USE
+        horizon = self.horizon
         later = [i for i, slot in enumerate(slots) if slot > horizon]
         if later:
             tally["deferred"] += await self.give_back(
@@ -161,6 +166,8 @@ class ClaimedBatch:
             return _TooEarly(unit.release_at, now)
         if any(_expired(m, now) for m in unit.messages):
             return EXPIRED  # its time passed while the batch was paced: not sent
+        if now > self.horizon:
+            return LEASE_SPENT  # too late to start: the lease may end while it is sent
         try:
             await self.deliverer(unit.delivery)
         except Exception as exc:
@@ -177,6 +184,7 @@ class ClaimedBatch:
         failures: list[tuple[HeldMessage, str, float | None]] = []
         early: list[tuple[list[HeldMessage], float]] = []
         expired: list[HeldMessage] = []
+        spent: list[tuple[list[HeldMessage], float]] = []
         blocked: dict[int, float] = {}
         for unit in units:
             if id(unit) not in outcomes:
@@ -190,6 +198,9 @@ class ClaimedBatch:
                 if rest:  # a digest with fresh items too: those go next time, in order
                     early.append((rest, now))
                     blocked[id(unit)] = now
+            elif outcome is LEASE_SPENT:
+                spent.append((unit.messages, now))
+                blocked[id(unit)] = now
             elif isinstance(outcome, _TooEarly):
                 log.error("%s; not delivered, given back", outcome)
                 early.append((unit.messages, unit.release_at))
@@ -220,6 +231,16 @@ class ClaimedBatch:
         if early:
             tally["early_skipped"] += sum(len(messages) for messages, _ in early)
             await self.give_back(early)
+        if spent:
+            given = await self.give_back(spent)
+            tally["deferred"] += given
+            log.warning(
+                "%d claimed messages given back undelivered: %.0f%% of their %.0fs lease had "
+                "passed (a slow batch or an overloaded machine)",
+                given,
+                LEASE_USE * 100,
+                self.settings.lease_seconds,
+            )
         return blocked
 
     def failure_plan(
@@ -289,6 +310,13 @@ class _Expired(Exception):
 
 
 EXPIRED = _Expired()
+
+
+class _LeaseSpent(Exception):
+    """The outcome of a unit not sent because LEASE_USE of its lease had passed."""
+
+
+LEASE_SPENT = _LeaseSpent()
 
 
 class _TooEarly(Exception):
