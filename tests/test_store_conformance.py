@@ -86,6 +86,33 @@ def test_a_held_message_reads_back_field_for_field(store: HoldStore) -> None:
     assert replace(got, seq=0) == m
 
 
+def test_one_batch_mixing_empty_and_given_optional_fields_reads_back_field_for_field(
+    store: HoldStore,
+) -> None:
+    # SQLite writes the rows leaving the same optional columns empty with one statement each
+    # (NULL in its SQL): every combination in one batch, each row must read back as given
+    given = {
+        "collapse_key": "c",
+        "actor": "prof.b",
+        "justification": "alerte",
+        "publish_to_students_at": T0 - 5.5,
+        "key_scope": "prof.b",
+        "policy": "d" * 64,
+        "expires_at": T0 + 99.0,
+    }
+    batch = []
+    for n, empty in enumerate(itertools.product((False, True), repeat=len(given))):
+        fields = {f: None if e else v for (f, v), e in zip(given.items(), empty, strict=True)}
+        if fields["collapse_key"] is not None:
+            fields["collapse_key"] = f"c{n}"
+        batch.append(msg(f"mix-{n}", **fields))
+    outcomes = store.insert_many(batch, now=T0 - 10)
+    assert [o.outcome for o in outcomes] == ["held"] * len(batch)
+    for m in batch:
+        got = store.get(EST, m.id)
+        assert got is not None and replace(got, seq=0) == m
+
+
 def test_empty_meta_and_decision_read_back_as_empty_dicts(store: HoldStore) -> None:
     (mid,) = put(store, msg(meta={}, decision={}))
     got = store.get(EST, mid)

@@ -11,7 +11,7 @@ from test_store_conformance import EST, T0, msg, put
 
 from deconnexion.store.base import HoldStore
 from deconnexion.store.common import load_queries, statements
-from deconnexion.store.sqlite import APPLICATION_ID, SCHEMA_VERSION, SQLiteStore
+from deconnexion.store.sqlite import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION, SQLiteStore
 
 
 def state_of(store: HoldStore, message_id: str) -> str | None:
@@ -128,7 +128,7 @@ def test_a_version_1_sqlite_store_migrates_and_scopes_old_keys_by_their_actor(
 ) -> None:
     path = tmp_path / "v1.db"
     conn = sqlite3.connect(path, isolation_level=None)
-    for stmt in statements(load_queries("sqlite.sql")["schema_v1"]):
+    for stmt in statements(MIGRATIONS[1]):
         conn.execute(stmt)
     conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
     conn.execute("PRAGMA user_version = 1")

@@ -30,11 +30,10 @@ from deconnexion.store.base import (
     HeldMessage,
     InsertOutcome,
     Rescheduled,
-    build_held,
     held_fields,
     rows_of,
 )
-from deconnexion.store.codec import dicts_decoder, dumps, strings_decoder, write_encoder
+from deconnexion.store.codec import dumps
 from deconnexion.store.common import (
     COLUMNS,
     Waker,
@@ -46,6 +45,7 @@ from deconnexion.store.common import (
 )
 from deconnexion.store.insert_plan import Existing, Key, collapse_keys_of, keys_of, plan_inserts
 from deconnexion.store.sql_body import SQLBody
+from deconnexion.store.sqlite_rows import HEAD, NullFreeRows, decode_many, insert_statements
 
 __all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "SQLiteStore"]
 
@@ -56,8 +56,12 @@ _BODY = ("payload", "meta", "decision")
 # 64 bits), not of the database: only that write's request is at fault.
 _REFUSED = (sqlite3.DataError, UnicodeError, OverflowError)
 Q = load_queries(
-    "sqlite.sql", columns=", ".join(("b." if c in _BODY else "h.") + c for c in COLUMNS)
+    "sqlite.sql",
+    columns=", ".join(("b." if c in _BODY else "h.") + c for c in COLUMNS),
+    head=", ".join(HEAD),
+    values="{values}",  # filled per statement by insert_statements
 )
+INSERTS = insert_statements(Q["insert_held"])
 # version n: the block that turns version n-1 into n
 MIGRATIONS = {n: Q[f"schema_v{n}"] for n in range(1, SCHEMA_VERSION + 1)}
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
@@ -220,7 +224,7 @@ class SQLiteStore(SQLBody):
         return decoded
 
     def _decode_rows(self, rows: Iterable[Sequence[Any]]) -> builtins.list[HeldMessage]:
-        return _decode_many(rows)
+        return decode_many(rows)
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -253,7 +257,7 @@ class SQLiteStore(SQLBody):
             c.execute("RELEASE fresh")
             return None
         c.execute("RELEASE fresh")
-        return [InsertOutcome(r[0], "held", r[14]) for r in rows]
+        return [InsertOutcome(r[_ID], "held", r[_RELEASE_AT]) for r in rows]
 
     def _insert_planned(
         self, c: sqlite3.Connection, messages: Sequence[HeldMessage], now: float
@@ -278,9 +282,10 @@ class SQLiteStore(SQLBody):
         self, c: sqlite3.Connection, rows: Sequence[HeldFields], states: Iterable[str], now: float
     ) -> None:
         first = c.execute(Q["last_seq"]).fetchone()[0] + 1
-        heads, bodies = _rows(rows, states, first, now)
-        c.executemany(Q["insert_held"], heads)
-        c.executemany(Q["insert_body"], bodies)
+        written = NullFreeRows(INSERTS, rows, states, first, now)
+        for statement, heads in written.inserts():
+            c.executemany(statement, heads)
+        c.executemany(Q["insert_body"], written.bodies)
 
     def release_now(
         self, establishment: str, message_id: str, actor: str | None, now: float
@@ -309,7 +314,7 @@ class SQLiteStore(SQLBody):
         with self._tx() as c:
             seqs = [r[0] for r in c.execute(Q["claim_due"], params)]
             rows = c.execute(Q["by_seqs"], {"seqs": dumps(seqs)}).fetchall() if seqs else []
-        out = _decode_many(rows)
+        out = decode_many(rows)
         out.sort(key=lambda m: (m.release_at, m.priority, m.seq))
         return out
 
@@ -343,7 +348,7 @@ class SQLiteStore(SQLBody):
         with self._tx() as c:
             seqs = [r[0] for r in c.execute(Q["expire"], params)]
             rows = c.execute(Q["by_seqs"], {"seqs": dumps(seqs)}).fetchall() if seqs else []
-            self._audit(c, [expire_entry(m, worker_id, now) for m in _decode_many(rows)])
+            self._audit(c, [expire_entry(m, worker_id, now) for m in decode_many(rows)])
         return len(seqs)
 
     def give_back(self, ids: Sequence[str], worker_id: str, now: float, at: float) -> int:
@@ -365,7 +370,7 @@ class SQLiteStore(SQLBody):
         now: float,
     ) -> int:
         with self._tx() as c:
-            rows = _decode_many(c.execute(Q["held_of"], {"establishment": establishment}))
+            rows = decode_many(c.execute(Q["held_of"], {"establishment": establishment}))
             changed, audit, policies = plan_reschedule(
                 rows, fn, establishment=establishment, actor=actor, now=now
             )
@@ -427,113 +432,13 @@ class SQLiteStore(SQLBody):
 
 
 _RELEASE_AT, _EXPIRES_AT = COLUMNS.index("release_at"), COLUMNS.index("expires_at")
-_COLLAPSE_KEY = COLUMNS.index("collapse_key")
+_ID, _COLLAPSE_KEY = COLUMNS.index("id"), COLUMNS.index("collapse_key")
 
 
 def _expired(row: HeldFields) -> bool:
     """Released after it expires (see `insert_plan.expired`), read from a field tuple."""
     expires = row[_EXPIRES_AT]
     return expires is not None and row[_RELEASE_AT] > expires
-
-
-def _rows(
-    rows: Sequence[HeldFields], states: Iterable[str], first_seq: int, now: float
-) -> tuple[builtins.list[tuple[Any, ...]], builtins.list[tuple[Any, ...]]]:
-    """Rows for `held` and `held_body` from `HeldMessage` field tuples; seq numbers from
-    `first_seq` on."""
-    enc = write_encoder()
-    heads = []
-    bodies = []
-    for seq, row, state in zip(itertools.count(first_seq), rows, states):
-        (
-            id_, establishment, key, collapse_key, kind, audience, sender_role, urgent,
-            priority, recipients, payload, content_type, meta, created_at, release_at,
-            next_attempt_at, reasons, decision, _state, _attempts, _lease_until, _worker_id,
-            _last_error, _released_at, _seq, actor, justification, publish, key_scope, policy,
-            expires_at,
-        ) = row  # fmt: skip
-        heads.append(
-            (
-                seq,
-                id_,
-                establishment,
-                key,
-                collapse_key,
-                kind,
-                audience,
-                sender_role,
-                1 if urgent else 0,
-                priority,
-                enc(recipients),
-                content_type,
-                created_at,
-                release_at,
-                next_attempt_at,
-                enc(reasons),
-                state,
-                actor,
-                justification,
-                publish,
-                now,
-                release_at,
-                key_scope,
-                policy,
-                expires_at,
-            )
-        )
-        bodies.append((seq, payload, enc(meta), enc(decision)))
-    return heads, bodies
-
-
-def _decode_many(rows: Iterable[Sequence[Any]]) -> builtins.list[HeldMessage]:
-    """Decode rows. Lists of ids and codes become tuples; dicts are never shared."""
-    strings = strings_decoder()
-    dicts = dicts_decoder()
-    out = []
-    for r in rows:
-        (
-            id_, establishment, key, collapse_key, kind, audience, sender_role, urgent,
-            priority, recipients, payload, content_type, meta, created_at, release_at,
-            next_attempt_at, reasons, decision, state, attempts, lease_until, worker_id,
-            last_error, released_at, seq, actor, justification, publish, key_scope, policy,
-            expires_at,
-        ) = r  # fmt: skip
-        out.append(
-            build_held(
-                id_,
-                establishment,
-                key,
-                collapse_key,
-                kind,
-                audience,
-                sender_role,
-                bool(urgent),
-                priority,
-                strings(recipients),
-                payload,
-                content_type,
-                dicts(meta),
-                created_at,
-                release_at,
-                next_attempt_at,
-                strings(reasons),
-                dicts(decision),
-                state,
-                attempts,
-                lease_until,
-                worker_id,
-                last_error,
-                released_at,
-                seq,
-                actor,
-                justification,
-                publish,
-                key_scope,
-                policy,
-                expires_at,
-            )
-        )
-    return out
 
 
 def _one_line(exc: BaseException) -> str:

@@ -150,12 +150,9 @@ UPDATE held SET state = 'replaced' WHERE id = ? AND state = 'held';
 SELECT coalesce(max(seq), 0) FROM held;
 
 -- name: insert_held
-INSERT INTO held (
-    seq, id, establishment, idempotency_key, collapse_key, kind, audience, sender_role, urgent,
-    priority, recipients, content_type, created_at, release_at, next_attempt_at, reasons,
-    state, actor, justification, publish_to_students_at, held_at, held_release_at, key_scope,
-    policy, expires_at
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+-- the columns of sqlite_rows.HEAD; the values: a placeholder per column, or NULL where all rows of
+-- the statement leave that optional column empty (filled per statement: sqlite_rows.NullFreeRows)
+INSERT INTO held ({head}) VALUES ({values});
 
 -- name: insert_body
 INSERT INTO held_body (seq, payload, meta, decision) VALUES (?, ?, ?, ?);
