@@ -56,6 +56,13 @@ def _stdin(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="answer JSON lines read on stdin, one request per line (fields as the flags)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="with --stdin: processes answering a big input (default: one per core; 1: one "
+        "process)",
+    )
 
 
 def _policy(args: argparse.Namespace) -> Any:
@@ -90,9 +97,18 @@ def _batch(args: argparse.Namespace, command: str) -> int:
             accepted="--stdin with only --policy",
             code="conflicting_arguments",
         )
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(
+            f"--workers {args.workers}: at least one process answers",
+            field="workers",
+            value=args.workers,
+            accepted="a whole number of at least 1",
+        )
     from deconnexion.cli.batch import answer_lines
 
-    return answer_lines(command, _policy(args), sys.stdin.buffer, sys.stdout.buffer)
+    return answer_lines(
+        command, _policy(args), sys.stdin.buffer, sys.stdout.buffer, workers=args.workers
+    )
 
 
 # -- commands --------------------------------------------------------------------------------

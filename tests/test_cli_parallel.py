@@ -1,0 +1,105 @@
+"""A big `--stdin` input answered by worker processes: the same bytes as one process, in order,
+whatever the blocks; one process when asked, or when the input is short."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+
+import pytest
+from _batch_support import mixed_input, reference_bytes
+
+from deconnexion.cli import batch, main
+from deconnexion.cli.batch import Answerer, _blocks, answer_lines
+from deconnexion.cli.lean import LeanRelease
+from deconnexion.cli.parallel import answer_block, answer_in_workers
+
+
+def check_lines() -> bytes:
+    lines = [
+        b'{"instant": "2025-11-14T20:00:00+01:00", "zone": "C"}',
+        b'{"instant": "2025-11-14T19:00:00+01:00", "uai": "0750001A", "audience": "staff"}',
+        b'{"instant": "2025-11-14T19:00:00", "zone": "C"}',
+        b'{"instant": "2025-11-14T19:00:00+01:00", "zone": "C", "kind": "grade"}',
+        b"\xff",
+        b"",
+    ]
+    return b"\n".join(lines * 400) + b"\n"
+
+
+@pytest.mark.parametrize("more_waiting", [True, False], ids=["streaming", "line-at-a-time"])
+def test_workers_write_the_reference_bytes_in_order(more_waiting):
+    data = mixed_input(valid_first=False)
+    sink = io.BytesIO()
+    answer = LeanRelease(Answerer("release"))
+    refused = answer_in_workers(
+        answer, _blocks(io.BytesIO(data)), sink, 2, waiting=lambda: more_waiting
+    )
+    assert refused is True
+    assert sink.getvalue() == reference_bytes("release", data)
+
+
+def test_workers_answer_check_lines_too():
+    data = check_lines()
+    sink = io.BytesIO()
+    answer_in_workers(Answerer("check"), _blocks(io.BytesIO(data)), sink, 2, lambda: True)
+    assert sink.getvalue() == reference_bytes("check", data)
+
+
+def test_answer_lines_switches_to_workers_after_the_first_lines(monkeypatch):
+    used = []
+
+    def spy(*args, **kwargs):
+        used.append(args[3])
+        return answer_in_workers(*args, **kwargs)
+
+    monkeypatch.setattr(batch, "answer_in_workers", spy)
+    monkeypatch.setattr(batch, "can_fork", lambda: True)
+    data = mixed_input(valid_first=True)
+    sink = io.BytesIO()
+    assert answer_lines("release", None, io.BytesIO(data), sink, 2, parallel_after=100) == 2
+    assert used == [2]
+    assert sink.getvalue() == reference_bytes("release", data)
+
+
+def test_one_worker_or_a_short_input_stays_in_one_process(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("no worker process expected")
+
+    monkeypatch.setattr(batch, "answer_in_workers", refuse)
+    data = check_lines()
+    for workers, after in ((1, 0), (2, 10**9)):
+        sink = io.BytesIO()
+        answer_lines("check", None, io.BytesIO(data), sink, workers, parallel_after=after)
+        assert sink.getvalue() == reference_bytes("check", data)
+
+
+def test_a_block_is_its_lines_answers_each_with_its_newline():
+    answer = Answerer("check")
+    text, refused = answer_block(answer, b'{"zone": "C"}\n\nnot json')
+    lines = text.decode().split("\n")
+    assert len(lines) == 4 and lines[-1] == "" and refused is True
+
+
+def test_release_stdin_with_two_workers_through_the_real_command(tmp_path):
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(mixed_input(valid_first=True) * 3)  # over PARALLEL_AFTER lines
+    outs = []
+    for workers in ("1", "2"):
+        with path.open("rb") as stdin:
+            done = subprocess.run(
+                [sys.executable, "-m", "deconnexion", "release", "--stdin", "--workers", workers],
+                stdin=stdin,
+                capture_output=True,
+                timeout=300,
+            )
+        assert done.returncode == 2, done.stderr
+        outs.append(done.stdout)
+    assert outs[0] == outs[1] == reference_bytes("release", path.read_bytes())
+
+
+def test_workers_below_one_is_refused_by_name(capsys):
+    assert main(["release", "--stdin", "--workers", "0", "--json"]) == 2
+    out = capsys.readouterr().out
+    assert '"field": "workers"' in out and '"value": 0' in out
