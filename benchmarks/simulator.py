@@ -40,23 +40,37 @@ from typing import Any
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from examples.simulator.run import RunOptions, simulate  # noqa: E402
+from examples.simulator.stages import Stages  # noqa: E402
 from examples.simulator.summary import per_minute, summarize  # noqa: E402
 from examples.simulator.traffic import TrafficConfig  # noqa: E402
 
 TERM = (date(2025, 9, 1), date(2025, 12, 7))  # 14 weeks, zone C, Toussaint included
-TARGET_SECONDS = 60.0
-STAGES = ("generate", "hold_and_release", "read_store", "summary")
+TARGET_SECONDS = 30.0
+# (key, label): the stages of one process, in order; "driver" is the event loop's own share of
+# hold_and_release (reading the next due instant, moving the clock), what the others leave
+STAGES = (
+    ("start", "process start (fork, or spawn and imports)"),
+    ("generate", "generate traffic"),
+    ("decide", "decide (`Scheduler.decide`, open-hours fast path)"),
+    ("hold", "hold (`HoldQueue.hold_many` batches)"),
+    ("release", "release (`ReleaseWorker.run_once`)"),
+    ("driver", "event loop (next due instant, clock)"),
+    ("read_store", "read the store's counts"),
+    ("check", "summary and checks"),
+)
 
 
-def shard(config: TrafficConfig, options: RunOptions) -> dict[str, Any]:
-    """One process: simulate this shard's collèges, summarize, return what the table needs."""
-    cpu = time.process_time()
+def shard(config: TrafficConfig, options: RunOptions, started: float) -> dict[str, Any]:
+    """One process: simulate this shard's collèges, check the run, return what the table
+    needs. `started`: the parent's `perf_counter()` when it started the processes (one
+    monotonic clock for all the processes of the machine)."""
+    startup = Stages()
+    startup.add("start", time.perf_counter() - started, time.process_time())
     run = simulate(config, options=options, progress=config.shard == 0)
-    mark = time.perf_counter()
-    summary = summarize(run)
-    without, delivered = per_minute(run)
-    walls = dict(run.wall_seconds)
-    walls["summary"] = time.perf_counter() - mark
+    check = Stages()
+    with check("check"):
+        summary = summarize(run)
+        without, delivered = per_minute(run)
     return {
         "messages": summary["messages"]["total"],
         "held": summary["messages"]["held"],
@@ -66,16 +80,30 @@ def shard(config: TrafficConfig, options: RunOptions) -> dict[str, Any]:
             "exactly_once": summary["exactly_once"]["ok"],
             "store_counts": summary["store_check"]["ok"],
         },
-        "seconds": walls,
-        "cpu_seconds": time.process_time() - cpu,
+        "seconds": _per_stage(startup.wall | run.wall_seconds | check.wall),
+        "cpu_seconds": _per_stage(startup.cpu | run.cpu_seconds | check.cpu),
         "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "without": dict(without),
         "delivered": dict(delivered),
     }
 
 
-def _shard_args(args: tuple[TrafficConfig, RunOptions]) -> dict[str, Any]:
+def _per_stage(seconds: dict[str, float]) -> dict[str, float]:
+    """The table's stages; "driver" is what hold_and_release leaves to the event loop."""
+    inner = sum(seconds.get(k, 0.0) for k in ("decide", "hold", "release"))
+    seconds = seconds | {"driver": seconds.get("hold_and_release", 0.0) - inner}
+    return {key: seconds.get(key, 0.0) for key, _label in STAGES}
+
+
+def _shard_args(args: tuple[TrafficConfig, RunOptions, float]) -> dict[str, Any]:
     return shard(*args)
+
+
+def _processes() -> multiprocessing.context.BaseContext:
+    """Fork where there is fork: a child starts with the parent's imports (spawn imports
+    deconnexion, pydantic and the simulator again in each process, a second or more)."""
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
 
 
 def measure(
@@ -106,10 +134,10 @@ def measure(
         jobs.append((replace(config, shard=k, shards=processes), options))
     started = time.perf_counter()
     if processes == 1:
-        parts = [shard(*jobs[0])]
+        parts = [shard(*jobs[0], started)]
     else:
-        with multiprocessing.get_context("spawn").Pool(processes) as pool:
-            parts = pool.map(_shard_args, jobs)
+        with _processes().Pool(processes) as pool:
+            parts = pool.map(_shard_args, [(*job, started) for job in jobs])
     wall = time.perf_counter() - started
     without: Counter[int] = Counter()
     delivered: Counter[int] = Counter()
@@ -128,9 +156,12 @@ def measure(
         "spread_minutes": (spread or 0) / 60,
         "wall_seconds": round(wall, 2),
         "stage_seconds_slowest_process": {
-            stage: round(max(p["seconds"].get(stage, 0.0) for p in parts), 2) for stage in STAGES
+            stage: round(max(p["seconds"][stage] for p in parts), 2) for stage, _ in STAGES
         },
-        "cpu_seconds": round(sum(p["cpu_seconds"] for p in parts), 1),
+        "stage_cpu_seconds_all_processes": {
+            stage: round(sum(p["cpu_seconds"][stage] for p in parts), 2) for stage, _ in STAGES
+        },
+        "cpu_seconds": round(sum(sum(p["cpu_seconds"].values()) for p in parts), 1),
         "messages_per_second": round(sum(p["messages"] for p in parts) / wall),
         "max_rss_mb_per_process": round(max(p["max_rss_mb"] for p in parts)),
         "checks": checks,
@@ -139,12 +170,12 @@ def measure(
             "without_smoothing": max(without.values(), default=0),
             "as_delivered": max(delivered.values(), default=0),
         },
-        "within_target": wall < TARGET_SECONDS,
+        "within_target": wall <= TARGET_SECONDS,
     }
 
 
 def table(r: dict[str, Any]) -> str:
-    s = r["stage_seconds_slowest_process"]
+    s, c = r["stage_seconds_slowest_process"], r["stage_cpu_seconds_all_processes"]
     lines = [
         f"Simulator benchmark — {r['establishments']} collèges, {r['messages']:,} messages, "
         f"{TERM[0]} → {TERM[1]}, {r['processes']} process(es), worker resolution "
@@ -152,14 +183,10 @@ def table(r: dict[str, Any]) -> str:
         f"Python {platform.python_version()}, {os.cpu_count()} CPU, {platform.machine()}; "
         f"store: {r['store']}",
         "",
-        "| stage (slowest process) | seconds |",
-        "|---|---:|",
-        f"| generate traffic | {s['generate']:.1f} |",
-        f"| decide + hold + release (simulated clock) | {s['hold_and_release']:.1f} |",
-        f"| read the store | {s['read_store']:.1f} |",
-        f"| summary and checks | {s['summary']:.1f} |",
-        f"| **total, wall clock** | **{r['wall_seconds']:.1f}** |",
-        f"| CPU time, all processes | {r['cpu_seconds']:.1f} |",
+        "| stage | wall s (slowest process) | CPU s (all processes) |",
+        "|---|---:|---:|",
+        *(f"| {label} | {s[key]:.1f} | {c[key]:.1f} |" for key, label in STAGES),
+        f"| **total** | **{r['wall_seconds']:.1f}** | **{r['cpu_seconds']:.1f}** |",
         "",
         f"held {r['held']:,}, released exactly once {r['released']:,}; "
         f"{r['messages_per_second']:,} messages/s end to end; max RSS "
@@ -168,7 +195,7 @@ def table(r: dict[str, Any]) -> str:
         + ("all pass" if r["checks_ok"] else str(r["checks"])),
         f"peak minute: {r['peak_minute']['without_smoothing']:,} sends at release time, "
         f"{r['peak_minute']['as_delivered']:,} as delivered",
-        f"target < {TARGET_SECONDS:.0f} s: {'PASS' if r['within_target'] else 'MISS'}",
+        f"target ≤ {TARGET_SECONDS:.0f} s wall clock: {'PASS' if r['within_target'] else 'MISS'}",
     ]
     return "\n".join(lines)
 

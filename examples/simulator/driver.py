@@ -28,6 +28,7 @@ from deconnexion.release.deliver import Delivery
 from deconnexion.release.worker import ReleaseWorker
 from deconnexion.store import HoldStore
 
+from .stages import Stages
 from .traffic import SimMessage
 
 if TYPE_CHECKING:
@@ -91,8 +92,10 @@ class Driver:
         messages: Sequence[SimMessage],
         options: RunOptions,
         bar: Progress,
+        stages: Stages | None = None,
     ) -> None:
         self.store = store
+        self.stages = stages or Stages()
         self.clock = clock
         self.schedulers = schedulers
         self.messages = messages
@@ -145,18 +148,35 @@ class Driver:
             if due is None:
                 break
             self.clock.t = max(self.clock.t, self._run_at(due))
-            claimed = await self.worker.run_once()
+            claimed = await self._release()
             if claimed:
                 stalls = 0
-                # like `ReleaseWorker.run`: claim again at once until a claim comes back empty
-                # (which closes the smoothing window), unless an arrival comes first
-                while claimed and (i >= n or self.messages[i].created_at > self.clock.t):
-                    claimed = await self.worker.run_once()
+                # like `ReleaseWorker.run`: claim again at once while a claim comes back full,
+                # unless an arrival comes first. Smoothing: until a claim comes back empty
+                # (its claims are capped below `batch_size` by the planned rate).
+                while self._claim_again(claimed) and (
+                    i >= n or self.messages[i].created_at > self.clock.t
+                ):
+                    claimed = await self._release()
                 continue
             stalls += 1  # due, yet nothing claimable: move on rather than spin
             if stalls > 1000:
                 raise RuntimeError(f"the worker claims nothing although {due} is due")
             self.clock.t = max(self.clock.t, due) + 1.0
+
+    async def _release(self) -> int:
+        """One run of the real worker (one claim, its deliveries and acknowledgements)."""
+        with self.stages("release"):
+            return await self.worker.run_once()
+
+    def _claim_again(self, claimed: int) -> bool:
+        """Whether the worker claims again at once. Without smoothing, a claim short of
+        `batch_size` took everything due, so a second claim at the same instant would come
+        back empty: skipped (one store round trip per wake-up, thousands per term). Whatever
+        is due later is found by the next `next_due_at`."""
+        if self.smoothing:
+            return claimed > 0
+        return claimed >= self.worker.batch_size
 
     def _run_at(self, due: float) -> float:
         """When the worker runs for something due at `due`: then, or with a resolution, a
@@ -184,29 +204,31 @@ class Driver:
         limit = self.options.hold_batch
         j = i
         open_now = self._open_now
-        while j < n and messages[j].created_at < bound and len(batch) < limit:
-            m = messages[j]
-            if open_now(m):  # sent at once, no reason: what `decide` says in open hours
-                self.releases[j] = m.created_at
+        with self.stages("decide"):
+            while j < n and messages[j].created_at < bound and len(batch) < limit:
+                m = messages[j]
+                if open_now(m):  # sent at once, no reason: what `decide` says in open hours
+                    self.releases[j] = m.created_at
+                    j += 1
+                    continue
+                sched = self.schedulers[m.establishment]
+                message = m.to_message(sched.tz)
+                decision = sched.decide(message)
+                release = decision.release_at.timestamp()
+                self.releases[j] = release
+                self.reasons[j] = _codes(decision)
+                if decision.held:
+                    self.held[j] = True
+                    batch.append((j, message, decision))
+                    if release < bound:
+                        bound = min(bound, self._run_at(release))
+                elif m.urgent:
+                    self._override(m, sched, message, decision)
                 j += 1
-                continue
-            sched = self.schedulers[m.establishment]
-            message = m.to_message(sched.tz)
-            decision = sched.decide(message)
-            release = decision.release_at.timestamp()
-            self.releases[j] = release
-            self.reasons[j] = _codes(decision)
-            if decision.held:
-                self.held[j] = True
-                batch.append((j, message, decision))
-                if release < bound:
-                    bound = min(bound, self._run_at(release))
-            elif m.urgent:
-                self._override(m, sched, message, decision)
-            j += 1
         self.clock.t = max(self.clock.t, messages[j - 1].created_at)
         if batch:
-            self._hold(batch)
+            with self.stages("hold"):
+                self._hold(batch)
         return j
 
     def _payload(self, m: SimMessage) -> bytes:

@@ -24,6 +24,7 @@ from deconnexion.errors import StoreError
 from deconnexion.store import HoldStore, Stats, open_store
 
 from .driver import Driver, InlineLoop, SimClock
+from .stages import Stages
 from .traffic import SimMessage, TrafficConfig, establishments_for, generate
 
 __all__ = ["Progress", "RunOptions", "SimulationRun", "prepare_store", "simulate"]
@@ -67,7 +68,8 @@ class SimulationRun:
     audit_counts: dict[str, int] | None
     worker_counters: dict[str, Any]
     clock_end: float
-    wall_seconds: dict[str, float] = field(default_factory=dict)
+    wall_seconds: dict[str, float] = field(default_factory=dict)  # per stage, and "total"
+    cpu_seconds: dict[str, float] = field(default_factory=dict)  # same stages, CPU time
 
     @cached_property
     def index_of(self) -> dict[str, int]:
@@ -142,31 +144,28 @@ def simulate(
     """Generate, decide, hold, release; return everything observed."""
     options = options or RunOptions()
     policy = policy or Policy.national()
-    walls: dict[str, float] = {}
-    started = time.perf_counter()
-    establishments = establishments_for(config)
-    schedulers = {e.key: Scheduler(policy, e) for e in establishments}
-    messages = generate(config, schedulers)
-    walls["generate"] = time.perf_counter() - started
+    stages = Stages()
+    with stages("total"):
+        with stages("generate"):
+            establishments = establishments_for(config)
+            schedulers = {e.key: Scheduler(policy, e) for e in establishments}
+            messages = generate(config, schedulers)
 
-    bar = Progress(len(messages), progress)
-    store = prepare_store(options.store_url, options.fresh)
-    try:
-        mark = time.perf_counter()
-        start = messages[0].created_at if messages else 0.0
-        clock = SimClock(start)
-        driver = Driver(store, clock, schedulers, messages, options, bar)
-        with asyncio.Runner(loop_factory=InlineLoop) as runner:
-            runner.run(driver.run())
-        walls["hold_and_release"] = time.perf_counter() - mark
-        mark = time.perf_counter()
-        stats = store.stats()
-        audit_counts = _audit_counts(store, schedulers) if options.check_audit else None
-        walls["read_store"] = time.perf_counter() - mark
-    finally:
-        bar.close()
-        store.close()
-    walls["total"] = time.perf_counter() - started
+        bar = Progress(len(messages), progress)
+        store = prepare_store(options.store_url, options.fresh)
+        try:
+            start = messages[0].created_at if messages else 0.0
+            clock = SimClock(start)
+            driver = Driver(store, clock, schedulers, messages, options, bar, stages)
+            with stages("hold_and_release"):
+                with asyncio.Runner(loop_factory=InlineLoop) as runner:
+                    runner.run(driver.run())
+            with stages("read_store"):
+                stats = store.stats()
+                audit_counts = _audit_counts(store, schedulers) if options.check_audit else None
+        finally:
+            bar.close()
+            store.close()
     return SimulationRun(
         config=config,
         options=options,
@@ -185,7 +184,8 @@ def simulate(
         audit_counts=audit_counts,
         worker_counters=dict(driver.worker.counters),
         clock_end=clock.t,
-        wall_seconds=walls,
+        wall_seconds=stages.wall,
+        cpu_seconds=stages.cpu,
     )
 
 
