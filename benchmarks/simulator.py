@@ -52,7 +52,8 @@ STAGES = (
     ("start", "process start (fork, or spawn and imports)"),
     ("generate", "generate traffic"),
     ("decide", "decide (`Scheduler.decide`, open-hours fast path)"),
-    ("hold", "hold (`HoldQueue.hold_many` batches)"),
+    ("requests", "build the hold requests (simulator)"),
+    ("hold_many", "hold (`HoldQueue.hold_many` batches)"),
     ("release", "release (`ReleaseWorker.run_once`)"),
     ("driver", "event loop (next due instant, clock)"),
     ("read_store", "read the store's counts"),
@@ -80,6 +81,7 @@ def shard(config: TrafficConfig, options: RunOptions, started: float) -> dict[st
             "exactly_once": summary["exactly_once"]["ok"],
             "store_counts": summary["store_check"]["ok"],
         },
+        "calls": run.calls,
         "seconds": _per_stage(startup.wall | run.wall_seconds | check.wall),
         "cpu_seconds": _per_stage(startup.cpu | run.cpu_seconds | check.cpu),
         "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -89,9 +91,14 @@ def shard(config: TrafficConfig, options: RunOptions, started: float) -> dict[st
 
 
 def _per_stage(seconds: dict[str, float]) -> dict[str, float]:
-    """The table's stages; "driver" is what hold_and_release leaves to the event loop."""
-    inner = sum(seconds.get(k, 0.0) for k in ("decide", "hold", "release"))
-    seconds = seconds | {"driver": seconds.get("hold_and_release", 0.0) - inner}
+    """The table's stages: "driver" is what hold_and_release leaves to the event loop, and
+    "requests" what the "hold" stage leaves to the simulator around `hold_many`."""
+    get = seconds.get
+    seconds = seconds | {
+        "driver": get("hold_and_release", 0.0)
+        - sum(get(k, 0.0) for k in ("decide", "hold", "release")),
+        "requests": get("hold", 0.0) - get("hold_many", 0.0),
+    }
     return {key: seconds.get(key, 0.0) for key, _label in STAGES}
 
 
@@ -162,6 +169,8 @@ def measure(
             stage: round(sum(p["cpu_seconds"][stage] for p in parts), 2) for stage, _ in STAGES
         },
         "cpu_seconds": round(sum(sum(p["cpu_seconds"].values()) for p in parts), 1),
+        "worker_runs": sum(p["calls"].get("worker_runs", 0) for p in parts),
+        "hold_many_calls": sum(p["calls"].get("hold_many", 0) for p in parts),
         "messages_per_second": round(sum(p["messages"] for p in parts) / wall),
         "max_rss_mb_per_process": round(max(p["max_rss_mb"] for p in parts)),
         "checks": checks,
@@ -188,6 +197,10 @@ def table(r: dict[str, Any]) -> str:
         *(f"| {label} | {s[key]:.1f} | {c[key]:.1f} |" for key, label in STAGES),
         f"| **total** | **{r['wall_seconds']:.1f}** | **{r['cpu_seconds']:.1f}** |",
         "",
+        f"CPU per message: hold_many {_micro(c['hold_many'], r['held'])}, release "
+        f"{_micro(c['release'], r['released'])} (per held message; {r['hold_many_calls']:,} "
+        f"hold_many calls, {r['worker_runs']:,} worker runs), decide "
+        f"{_micro(c['decide'], r['messages'])} (per message)",
         f"held {r['held']:,}, released exactly once {r['released']:,}; "
         f"{r['messages_per_second']:,} messages/s end to end; max RSS "
         f"{r['max_rss_mb_per_process']} MB per process",
@@ -198,6 +211,10 @@ def table(r: dict[str, Any]) -> str:
         f"target ≤ {TARGET_SECONDS:.0f} s wall clock: {'PASS' if r['within_target'] else 'MISS'}",
     ]
     return "\n".join(lines)
+
+
+def _micro(seconds: float, count: int) -> str:
+    return f"{seconds / count * 1e6:.0f} µs" if count else "—"
 
 
 def main(argv: list[str] | None = None) -> int:

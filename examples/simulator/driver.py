@@ -126,6 +126,7 @@ class Driver:
         )
         self.store_ids: list[str | None] = [None] * len(messages)
         self.outcomes: Counter[str] = Counter()
+        self.calls: Counter[str] = Counter()  # runs of the worker, hold_many batches
         self.replaced_ids: set[str] = set()
 
     async def run(self) -> None:
@@ -166,6 +167,7 @@ class Driver:
 
     async def _release(self) -> int:
         """One run of the real worker (one claim, its deliveries and acknowledgements)."""
+        self.calls["worker_runs"] += 1
         with self.stages("release"):
             return await self.worker.run_once()
 
@@ -317,7 +319,9 @@ class Driver:
                     follows=None if leader is None else self.store_ids[leader],
                 )
             )
-        results = self.queue.hold_many(requests)
+        self.calls["hold_many"] += 1
+        with self.stages("hold_many"):  # the library's share of the "hold" stage
+            results = self.queue.hold_many(requests)
         for request, (k, _, _), result in zip(requests, batch, results, strict=True):
             self.store_ids[k] = result.id
             self.outcomes[result.outcome] += 1

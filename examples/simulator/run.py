@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from deconnexion.core.policy import Policy
 from deconnexion.core.scheduler import Scheduler
@@ -27,7 +27,14 @@ from .driver import Driver, InlineLoop, SimClock
 from .stages import Stages
 from .traffic import SimMessage, TrafficConfig, establishments_for, generate
 
-__all__ = ["Progress", "RunOptions", "SimulationRun", "prepare_store", "simulate"]
+__all__ = [
+    "Progress",
+    "RunOptions",
+    "SimulationRun",
+    "WorkerDeliveries",
+    "prepare_store",
+    "simulate",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +74,7 @@ class SimulationRun:
     stats: Stats
     audit_counts: dict[str, int] | None
     worker_counters: dict[str, Any]
+    calls: dict[str, int]  # how often the driver ran the worker and called hold_many
     clock_end: float
     wall_seconds: dict[str, float] = field(default_factory=dict)  # per stage, and "total"
     cpu_seconds: dict[str, float] = field(default_factory=dict)  # same stages, CPU time
@@ -75,6 +83,36 @@ class SimulationRun:
     def index_of(self) -> dict[str, int]:
         """Message index of each store id."""
         return {sid: i for i, sid in enumerate(self.store_ids) if sid is not None}
+
+    @cached_property
+    def worker_deliveries(self) -> WorkerDeliveries:
+        """Per message, what the worker delivered, read in one pass over the deliveries (the
+        summary, its checks and the report all need it)."""
+        n = len(self.messages)
+        first: list[float | None] = [None] * n
+        last: list[float | None] = [None] * n
+        count = [0] * n
+        index = self.index_of
+        for when, ids, _digest in self.deliveries:
+            for sid in ids:
+                i = index.get(sid)
+                if i is None:
+                    continue
+                count[i] += 1
+                if first[i] is None:
+                    first[i] = when
+                prev = last[i]
+                last[i] = when if prev is None else max(prev, when)
+        return WorkerDeliveries(first, last, count)
+
+
+class WorkerDeliveries(NamedTuple):
+    """Per message: the worker's first and last delivery (epoch; None: never) and how many
+    times it delivered it."""
+
+    first: list[float | None]
+    last: list[float | None]
+    count: list[int]
 
 
 class Progress:
@@ -183,6 +221,7 @@ def simulate(
         stats=stats,
         audit_counts=audit_counts,
         worker_counters=dict(driver.worker.counters),
+        calls=dict(driver.calls),
         clock_end=clock.t,
         wall_seconds=stages.wall,
         cpu_seconds=stages.cpu,

@@ -65,21 +65,8 @@ def _local(run: SimulationRun, t: float) -> str:
 def delivered_times(run: SimulationRun) -> tuple[list[float | None], list[int]]:
     """When each message reached its recipients (None: never) and how many times the worker
     delivered it. Open messages and honoured urgencies go out at creation."""
-    n = len(run.messages)
-    at: list[float | None] = [None] * n
-    count = [0] * n
-    index = run.index_of
-    for when, ids, _digest in run.deliveries:
-        for sid in ids:
-            i = index.get(sid)
-            if i is None:
-                continue
-            count[i] += 1
-            if at[i] is None:
-                at[i] = when
-    for i, m in enumerate(run.messages):
-        if not run.held[i]:
-            at[i] = m.created_at
+    first, _last, count = run.worker_deliveries
+    at = [t if h else m.created_at for m, h, t in zip(run.messages, run.held, first, strict=True)]
     return at, count
 
 
@@ -269,15 +256,8 @@ def _gap(seconds: float) -> str:
 
 def _last_delivery(run: SimulationRun, at: list[float | None]) -> list[float | None]:
     """When each message was delivered for the last time (`at` is the first)."""
-    last = list(at)
-    index = run.index_of
-    for when, ids, _digest in run.deliveries:
-        for sid in ids:
-            i = index.get(sid)
-            if i is not None:
-                prev = last[i]
-                last[i] = when if prev is None else max(prev, when)
-    return last
+    last = run.worker_deliveries.last
+    return [a if t is None else t for a, t in zip(at, last, strict=True)]
 
 
 def _quiet_check(run: SimulationRun) -> dict[str, Any]:
