@@ -23,12 +23,14 @@ import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from deconnexion.core.timeutil import wall_clock, zone
 from deconnexion.errors import InvalidInputError
+from deconnexion.hold.collector import COLLECTOR_PAUSE, GC_PAUSE_BATCH
 from deconnexion.metrics import worker_prometheus_text
 from deconnexion.release.claimed_batch import LEASE_USE, ClaimedBatch, ReleaseSettings
 from deconnexion.release.deliver import Deliverer
@@ -307,7 +309,8 @@ class ReleaseWorker:
                 self._window.drained()
             return 0
         tally = dict.fromkeys(_TALLIED, 0)
-        await self._claimed_batch().process(batch, claim.at, tally)
+        with self._collector_pause(len(batch)):
+            await self._claimed_batch().process(batch, claim.at, tally)
         if self._window is not None:
             self._window.sent(len(batch))
             if not claim.full:
@@ -320,6 +323,19 @@ class ReleaseWorker:
         seconds = claim.seconds + time.perf_counter() - started
         await self._log_batch(tally, seconds, full=claim.full)
         return len(batch)
+
+    def _collector_pause(self, claimed: int) -> AbstractContextManager[None]:
+        """Python's cycle collector paused while a big unpaced batch is delivered.
+
+        A batch's messages, units and deliveries make no reference cycles, but they live
+        until it ends: the collector promoted them and ran full collections of the heap.
+        Paused, a released message costs 217,000 instructions instead of 232,000 (callgrind,
+        SQLite, `NullDeliverer`). Reference counting still frees memory meanwhile, and the
+        collector runs again between batches. A paced batch may last most of a lease: never
+        paused."""
+        if self._smoother is not None or claimed < GC_PAUSE_BATCH:
+            return nullcontext()
+        return COLLECTOR_PAUSE.paused()
 
     def _claimed_batch(self) -> ClaimedBatch:
         settings = ReleaseSettings(
