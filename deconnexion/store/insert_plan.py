@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from deconnexion.store.base import AuditEntry, HeldMessage, InsertOutcome, State
+from deconnexion.store.base import AuditEntry, HeldFields, HeldMessage, InsertOutcome, State
+from deconnexion.store.common import COLUMNS
 
 __all__ = [
     "Existing",
@@ -22,6 +23,7 @@ __all__ = [
     "collapse_keys_of",
     "expired",
     "keys_of",
+    "nothing_to_plan",
     "plan_inserts",
 ]
 
@@ -142,6 +144,20 @@ def plan_inserts(
         else:
             plan.outcomes.append(InsertOutcome(m.id, "replaced", m.release_at, replaced_id))
     return plan
+
+
+_COLLAPSE_KEY, _EXPIRES_AT = COLUMNS.index("collapse_key"), COLUMNS.index("expires_at")
+_RELEASE_AT = COLUMNS.index("release_at")
+
+
+def nothing_to_plan(rows: Sequence[HeldFields]) -> bool:
+    """No row of the batch has a collapse key or is released after it expires: if every
+    idempotency key is new too, each row is simply held (a store's fresh insert)."""
+    for row in rows:
+        expires = row[_EXPIRES_AT]
+        if row[_COLLAPSE_KEY] is not None or (expires is not None and row[_RELEASE_AT] > expires):
+            return False
+    return True
 
 
 def expired(m: HeldMessage) -> bool:

@@ -43,7 +43,14 @@ from deconnexion.store.common import (
     plan_reschedule,
     statements,
 )
-from deconnexion.store.insert_plan import Existing, Key, collapse_keys_of, keys_of, plan_inserts
+from deconnexion.store.insert_plan import (
+    Existing,
+    Key,
+    collapse_keys_of,
+    keys_of,
+    nothing_to_plan,
+    plan_inserts,
+)
 from deconnexion.store.sql_body import SQLBody
 from deconnexion.store.sqlite_rows import HEAD, NullFreeRows, decode_many, insert_statements
 
@@ -236,7 +243,7 @@ class SQLiteStore(SQLBody):
         rows = rows_of(messages)
         with self._tx() as c:
             outcomes = None
-            if all(r[_COLLAPSE_KEY] is None and not _expired(r) for r in rows):  # nothing to plan
+            if nothing_to_plan(rows):
                 outcomes = self._insert_new(c, rows, now)
             if outcomes is None:
                 outcomes = self._insert_planned(c, messages, now)
@@ -431,14 +438,7 @@ class SQLiteStore(SQLBody):
         self._waker.notify()
 
 
-_RELEASE_AT, _EXPIRES_AT = COLUMNS.index("release_at"), COLUMNS.index("expires_at")
-_ID, _COLLAPSE_KEY = COLUMNS.index("id"), COLUMNS.index("collapse_key")
-
-
-def _expired(row: HeldFields) -> bool:
-    """Released after it expires (see `insert_plan.expired`), read from a field tuple."""
-    expires = row[_EXPIRES_AT]
-    return expires is not None and row[_RELEASE_AT] > expires
+_ID, _RELEASE_AT = COLUMNS.index("id"), COLUMNS.index("release_at")
 
 
 def _one_line(exc: BaseException) -> str:
