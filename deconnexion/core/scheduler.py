@@ -185,47 +185,31 @@ class Scheduler:
     # -- messages ----------------------------------------------------------------------------
 
     def decide(self, message: Message) -> Decision:
-        audience = message.audience
+        # `vars(message)` once, then one dict read per field: a pydantic model's attribute read
+        # goes through its `__getattr__` hook (BaseModel defines one for private attributes).
+        fields = vars(message)
+        audience = fields["audience"]
         w = self._windows[audience]
-        created_at = message.created_at
-        created = created_at.timestamp()
+        created_at = fields["created_at"]
+        kind = fields["kind"]
         policy = self.policy
         # Urgency lifts quiet windows for the heads of school (recommendation 1); it never
         # shortens the parents' grade delay (recommendation 11): a grade is not an emergency.
         if (
-            message.urgent
-            and message.kind is not Kind.GRADE
+            fields["urgent"]
+            and kind is not Kind.GRADE
             and message.sender_role in policy.urgent_roles
             and (message.justification or not policy.urgent_requires_justification)
         ):
-            label = message.justification or "urgence"
-            w.check(created, "created_at")
-            return Decision(
-                held=False,
-                release_at=created_at.astimezone(self.tz),
-                created_at=created_at,
-                audience=audience,
-                kind=message.kind,
-                reasons=(
-                    Reason(
-                        ReasonCode.URGENT_OVERRIDE,
-                        f"Urgence ({message.sender_role.value}) : {label}",
-                        f"Urgent ({message.sender_role.value}): {label}",
-                    ),
-                ),
-                provenance=w.provenance(created, created),
-                timezone=self._tz_name,
-                policy=self._identity,
-            )
+            return self._urgent(message, w)
 
         reasons: tuple[Reason, ...]
         until: float | None
         students_release: float | None = None
-        kind = message.kind
+        publish_at = fields["publish_to_students_at"] if kind is Kind.GRADE else None
         if kind is Kind.GRADE and audience is Audience.PARENTS:
-            publish = created
-            if message.publish_to_students_at is not None:
-                publish = max(created, message.publish_to_students_at.timestamp())
+            created = w.epoch(created_at)
+            publish = created if publish_at is None else max(created, publish_at.timestamp())
             students = self._windows[Audience.STUDENTS]
             students_release = (
                 self._publication(students, publish) if self._slots else students.next_open(publish)
@@ -235,10 +219,11 @@ class Scheduler:
             reasons = (self._delay_reason,)
             if release > after_delay:
                 reasons += w.reasons(after_delay, release)
-        else:
-            start = created
-            if kind is Kind.GRADE and message.publish_to_students_at is not None:
-                start = max(created, message.publish_to_students_at.timestamp())
+        elif publish_at is not None or (
+            kind is Kind.GRADE and self._slots and audience is Audience.STUDENTS
+        ):
+            created = w.epoch(created_at)
+            start = created if publish_at is None else max(created, publish_at.timestamp())
             if kind is Kind.GRADE and audience is Audience.STUDENTS and self._slots:
                 release = self._publication(w, start)
                 reasons = self._publication_reasons(w, start, release)
@@ -246,8 +231,10 @@ class Scheduler:
             else:
                 release, until = w.next_open_until(start)
                 reasons = w.reasons(start, release) if release > start else ()
+        else:  # the common case: released at the next opening at or after creation
+            created, release, until, reasons = w.opening(created_at)
         held = release > created
-        if message.urgent and held:
+        if fields["urgent"] and held:
             reasons += (_refusal(message, policy),)
         provenance = w.provenance(created, release)
         if self._strict:
@@ -274,6 +261,30 @@ class Scheduler:
             open_until=None if until is None else w.moment(until),
             policy=self._identity,
             expires_at=self._expires_at(kind, created) if self._expiry else None,
+        )
+
+    def _urgent(self, message: Message, w: CompiledWindows) -> Decision:
+        """An honoured urgency (`urgent_override`): released now, in the establishment's zone."""
+        created_at = message.created_at
+        created = w.epoch(created_at)
+        label = message.justification or "urgence"
+        w.check(created, "created_at")
+        return Decision(
+            held=False,
+            release_at=created_at.astimezone(self.tz),
+            created_at=created_at,
+            audience=message.audience,
+            kind=message.kind,
+            reasons=(
+                Reason(
+                    ReasonCode.URGENT_OVERRIDE,
+                    f"Urgence ({message.sender_role.value}) : {label}",
+                    f"Urgent ({message.sender_role.value}): {label}",
+                ),
+            ),
+            provenance=w.provenance(created, created),
+            timezone=self._tz_name,
+            policy=self._identity,
         )
 
     def _publication(self, w: CompiledWindows, t: float) -> float:
