@@ -6,6 +6,7 @@
     calendar pieces         holidays, snapshot days, shared `Reason`s    core/calendar.py,
                                                                          core/scheduler.py
     schedulers              (policy, establishment key) → `Scheduler`    web/middleware.py
+    request lines           the request line as received → judged line   web/request_line.py
     establishments by UAI   UAI → `Establishment`                        web/tenant.py
     open spans              (scheduler, audiences) → open interval       web/open_spans.py
     French sentences        a held decision → its explanation            web/answers.py

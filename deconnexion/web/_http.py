@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping
+from functools import partial
 from typing import Any
+
+from deconnexion.errors import MissingExtraError
+
+try:
+    import anyio
+    import anyio.to_thread
+except ImportError as exc:  # pragma: no cover - the asgi extra brings anyio
+    raise MissingExtraError("asgi", "anyio") from exc
 
 __all__ = [
     "ASGIApp",
@@ -12,6 +21,8 @@ __all__ = [
     "Receive",
     "Scope",
     "Send",
+    "call_app",
+    "in_thread",
     "read_body",
     "replay_receive",
     "route_path",
@@ -30,6 +41,11 @@ class BodyTooLarge(Exception):
 
 class ClientGone(Exception):
     pass
+
+
+async def in_thread(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    """`fn(*args, **kwargs)` in a worker thread (store calls are synchronous)."""
+    return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs))
 
 
 def route_path(scope: Scope) -> str:
@@ -73,3 +89,26 @@ def replay_receive(body: bytes, receive: Receive) -> Receive:
         return await receive()
 
     return inner
+
+
+async def call_app(app: ASGIApp, scope: Scope, body: bytes) -> int:
+    """Call `app` with one request of `body`; the status it answered (0: none)."""
+    status = 0
+    done = anyio.Event()
+
+    async def disconnect() -> Message:  # once the answer is complete
+        await done.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = int(message["status"])
+        elif message["type"] == "http.response.body" and not message.get("more_body", False):
+            done.set()
+
+    try:
+        await app(scope, replay_receive(body, disconnect), send)
+    finally:
+        done.set()
+    return status

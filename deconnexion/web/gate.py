@@ -13,7 +13,6 @@ import dataclasses
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -32,13 +31,12 @@ from deconnexion.errors import (
     CalendarUnknownError,
     DeconnexionError,
     InvalidInputError,
-    MissingExtraError,
     OutOfRangeError,
     StoreError,
 )
 from deconnexion.hold.queue import HoldQueue
 from deconnexion.hold.request import HoldRequest
-from deconnexion.web._http import Scope, route_path
+from deconnexion.web._http import Scope, in_thread, route_path
 from deconnexion.web.answers import Held, Passed, Refused, Verdict
 from deconnexion.web.fields import Extracted, Plan, RequestView, extract, parse_json, request_digest
 from deconnexion.web.group_commit import GroupCommit
@@ -49,11 +47,6 @@ from deconnexion.web.routes import RouteMatch, check_header_allowlist
 from deconnexion.web.signing import identity_headers
 from deconnexion.web.tenant import EstablishmentResolver, member_of
 
-try:
-    import anyio.to_thread
-except ImportError as exc:  # pragma: no cover - the asgi extra brings anyio
-    raise MissingExtraError("asgi", "anyio") from exc
-
 __all__ = ["PASS", "PASS_UNREAD", "READ", "TOO_LARGE", "Gate"]
 
 log = logging.getLogger("deconnexion.gate")
@@ -61,7 +54,6 @@ log = logging.getLogger("deconnexion.gate")
 
 PASS = Passed()
 READ, PASS_UNREAD, TOO_LARGE = 0, 1, 2
-_NO_HEADERS: frozenset[bytes] = frozenset()
 
 
 class Gate:
@@ -91,7 +83,7 @@ class Gate:
     async def _hold(self, **fields: Any) -> Any:
         if self._group is not None:
             return await self._group.hold(**fields)
-        return await _thread(self.queue.hold, **fields)
+        return await in_thread(self.queue.hold, **fields)
 
     def _plan(self, match: RouteMatch) -> tuple[Plan, Unread | None]:
         found = self._plans.get(id(match.rule))
@@ -103,15 +95,25 @@ class Gate:
     def triage(self, scope: Scope, match: RouteMatch, max_body: int) -> int:
         """Before the body: READ it, PASS unread (see fastpath), or TOO_LARGE (declared)."""
         unread = (self._plans.get(id(match.rule)) or self._plan(match))[1]
-        wanted = _NO_HEADERS if unread is None else unread.headers
-        seen: dict[bytes, bytes] = {}
-        for k, v in scope.get("headers") or ():  # ASGI servers give lower-case names
-            if k == b"content-length":
-                if v.isdigit() and int(v) > max_body:
+        headers = scope.get("headers") or ()  # ASGI servers give lower-case names
+        # One dict built in C answers every header question below (measured: 1,900 → 700
+        # instructions for five headers against a Python loop). A repeated name would be seen
+        # once: then every declared length is checked and the body read (the full path joins
+        # repeated values, so the gate judges what the application gets).
+        named = dict(headers)
+        if len(named) != len(headers):
+            for k, v in headers:
+                if k == b"content-length" and v.isdigit() and int(v) > max_body:
                     return TOO_LARGE
-            elif k in wanted:
-                seen[k] = v
-        if unread is None or urgency_asked(unread, seen, scope, match.params):
+            return READ
+        length = named.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > max_body:
+            return TOO_LARGE
+        if unread is None:
+            return READ
+        if not (unread.header_only and unread.headers.isdisjoint(named)) and urgency_asked(
+            unread, named, scope, match.params
+        ):
             return READ
         try:
             establishment = self.establishment(scope, self.identity(scope))
@@ -184,7 +186,7 @@ class Gate:
         decision, message = max(decided, key=lambda d: d[0].release_at)
         if not decision.held:
             if ReasonCode.URGENT_OVERRIDE in {r.code for r in decision.reasons}:
-                await _thread(
+                await in_thread(
                     self.queue.record_override,
                     establishment=establishment,
                     message=message,
@@ -230,7 +232,7 @@ class Gate:
     ) -> None:
         # The message is safely held; a failing audit write must not turn that into an error.
         try:
-            await _thread(
+            await in_thread(
                 self.queue.record_refusal,
                 establishment=establishment,
                 message=message,
@@ -262,10 +264,6 @@ class Gate:
             "audiences": [a.value for a in fields.audiences],
             "recipients": list(fields.recipients),
         }
-
-
-async def _thread(fn: Callable[..., Any], **kwargs: Any) -> Any:
-    return await anyio.to_thread.run_sync(partial(fn, **kwargs))
 
 
 def _messages(fields: Extracted, now: datetime, role: SenderRole, urgent: bool) -> list[Message]:

@@ -80,6 +80,8 @@ class Unread:
     urgent: tuple[tuple[str, Any, str], ...]  # (kind, key, source) readers, never the body
     headers: frozenset[bytes]  # header names the urgent readers look at
     may_be_grade: bool = True  # a grade waits for the policy's publication hours, if it has any
+    # urgency is read from headers only: none of `headers` present means none asked
+    header_only: bool = False
 
 
 def _constants(readers: Sequence[tuple[str, Any, str]], name: str) -> Any:
@@ -105,7 +107,8 @@ def unread_plan(plan: Plan) -> Unread | None:
     if kind in (None, Kind.GRADE) and Audience.PARENTS in audiences:
         return None
     names = frozenset(key.encode("latin-1") for kind, key, _ in urgent if kind == "header")
-    return Unread(tuple(audiences), tuple(urgent), names, kind in (None, Kind.GRADE))
+    header_only = all(kind == "header" for kind, _, _ in urgent)
+    return Unread(tuple(audiences), tuple(urgent), names, kind in (None, Kind.GRADE), header_only)
 
 
 def urgency_asked(

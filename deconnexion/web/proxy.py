@@ -28,11 +28,10 @@ from deconnexion.release.deliver import Deliverer, Delivery
 from deconnexion.store.base import HoldStore
 from deconnexion.web._http import ASGIApp, Receive, Scope, Send
 from deconnexion.web.answers import error_response
-from deconnexion.web.replay import replay_parts
+from deconnexion.web.replay import held_requests
 from deconnexion.web.request_line import METHOD_OVERRIDES, forwarded_target
 
 try:
-    import anyio.to_thread
     import httpx
 except ImportError as exc:  # pragma: no cover - the dev environment has the extra
     raise MissingExtraError("asgi", "httpx") from exc
@@ -235,13 +234,7 @@ def upstream_deliverer(client: httpx.AsyncClient, upstream: str, store: HoldStor
     base = Upstream(upstream)
 
     async def deliver(delivery: Delivery) -> None:
-        for held_id in dict.fromkeys(delivery.ids):
-            held = await anyio.to_thread.run_sync(store.get, delivery.establishment, held_id)
-            if held is None:
-                raise PermanentDeliveryError(
-                    f"held message {held_id} of {delivery.establishment} not found"
-                )
-            parts = replay_parts(held, delivery.attempt)
+        async for held, parts in held_requests(store, delivery):
             target = parts.raw_path + (f"?{parts.query}" if parts.query else "")
             text = f"{parts.method} {base.text}{target} ({held.id})"
             try:

@@ -10,28 +10,29 @@ cannot be set by a client, so external requests never reach the bypass.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from urllib.parse import quote
 
 from deconnexion.errors import (
     DeliveryError,
-    MissingExtraError,
     PermanentDeliveryError,
     retryable_status,
 )
 from deconnexion.release.deliver import Deliverer, Delivery
 from deconnexion.store.base import HeldMessage, HoldStore
-from deconnexion.web._http import ASGIApp, Message, Scope
+from deconnexion.web._http import ASGIApp, Scope, call_app, in_thread
 from deconnexion.web.identity import Sender, SenderUser
 from deconnexion.web.routes import CREDENTIAL_HEADERS
 
-try:
-    import anyio
-    import anyio.to_thread
-except ImportError as exc:  # pragma: no cover - the asgi extra brings anyio
-    raise MissingExtraError("asgi", "anyio") from exc
-
-__all__ = ["REPLAY_KEY", "Replay", "replay_deliverer", "replay_parts", "restore_sender"]
+__all__ = [
+    "REPLAY_KEY",
+    "Replay",
+    "held_requests",
+    "replay_deliverer",
+    "replay_parts",
+    "restore_sender",
+]
 
 REPLAY_KEY = "deconnexion.replay"
 # credentials too: a row held before they were refused in allow-lists may still carry one
@@ -120,31 +121,19 @@ def replay_parts(held: HeldMessage, attempt: int = 1) -> ReplayParts:
     )
 
 
-async def _call(app: ASGIApp, scope: Scope, body: bytes) -> int:
-    status = 0
-    done = anyio.Event()
-    sent = False
-
-    async def receive() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        await done.wait()
-        return {"type": "http.disconnect"}
-
-    async def send(message: Message) -> None:
-        nonlocal status
-        if message["type"] == "http.response.start":
-            status = int(message["status"])
-        elif message["type"] == "http.response.body" and not message.get("more_body", False):
-            done.set()
-
-    try:
-        await app(scope, receive, send)
-    finally:
-        done.set()
-    return status
+async def held_requests(
+    store: HoldStore, delivery: Delivery
+) -> AsyncIterator[tuple[HeldMessage, ReplayParts]]:
+    """Each held message of `delivery` (once, in order) with the request to send again;
+    `PermanentDeliveryError` for one the store no longer has. What both deliverers (this
+    module's, in-process, and the gateway's, upstream) share."""
+    for held_id in dict.fromkeys(delivery.ids):
+        held = await in_thread(store.get, delivery.establishment, held_id)
+        if held is None:
+            raise PermanentDeliveryError(
+                f"held message {held_id} of {delivery.establishment} not found"
+            )
+        yield held, replay_parts(held, delivery.attempt)
 
 
 def replay_deliverer(app: ASGIApp, store: HoldStore, *, scheme: str = "http") -> Deliverer:
@@ -152,13 +141,7 @@ def replay_deliverer(app: ASGIApp, store: HoldStore, *, scheme: str = "http") ->
     wrapped by `DeconnexionMiddleware`, or anything outside it)."""
 
     async def deliver(delivery: Delivery) -> None:
-        for held_id in dict.fromkeys(delivery.ids):
-            held = await anyio.to_thread.run_sync(store.get, delivery.establishment, held_id)
-            if held is None:
-                raise PermanentDeliveryError(
-                    f"held message {held_id} of {delivery.establishment} not found"
-                )
-            parts = replay_parts(held, delivery.attempt)
+        async for held, parts in held_requests(store, delivery):
             scope: Scope = {
                 "type": "http",
                 "asgi": {"version": "3.0", "spec_version": "2.3"},
@@ -178,7 +161,7 @@ def replay_deliverer(app: ASGIApp, store: HoldStore, *, scheme: str = "http") ->
                 REPLAY_KEY: Replay(held.id, parts.sender, delivery.attempt),
             }
             try:
-                status = await _call(app, scope, parts.body)
+                status = await call_app(app, scope, parts.body)
             except Exception as exc:
                 raise DeliveryError(
                     f"replaying {parts.method} {parts.path} ({held.id}): "

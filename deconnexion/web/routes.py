@@ -54,6 +54,17 @@ _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::(path))?\}")
 _METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE", "GET"})
 
 Source = str | tuple[str, ...]
+# The message fields a rule reads from the request, each from its sources.
+_FIELDS = (
+    "kind",
+    "audience",
+    "recipients",
+    "idempotency_key",
+    "collapse_key",
+    "urgent",
+    "justification",
+    "publish_to_students_at",
+)
 Extractor = Callable[[Any], Mapping[str, Any]]
 
 
@@ -107,17 +118,7 @@ class RouteRule(BaseModel):
             raise ValueError(f"path {value!r} must start with '/' (e.g. /api/notifications)")
         return value
 
-    @field_validator(
-        "kind",
-        "audience",
-        "recipients",
-        "idempotency_key",
-        "collapse_key",
-        "urgent",
-        "justification",
-        "publish_to_students_at",
-        mode="before",
-    )
+    @field_validator(*_FIELDS, mode="before")
     @classmethod
     def _sources(cls, value: Any) -> Any:
         if value is None or isinstance(value, str):
@@ -137,18 +138,6 @@ class RouteRule(BaseModel):
             if value is not None:
                 out[name] = (value,) if isinstance(value, str) else value
         return out
-
-
-_FIELDS = (
-    "kind",
-    "audience",
-    "recipients",
-    "idempotency_key",
-    "collapse_key",
-    "urgent",
-    "justification",
-    "publish_to_students_at",
-)
 
 
 def _check_source(value: Any) -> str:
