@@ -54,7 +54,8 @@ from deconnexion.web.tenant import fixed  # noqa: E402
 
 OPEN = 1762246800.0  # Tuesday 2025-11-04 10:00 Europe/Paris
 QUIET = 1762290000.0  # Tuesday 2025-11-04 22:00 Europe/Paris
-TARGETS = {"non_gated": 0.95, "gated_open": 0.85, "held": 2000.0}
+# gated_open: the goal of issue 12 (0.85 was the figure before the request-line and text checks)
+TARGETS = {"non_gated": 0.95, "gated_open": 0.95, "held": 2000.0}
 BODY = json.dumps(
     {"audience": "parents", "text": "Réunion parents-professeurs jeudi 18 h"}
 ).encode()
