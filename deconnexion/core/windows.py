@@ -168,8 +168,11 @@ class CompiledWindows:
         i = bisect_right(bounds, t)
         if i & 1:  # open: `bounds` has an even length, so a close follows
             return t, t, bounds[i], ()
-        opens = self._next_from(i, t)
-        return t, opens, bounds[i + 1], self._days_reasons(day, self._opening_days[i >> 1])
+        opens = bounds[i] if i < len(bounds) else self._next_from(i, t)  # the latter raises
+        # `_days_reasons`'s table read here, its call only on a miss (one call fewer when held)
+        key = (day, self._opening_days[i >> 1])
+        why = self._explained.get(key) or self._days_reasons(*key)
+        return t, opens, bounds[i + 1], why
 
     # -- range --------------------------------------------------------------------------------
 
