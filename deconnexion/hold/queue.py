@@ -27,6 +27,7 @@ from deconnexion.hold.request import (
     HoldRequest,
     HoldResult,
     Payload,
+    build_result,
     build_row,
     decision_record,
     establishment_key,
@@ -215,7 +216,7 @@ class HoldQueue:
             at = times.get((o.release_at, tz))
             if at is None:
                 at = times[(o.release_at, tz)] = from_epoch(o.release_at, zone(tz))
-            results.append(HoldResult(o.id, o.outcome, o.replaced_id, at, o.state))
+            results.append(build_result(o.id, o.outcome, o.replaced_id, at, o.state))
         return results
 
     def _record_policies(self, policies: dict[str, str]) -> None:

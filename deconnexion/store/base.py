@@ -61,6 +61,7 @@ __all__ = [
     "State",
     "Stats",
     "build_held",
+    "build_outcome",
     "held_fields",
     "priority_for",
     "rows_of",
@@ -236,6 +237,11 @@ class InsertOutcome:
     release_at: float
     replaced_id: str | None = None
     state: State = "held"
+
+
+# `InsertOutcome(...)` at half the cost (0.38 µs instead of 0.84, timeit): one per message of
+# every batch a store writes (see core/frozen.py)
+build_outcome: Callable[..., InsertOutcome] = frozen_builder(InsertOutcome)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from deconnexion.store.base import AuditEntry, HeldFields, HeldMessage, InsertOutcome, State
+from deconnexion.store.base import (
+    AuditEntry,
+    HeldFields,
+    HeldMessage,
+    InsertOutcome,
+    State,
+    build_outcome,
+)
 from deconnexion.store.common import COLUMNS
 
 __all__ = [
@@ -96,7 +103,7 @@ def plan_inserts(
         keys = {(m.establishment, m.key_scope, m.idempotency_key) for m in messages}
         if len(keys) == len(messages):  # the common case: all new, nothing to collapse
             plan.inserts = [(m, "held") for m in messages]
-            plan.outcomes = [InsertOutcome(m.id, "held", m.release_at) for m in messages]
+            plan.outcomes = [build_outcome(m.id, "held", m.release_at) for m in messages]
             return plan
     staged_keys: dict[Key, Existing] = {}
     staged_collapse: dict[Key, int] = {}  # → index in plan.inserts

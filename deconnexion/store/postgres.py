@@ -36,6 +36,7 @@ from deconnexion.store.base import (
     InsertOutcome,
     Rescheduled,
     build_held,
+    build_outcome,
     held_fields,
     rows_of,
 )
@@ -205,7 +206,7 @@ class PostgresStore(SQLBody):
         except psycopg.errors.UniqueViolation:
             return None
         self._notify(c, min(r[_NEXT_ATTEMPT_AT] for r in rows))
-        return [InsertOutcome(r[_ID], "held", r[_RELEASE_AT]) for r in rows]
+        return [build_outcome(r[_ID], "held", r[_RELEASE_AT]) for r in rows]
 
     def _insert_planned(
         self, c: psycopg.Cursor[Any], messages: Sequence[HeldMessage], now: float

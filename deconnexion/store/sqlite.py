@@ -30,6 +30,7 @@ from deconnexion.store.base import (
     HeldMessage,
     InsertOutcome,
     Rescheduled,
+    build_outcome,
     held_fields,
     rows_of,
 )
@@ -264,7 +265,7 @@ class SQLiteStore(SQLBody):
             c.execute("RELEASE fresh")
             return None
         c.execute("RELEASE fresh")
-        return [InsertOutcome(r[_ID], "held", r[_RELEASE_AT]) for r in rows]
+        return [build_outcome(r[_ID], "held", r[_RELEASE_AT]) for r in rows]
 
     def _insert_planned(
         self, c: sqlite3.Connection, messages: Sequence[HeldMessage], now: float
