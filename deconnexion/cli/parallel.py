@@ -91,7 +91,8 @@ def _adopt(answer: Answer) -> None:
 
 
 def _answer_here(block: bytes) -> tuple[bytes, bool]:
-    assert _ANSWER is not None  # set by _adopt in every worker before any task
+    if _ANSWER is None:  # set by _adopt in every worker before any task
+        raise RuntimeError("answer_in_workers: a worker got a block before its answerer")
     return answer_block(_ANSWER, block)
 
 
