@@ -436,15 +436,19 @@ def json_object(value: Any, field: str) -> dict[str, Any]:
             f"{field}: cannot be written as JSON ({exc}); expected str, numbers, booleans, "
             "None, lists and dicts"
         ) from None
-    if "\\u0000" in dumped or not _utf8(dumped):  # rare: find and name the bad string
+    if not _storable_json(dumped):  # rare: find and name the bad string
         _find_unstorable(value, field)
     copied: dict[str, Any] = json.loads(dumped)
     return copied
 
 
-def _utf8(text: str) -> bool:
+def _storable_json(dumped: str) -> bool:
+    """JSON written with `ensure_ascii=False` holds no NUL (the encoder escapes it as the text
+    \\u0000) and no lone surrogate (written as it is, which UTF-8 refuses)."""
+    if "\\u0000" in dumped:
+        return False
     try:
-        text.encode("utf-8")
+        dumped.encode("utf-8")
     except UnicodeEncodeError:
         return False
     return True
@@ -469,7 +473,7 @@ def _storable_at_once(value: Any) -> bool:
         dumped = _ENCODE_AS_IS(value)
     except (TypeError, ValueError, RecursionError):
         return False
-    return "\\u0000" not in dumped and _utf8(dumped)
+    return _storable_json(dumped)
 
 
 # one encoder for every call: `json.dumps(..., ensure_ascii=False)` builds a new one each time
