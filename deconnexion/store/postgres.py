@@ -35,12 +35,10 @@ from deconnexion.store.base import (
     HeldMessage,
     InsertOutcome,
     Rescheduled,
-    build_held,
     build_outcome,
     held_fields,
     rows_of,
 )
-from deconnexion.store.codec import write_encoder
 from deconnexion.store.common import (
     COLUMNS,
     fail_entries,
@@ -55,11 +53,18 @@ from deconnexion.store.insert_plan import (
     nothing_to_plan,
     plan_inserts,
 )
+from deconnexion.store.pg_rows import (
+    JSON_COLUMNS,
+    copy_rows,
+    decode_claimed,
+    decode_held,
+    load_json,
+)
 from deconnexion.store.sql_body import SQLBody
 
 try:
     import psycopg
-    from psycopg.types.json import Jsonb
+    from psycopg.types.json import Jsonb, set_json_loads
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise MissingExtraError("postgres", "psycopg") from exc
 
@@ -73,6 +78,10 @@ _BODY = ("payload", "meta", "decision")
 # write's request is at fault.
 _REFUSED = (psycopg.DataError, UnicodeError, OverflowError)
 _COLUMNS = ", ".join(("b." if c in _BODY else "h.") + c for c in COLUMNS)
+# the same, JSON columns as text: a claim decodes them itself (pg_rows.decode_claimed)
+_COLUMNS_JSON_TEXT = ", ".join(
+    ("b." if c in _BODY else "h.") + c + ("::text" if c in JSON_COLUMNS else "") for c in COLUMNS
+)
 
 
 class PostgresStore(SQLBody):
@@ -89,7 +98,11 @@ class PostgresStore(SQLBody):
         self._dsn = dsn
         self._timeout = connect_timeout
         self._q = load_queries(
-            "postgres.sql", schema=f'"{schema}"', channel=f'"{self.channel}"', columns=_COLUMNS
+            "postgres.sql",
+            schema=f'"{schema}"',
+            channel=f'"{self.channel}"',
+            columns=_COLUMNS,
+            columns_json_text=_COLUMNS_JSON_TEXT,
         )
         self._lock = threading.RLock()
         self._closed = False
@@ -106,9 +119,11 @@ class PostgresStore(SQLBody):
 
     def _connect(self) -> psycopg.Connection[Any]:
         try:
-            return psycopg.connect(self._dsn, autocommit=True, connect_timeout=self._timeout)
+            conn = psycopg.connect(self._dsn, autocommit=True, connect_timeout=self._timeout)
         except psycopg.Error as exc:
             raise StoreError(f"cannot connect to the PostgreSQL store: {exc}") from exc
+        set_json_loads(load_json, conn)
+        return conn
 
     def _migrate(self) -> None:
         q = self._q
@@ -170,7 +185,7 @@ class PostgresStore(SQLBody):
         return decoded
 
     def _decode_rows(self, rows: Iterable[Sequence[Any]]) -> builtins.list[HeldMessage]:
-        return [_decode(r) for r in rows]
+        return [decode_held(r) for r in rows]
 
     def _notify(self, c: psycopg.Cursor[Any], at: float | None) -> None:
         if at is not None:
@@ -240,7 +255,7 @@ class PostgresStore(SQLBody):
         """COPY both tables: several times faster than INSERT for big batches."""
         found = c.execute(self._q["next_seqs"], {"sequence": self._sequence, "n": len(rows)})
         seqs = sorted(r[0] for r in found)
-        heads, bodies = _rows(rows, states, seqs, now)
+        heads, bodies = copy_rows(rows, states, seqs, now)
         with c.copy(self._q["copy_held"]) as copy:
             for row in heads:
                 copy.write_row(row)
@@ -274,8 +289,9 @@ class PostgresStore(SQLBody):
         }
         with self._tx() as c:
             c.execute(self._q["claim_plan"])
-            rows = c.execute(self._q["claim_due"], params).fetchall()
-        out = [_decode(r) for r in rows]
+            # binary: no text form of the floats and the bytea payload, either side
+            rows = c.execute(self._q["claim_due"], params, binary=True).fetchall()
+        out = decode_claimed(rows)
         out.sort(key=lambda m: (m.release_at, m.priority, m.seq))
         return out
 
@@ -344,9 +360,8 @@ class PostgresStore(SQLBody):
         now: float,
     ) -> int:
         with self._tx() as c:
-            rows = [
-                _decode(r) for r in c.execute(self._q["held_of"], {"establishment": establishment})
-            ]
+            found = c.execute(self._q["held_of"], {"establishment": establishment})
+            rows = [decode_held(r) for r in found]
             changed, audit, policies = plan_reschedule(
                 rows, fn, establishment=establishment, actor=actor, now=now
             )
@@ -414,55 +429,6 @@ class PostgresStore(SQLBody):
                 self._listener = None
 
 
-def _rows(
-    rows: Sequence[HeldFields], states: Iterable[str], seqs: Sequence[int], now: float
-) -> tuple[builtins.list[tuple[Any, ...]], builtins.list[tuple[Any, ...]]]:
-    """Rows for COPY into held and held_body from `HeldMessage` field tuples (JSON columns as
-    text: the server parses it)."""
-    enc = write_encoder()
-    heads = []
-    bodies = []
-    for seq, row, state in zip(seqs, rows, states, strict=False):  # states may be endless
-        (
-            id_, establishment, key, collapse_key, kind, audience, sender_role, urgent,
-            priority, recipients, payload, content_type, meta, created_at, release_at,
-            next_attempt_at, reasons, decision, _state, _attempts, _lease_until, _worker_id,
-            _last_error, _released_at, _seq, actor, justification, publish, key_scope, policy,
-            expires_at,
-        ) = row  # fmt: skip
-        heads.append(
-            (
-                seq,
-                id_,
-                establishment,
-                key,
-                collapse_key,
-                kind,
-                audience,
-                sender_role,
-                urgent,
-                priority,
-                enc(recipients),
-                content_type,
-                created_at,
-                release_at,
-                next_attempt_at,
-                enc(reasons),
-                state,
-                actor,
-                justification,
-                publish,
-                now,
-                release_at,
-                key_scope,
-                policy,
-                expires_at,
-            )
-        )
-        bodies.append((seq, payload, enc(meta), enc(decision)))
-    return heads, bodies
-
-
 def _triples(keys: Sequence[Key]) -> dict[str, builtins.list[str]]:
     """(establishment, key scope, key) triples as three arrays for `unnest`."""
     return {
@@ -472,22 +438,9 @@ def _triples(keys: Sequence[Key]) -> dict[str, builtins.list[str]]:
     }
 
 
-# A row comes back in HeldMessage's field order; these fields come back as other types
-# (text[] as a list, bytea as a memoryview, bigint seq as int-like).
-_RECIPIENTS, _PAYLOAD = COLUMNS.index("recipients"), COLUMNS.index("payload")
-_REASONS, _SEQ = COLUMNS.index("reasons"), COLUMNS.index("seq")
-# and the fields the fresh insert reads from a row
+# the fields the fresh insert reads from a row
 _ID, _ESTABLISHMENT = COLUMNS.index("id"), COLUMNS.index("establishment")
 _RELEASE_AT, _NEXT_ATTEMPT_AT = COLUMNS.index("release_at"), COLUMNS.index("next_attempt_at")
-
-
-def _decode(r: Sequence[Any]) -> HeldMessage:
-    v = builtins.list(r)
-    v[_RECIPIENTS] = tuple(v[_RECIPIENTS])
-    v[_PAYLOAD] = bytes(v[_PAYLOAD])
-    v[_REASONS] = tuple(v[_REASONS])
-    v[_SEQ] = int(v[_SEQ])
-    return build_held(*v)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -1,6 +1,7 @@
 -- SQL of the PostgreSQL hold store (deconnexion/store/postgres.py), one named block per query.
 -- {schema} is the quoted schema identifier, {columns} the HeldMessage columns read from
--- held AS h joined with held_body AS b; both are filled once when the store opens.
+-- held AS h joined with held_body AS b ({columns_json_text}: the same, JSON columns cast to
+-- text); all are filled once when the store opens.
 
 -- name: migration_lock
 SELECT pg_advisory_xact_lock(hashtextextended(%(scope)s, 0));
@@ -247,7 +248,7 @@ WITH clock AS (
     WHERE h.seq = ANY((SELECT seqs FROM chosen)::bigint[])
     RETURNING h.*
 )
-SELECT {columns}
+SELECT {columns_json_text}
 FROM claimed AS h
 JOIN {schema}.held_body AS b ON b.seq = h.seq
 WHERE b.seq = ANY((SELECT seqs FROM chosen)::bigint[]);

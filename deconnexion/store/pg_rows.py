@@ -1,0 +1,144 @@
+"""Rows of the PostgreSQL store as psycopg writes and reads them: the COPY rows of a batch,
+a claimed or read row decoded into a `HeldMessage`, and the JSON loader of its connections."""
+
+from __future__ import annotations
+
+import builtins
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from deconnexion.store.base import HeldFields, HeldMessage, build_held
+from deconnexion.store.codec import dicts_decoder, strings_decoder, write_encoder
+from deconnexion.store.common import COLUMNS
+
+__all__ = ["JSON_COLUMNS", "copy_rows", "decode_claimed", "decode_held", "load_json"]
+
+JSON_COLUMNS = ("recipients", "meta", "reasons", "decision")  # jsonb in the schema
+
+_decode_json = json.JSONDecoder().decode  # built once: json.loads(str) without its checks
+
+
+def load_json(data: bytes) -> Any:
+    """jsonb columns as Python values (psycopg's `set_json_loads` on the store's connections).
+
+    psycopg hands `json.loads` bytes, and `json.loads` then detects the encoding in Python
+    before it decodes: most of its cost on the one-string lists (recipients, reasons) a
+    message carries. PostgreSQL always sends UTF-8 (the client encoding psycopg sets)."""
+    return _decode_json(data.decode())
+
+
+def copy_rows(
+    rows: Sequence[HeldFields], states: Iterable[str], seqs: Sequence[int], now: float
+) -> tuple[builtins.list[tuple[Any, ...]], builtins.list[tuple[Any, ...]]]:
+    """Rows for COPY into held and held_body from `HeldMessage` field tuples (JSON columns as
+    text: the server parses it)."""
+    enc = write_encoder()
+    heads = []
+    bodies = []
+    for seq, row, state in zip(seqs, rows, states, strict=False):  # states may be endless
+        (
+            id_, establishment, key, collapse_key, kind, audience, sender_role, urgent,
+            priority, recipients, payload, content_type, meta, created_at, release_at,
+            next_attempt_at, reasons, decision, _state, _attempts, _lease_until, _worker_id,
+            _last_error, _released_at, _seq, actor, justification, publish, key_scope, policy,
+            expires_at,
+        ) = row  # fmt: skip
+        heads.append(
+            (
+                seq,
+                id_,
+                establishment,
+                key,
+                collapse_key,
+                kind,
+                audience,
+                sender_role,
+                urgent,
+                priority,
+                enc(recipients),
+                content_type,
+                created_at,
+                release_at,
+                next_attempt_at,
+                enc(reasons),
+                state,
+                actor,
+                justification,
+                publish,
+                now,
+                release_at,
+                key_scope,
+                policy,
+                expires_at,
+            )
+        )
+        bodies.append((seq, payload, enc(meta), enc(decision)))
+    return heads, bodies
+
+
+# A row comes back in HeldMessage's field order; these fields come back as other types
+# (JSON lists as lists, bytea as bytes or a memoryview).
+_RECIPIENTS, _PAYLOAD = COLUMNS.index("recipients"), COLUMNS.index("payload")
+_REASONS = COLUMNS.index("reasons")
+
+
+def decode_held(r: Sequence[Any]) -> HeldMessage:
+    v = builtins.list(r)
+    v[_RECIPIENTS] = tuple(v[_RECIPIENTS])
+    v[_PAYLOAD] = bytes(v[_PAYLOAD])
+    v[_REASONS] = tuple(v[_REASONS])
+    return build_held(*v)
+
+
+def decode_claimed(rows: Iterable[Sequence[Any]]) -> builtins.list[HeldMessage]:
+    """Decode rows whose JSON columns were read as text (`{columns_json_text}`, in binary:
+    payload as bytes). A batch shares its reasons and often its decision: each distinct
+    text is parsed once (`codec`'s decoders; dicts are never shared)."""
+    strings = strings_decoder()
+    dicts = dicts_decoder()
+    out = []
+    for r in rows:
+        (
+            id_, establishment, key, collapse_key, kind, audience, sender_role, urgent,
+            priority, recipients, payload, content_type, meta, created_at, release_at,
+            next_attempt_at, reasons, decision, state, attempts, lease_until, worker_id,
+            last_error, released_at, seq, actor, justification, publish, key_scope, policy,
+            expires_at,
+        ) = r  # fmt: skip
+        out.append(
+            build_held(
+                id_,
+                establishment,
+                key,
+                collapse_key,
+                kind,
+                audience,
+                sender_role,
+                urgent,
+                priority,
+                strings(recipients),
+                payload,
+                content_type,
+                dicts(meta),
+                created_at,
+                release_at,
+                next_attempt_at,
+                strings(reasons),
+                dicts(decision),
+                state,
+                attempts,
+                lease_until,
+                worker_id,
+                last_error,
+                released_at,
+                seq,
+                actor,
+                justification,
+                publish,
+                key_scope,
+                policy,
+                expires_at,
+            )
+        )
+    return out
