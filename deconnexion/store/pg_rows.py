@@ -19,13 +19,13 @@ JSON_COLUMNS = ("recipients", "meta", "reasons", "decision")  # jsonb in the sch
 _decode_json = json.JSONDecoder().decode  # built once: json.loads(str) without its checks
 
 
-def load_json(data: bytes) -> Any:
+def load_json(data: str | bytes) -> Any:
     """jsonb columns as Python values (psycopg's `set_json_loads` on the store's connections).
 
     psycopg hands `json.loads` bytes, and `json.loads` then detects the encoding in Python
     before it decodes: most of its cost on the one-string lists (recipients, reasons) a
     message carries. PostgreSQL always sends UTF-8 (the client encoding psycopg sets)."""
-    return _decode_json(data.decode())
+    return _decode_json(data if isinstance(data, str) else data.decode())
 
 
 def copy_rows(

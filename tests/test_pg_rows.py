@@ -1,0 +1,56 @@
+"""PostgreSQL rows: a claim (binary, JSON columns as text) reads what `get` reads (jsonb)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from deconnexion.store.base import HeldMessage
+from deconnexion.store.pg_rows import load_json
+from tests.store_fixtures import PG_DSN, drop_schema, require_postgres
+from tests.test_store_conformance import EST, T0, msg
+
+
+def test_load_json_reads_utf8_bytes_and_text_alike() -> None:
+    text = '{"é": ["x\\"y", "\\u00e9", 1.5, null]}'
+    assert load_json(text.encode()) == load_json(text) == {"é": ['x"y', "é", 1.5, None]}
+
+
+@pytest.mark.postgres
+def test_a_claimed_message_is_field_for_field_the_one_get_reads() -> None:
+    from deconnexion.store.postgres import PostgresStore
+
+    dsn = require_postgres(PG_DSN)
+    schema = "t_pg_rows_claim"
+    drop_schema(dsn, schema)
+    store = PostgresStore(dsn, schema=schema)
+    try:
+        shared = {"held": True, "reasons": [{"code": "night", "label": "nuit « calme » \\ ok"}]}
+        messages = [
+            msg(
+                recipients=("parent:1", 'parent:"2"', "élève:3"),
+                payload=bytes(range(256)),
+                meta={"http": {"headers": [["x-a", "é\n"]]}, "n": 10**20},
+                reasons=("night", "weekend"),
+                decision=shared,
+            ),
+            msg(recipients=(), meta={}, reasons=(), decision=shared, expires_at=T0 + 60),
+        ]
+        store.insert_many(messages, now=T0 - 10)
+        claimed = store.claim_due(T0, 10, 30, "w")
+        assert len(claimed) == 2
+        for got in claimed:
+            read = store.get(EST, got.id)
+            assert read is not None
+            assert got == read
+            original = next(m for m in messages if m.id == got.id)
+            expected: HeldMessage = replace(
+                original, seq=got.seq, state="claimed", attempts=1, lease_until=T0 + 30,
+                worker_id="w",
+            )  # fmt: skip
+            assert got == expected
+        assert claimed[0].decision is not claimed[1].decision  # never shared
+    finally:
+        store.close()
+        drop_schema(dsn, schema)
