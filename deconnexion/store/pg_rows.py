@@ -12,9 +12,7 @@ from deconnexion.store.base import HeldFields, HeldMessage, build_held
 from deconnexion.store.codec import dicts_decoder, strings_decoder, write_encoder
 from deconnexion.store.common import COLUMNS
 
-__all__ = ["JSON_COLUMNS", "copy_rows", "decode_claimed", "decode_held", "load_json"]
-
-JSON_COLUMNS = ("recipients", "meta", "reasons", "decision")  # jsonb in the schema
+__all__ = ["copy_rows", "decode_claimed", "decode_held", "load_json"]
 
 _decode_json = json.JSONDecoder().decode  # built once: json.loads(str) without its checks
 
@@ -92,8 +90,8 @@ def decode_held(r: Sequence[Any]) -> HeldMessage:
 
 
 def decode_claimed(rows: Iterable[Sequence[Any]]) -> builtins.list[HeldMessage]:
-    """Decode rows whose JSON columns were read as text (`{columns_json_text}`, in binary:
-    payload as bytes). A batch shares its reasons and often its decision: each distinct
+    """Decode rows whose JSON columns were read as text (the claim's, in binary: payload as
+    bytes). A batch shares its reasons and often its decision: each distinct
     text is parsed once (`codec`'s decoders; dicts are never shared)."""
     strings = strings_decoder()
     dicts = dicts_decoder()

@@ -53,13 +53,7 @@ from deconnexion.store.insert_plan import (
     nothing_to_plan,
     plan_inserts,
 )
-from deconnexion.store.pg_rows import (
-    JSON_COLUMNS,
-    copy_rows,
-    decode_claimed,
-    decode_held,
-    load_json,
-)
+from deconnexion.store.pg_rows import copy_rows, decode_claimed, decode_held, load_json
 from deconnexion.store.sql_body import SQLBody
 
 try:
@@ -78,10 +72,6 @@ _BODY = ("payload", "meta", "decision")
 # write's request is at fault.
 _REFUSED = (psycopg.DataError, UnicodeError, OverflowError)
 _COLUMNS = ", ".join(("b." if c in _BODY else "h.") + c for c in COLUMNS)
-# the same, JSON columns as text: a claim decodes them itself (pg_rows.decode_claimed)
-_COLUMNS_JSON_TEXT = ", ".join(
-    ("b." if c in _BODY else "h.") + c + ("::text" if c in JSON_COLUMNS else "") for c in COLUMNS
-)
 
 
 class PostgresStore(SQLBody):
@@ -98,11 +88,7 @@ class PostgresStore(SQLBody):
         self._dsn = dsn
         self._timeout = connect_timeout
         self._q = load_queries(
-            "postgres.sql",
-            schema=f'"{schema}"',
-            channel=f'"{self.channel}"',
-            columns=_COLUMNS,
-            columns_json_text=_COLUMNS_JSON_TEXT,
+            "postgres.sql", schema=f'"{schema}"', channel=f'"{self.channel}"', columns=_COLUMNS
         )
         self._lock = threading.RLock()
         self._closed = False

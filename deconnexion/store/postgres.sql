@@ -1,7 +1,6 @@
 -- SQL of the PostgreSQL hold store (deconnexion/store/postgres.py), one named block per query.
 -- {schema} is the quoted schema identifier, {columns} the HeldMessage columns read from
--- held AS h joined with held_body AS b ({columns_json_text}: the same, JSON columns cast to
--- text); all are filled once when the store opens.
+-- held AS h joined with held_body AS b; both are filled once when the store opens.
 
 -- name: migration_lock
 SELECT pg_advisory_xact_lock(hashtextextended(%(scope)s, 0));
@@ -248,7 +247,13 @@ WITH clock AS (
     WHERE h.seq = ANY((SELECT seqs FROM chosen)::bigint[])
     RETURNING h.*
 )
-SELECT {columns_json_text}
+-- HeldMessage's columns, the JSON ones as text (decoded by pg_rows.decode_claimed)
+SELECT h.id, h.establishment, h.idempotency_key, h.collapse_key, h.kind, h.audience,
+    h.sender_role, h.urgent, h.priority, h.recipients::text, b.payload, h.content_type,
+    b.meta::text, h.created_at, h.release_at, h.next_attempt_at, h.reasons::text,
+    b.decision::text, h.state, h.attempts, h.lease_until, h.worker_id, h.last_error,
+    h.released_at, h.seq, h.actor, h.justification, h.publish_to_students_at, h.key_scope,
+    h.policy, h.expires_at
 FROM claimed AS h
 JOIN {schema}.held_body AS b ON b.seq = h.seq
 WHERE b.seq = ANY((SELECT seqs FROM chosen)::bigint[]);
