@@ -54,3 +54,45 @@ def test_a_claimed_message_is_field_for_field_the_one_get_reads() -> None:
     finally:
         store.close()
         drop_schema(dsn, schema)
+
+
+@pytest.mark.postgres
+def test_an_ack_by_seq_still_checks_the_worker_and_the_lease() -> None:
+    from deconnexion.store.postgres import PostgresStore
+
+    dsn = require_postgres(PG_DSN)
+    schema = "t_pg_rows_ack"
+    drop_schema(dsn, schema)
+    first, second = PostgresStore(dsn, schema=schema), PostgresStore(dsn, schema=schema)
+    try:
+        a, b = msg(), msg()
+        first.insert_many([a, b], now=T0 - 10)
+        assert len(first.claim_due(T0, 10, 30, "w1")) == 2
+        # w1's lease runs out; w2 (another store object) takes both over
+        assert len(second.claim_due(T0 + 31, 10, 30, "w2")) == 2
+        assert first.ack([a.id], "w1", T0 + 32) == 0  # known seq, but no longer w1's
+        assert second.ack([a.id], "w2", T0 + 32) == 1  # by seq
+        assert first.ack([b.id], "w2", T0 + 32) == 1  # unknown to first's seqs: by id
+        assert {m.state for m in second.list(EST, limit=10)} == {"released"}
+    finally:
+        first.close()
+        second.close()
+        drop_schema(dsn, schema)
+
+
+def test_claimed_seqs_hand_each_seq_out_once_and_start_again_past_their_cap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from deconnexion.store.pg_rows import ClaimedSeqs
+
+    seqs = ClaimedSeqs()
+    a, b = msg(seq=7), msg(seq=8)
+    seqs.add([a, b])
+    assert seqs.take([a.id, "unknown"]) == ([7], ["unknown"])
+    assert seqs.take([a.id]) == ([], [a.id])  # handed out once
+    seqs.forget([b.id])
+    assert seqs.take([b.id]) == ([], [b.id])
+    monkeypatch.setattr(ClaimedSeqs, "CAP", 1)
+    seqs.add([a, b])
+    seqs.add([msg(seq=9)])  # past the cap: the unsettled a and b are dropped
+    assert seqs.take([a.id, b.id]) == ([], [a.id, b.id])

@@ -53,7 +53,13 @@ from deconnexion.store.insert_plan import (
     nothing_to_plan,
     plan_inserts,
 )
-from deconnexion.store.pg_rows import copy_rows, decode_claimed, decode_held, load_json
+from deconnexion.store.pg_rows import (
+    ClaimedSeqs,
+    copy_rows,
+    decode_claimed,
+    decode_held,
+    load_json,
+)
 from deconnexion.store.sql_body import SQLBody
 
 try:
@@ -94,6 +100,7 @@ class PostgresStore(SQLBody):
         self._closed = False
         self._listener: psycopg.Connection[Any] | None = None
         self._listen_lock = threading.Lock()
+        self._claimed = ClaimedSeqs()  # acknowledged by primary key
         self._conn = self._connect()
         try:
             self._migrate()
@@ -279,18 +286,27 @@ class PostgresStore(SQLBody):
             rows = c.execute(self._q["claim_due"], params, binary=True).fetchall()
         out = decode_claimed(rows)
         out.sort(key=lambda m: (m.release_at, m.priority, m.seq))
+        self._claimed.add(out)
         return out
 
     def ack(self, ids: Sequence[str], worker_id: str, now: float) -> int:
         if not ids:
             return 0
+        seqs, unknown = self._claimed.take(ids)
+        done = 0
         with self._tx() as c:
-            c.execute(self._q["ack"], {"ids": list(ids), "worker_id": worker_id, "now": now})
-            return int(c.rowcount)
+            if seqs:
+                c.execute(self._q["ack_seqs"], {"seqs": seqs, "worker_id": worker_id, "now": now})
+                done += c.rowcount
+            if unknown:
+                c.execute(self._q["ack"], {"ids": unknown, "worker_id": worker_id, "now": now})
+                done += c.rowcount
+        return done
 
     def fail(
         self, message_id: str, worker_id: str, now: float, error: str, retry_at: float | None
     ) -> bool:
+        self._claimed.forget((message_id,))
         params = {"id": message_id, "worker_id": worker_id, "error": error, "retry_at": retry_at}
         q = self._q
         with self._tx() as c:
@@ -313,6 +329,7 @@ class PostgresStore(SQLBody):
     def expire(self, ids: Sequence[str], worker_id: str, now: float) -> int:
         if not ids:
             return 0
+        self._claimed.forget(ids)
         params = {"ids": builtins.list(ids), "worker_id": worker_id, "now": now}
         with self._tx() as c:
             found = c.execute(self._q["expire"], params).fetchall()
@@ -326,6 +343,7 @@ class PostgresStore(SQLBody):
     def give_back(self, ids: Sequence[str], worker_id: str, now: float, at: float) -> int:
         if not ids:
             return 0
+        self._claimed.forget(ids)
         q = self._q
         params = {"ids": builtins.list(ids), "worker_id": worker_id, "at": at}
         with self._tx() as c:

@@ -275,6 +275,13 @@ UPDATE {schema}.held SET state = 'released', released_at = %(now)s, lease_until 
 WHERE seq = ANY(ARRAY(SELECT seq FROM mine))
   AND worker_id = %(worker_id)s AND lease_until IS NOT NULL;
 
+-- name: ack_seqs
+-- the same for messages this store object claimed, found by primary key (pg_rows.ClaimedSeqs);
+-- the array read through a sub-select, so that a generic plan never guesses its size
+UPDATE {schema}.held SET state = 'released', released_at = %(now)s, lease_until = NULL
+WHERE seq = ANY(ARRAY(SELECT unnest(%(seqs)s::bigint[])))
+  AND worker_id = %(worker_id)s AND lease_until IS NOT NULL;
+
 -- name: establishment_of
 SELECT establishment FROM {schema}.held WHERE id = %(id)s;
 
