@@ -282,3 +282,49 @@ def test_the_link_is_kept_in_meta_and_read_back(store: HoldStore) -> None:
 def test_a_tenant_key_names_its_establishment() -> None:
     assert establishment_of_key("0750001A").uai == "0750001A"
     assert establishment_of_key("zone:Zone C").key == "zone:Zone C"
+
+
+class CountingGets:
+    """The real store, counting `get` (the follow check's store read)."""
+
+    def __init__(self, store: HoldStore) -> None:
+        self.store = store
+        self.gets = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    def get(self, establishment: str, message_id: str) -> Any:
+        self.gets += 1
+        return self.store.get(establishment, message_id)
+
+
+def test_a_students_grade_this_queue_held_is_followed_without_reading_the_store(
+    store: HoldStore,
+) -> None:
+    counting = CountingGets(store)
+    queue = HoldQueue(counting, clock=lambda: at(3, 21))  # type: ignore[arg-type]
+    students, parents = hold_grade(queue, at(3, 21))
+    queue.hold_many([_parents_request(students, key="again")])
+    assert counting.gets == 0  # both parents' copies: the students' copy was remembered
+    # what is not remembered, or not of this sender, is still asked of the store and refused
+    with pytest.raises(InvalidInputError, match="is no message of this sender"):
+        queue.hold_many([_parents_request(students, key="p6", actor="someone-else")])
+    with pytest.raises(InvalidInputError, match=r"follows: .* is a grade to parents"):
+        queue.hold_many([_parents_request(parents, key="p2")])
+    assert counting.gets == 2
+
+
+def test_another_queue_or_a_new_store_reads_the_students_copy_from_the_store(
+    store: HoldStore,
+) -> None:
+    students, _ = hold_grade(HoldQueue(store, clock=lambda: at(3, 21)), at(3, 21))
+    counting = CountingGets(store)
+    other = HoldQueue(counting, clock=lambda: at(3, 21))  # type: ignore[arg-type]
+    other.hold_many([_parents_request(students, key="from-another-queue")])
+    assert counting.gets == 1
+    mine = HoldQueue(store, clock=lambda: at(3, 21))
+    held, _ = hold_grade(mine, at(3, 21), name="h")
+    mine.store = counting  # type: ignore[assignment]  # what it remembered was another store's
+    mine.hold_many([_parents_request(held, key="after-the-swap")])
+    assert counting.gets == 2

@@ -10,6 +10,7 @@
     establishments by UAI   UAI → `Establishment`                        web/tenant.py
     open spans              (scheduler, audiences) → open interval       web/open_spans.py
     French sentences        a held decision → its explanation            web/answers.py
+    stored reasons          a `Reason` → its JSON in a stored decision   hold/stored_decision.py
 
 One rule for every table: it keeps at most `BOUND` entries, and adding one more first drops the
 oldest one (first in, first out). Values are immutable and cheap to rebuild compared with a

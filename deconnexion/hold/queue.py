@@ -9,7 +9,6 @@ another establishment is "not found", never visible. The release worker
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -21,6 +20,7 @@ from deconnexion.core.territories import Establishment
 from deconnexion.core.timeutil import aware, from_epoch, wall_clock, zone
 from deconnexion.errors import InvalidInputError, PolicyNotRecordedError, StoreRefusedError
 from deconnexion.hold.collector import COLLECTOR_PAUSE, GC_PAUSE_BATCH
+from deconnexion.hold.follows import FollowCheck
 from deconnexion.hold.request import (
     DEFAULT_MAX_PAYLOAD,
     CheckedInputs,
@@ -46,8 +46,6 @@ from deconnexion.store.base import (
 
 __all__ = ["HoldQueue", "HoldRequest", "HoldResult"]
 
-ACTOR = [f.name for f in dataclasses.fields(HeldMessage)].index("actor")  # in a stored row
-
 
 class _Decides(Protocol):
     def decide(self, message: Message) -> Decision: ...
@@ -67,6 +65,7 @@ class HoldQueue:
         self.clock = clock
         self.max_payload_bytes = max_payload_bytes
         self._recorded: set[str] = set()  # policy digests this queue has recorded in the store
+        self._follows = FollowCheck()
 
     # -- holding ---------------------------------------------------------------------------
 
@@ -133,7 +132,7 @@ class HoldQueue:
         the list (unnamed: the error is that request's own) and the others are held. Only a
         store outage (`StoreError`) raises, and then nothing is held. The gate's group
         commit writes through this: one bad request never fails another's."""
-        checked = CheckedInputs(self.max_payload_bytes)
+        checked = CheckedInputs(self.max_payload_bytes, len(requests))
         out: list[HoldResult | InvalidInputError | None] = [None] * len(requests)
         rows: list[tuple[Any, ...]] = []
         zones: list[str] = []
@@ -144,7 +143,7 @@ class HoldQueue:
             except InvalidInputError as exc:
                 out[n] = exc
                 continue
-            refused = self._followed_error(request, row)
+            refused = self._follows.error(self.store, request, row)
             if refused is not None:
                 out[n] = refused
                 continue
@@ -156,7 +155,7 @@ class HoldQueue:
         return [r for r in out if r is not None]
 
     def _hold(self, requests: Sequence[HoldRequest], *, single: bool) -> list[HoldResult]:
-        checked = CheckedInputs(self.max_payload_bytes)
+        checked = CheckedInputs(self.max_payload_bytes, len(requests))
         rows: list[tuple[Any, ...]] = []
         zones: list[str] = []
         for request in requests:
@@ -207,6 +206,7 @@ class HoldQueue:
                     outcomes.extend(self.store.insert_many(HeldRows([row]), now=self.clock()))
                 except StoreRefusedError as alone:
                     outcomes.append(alone)
+        self._follows.remember(self.store, rows, outcomes)
         times: dict[tuple[float, str], datetime] = {}  # a batch shares few release times
         results: list[HoldResult | InvalidInputError] = []
         for o, tz in zip(outcomes, zones, strict=True):
@@ -232,32 +232,15 @@ class HoldQueue:
     ) -> None:
         """Each parents' grade of a batch follows a message it may follow, or nothing is held."""
         for n, (request, row) in enumerate(zip(requests, rows, strict=True)):
-            error = self._followed_error(request, row, "" if single else f"requests[{n}].")
+            error = self._follows.error(
+                self.store, request, row, "" if single else f"requests[{n}]."
+            )
             if error is not None:
                 if not single:
                     raise type(error)(
                         f"{error} — nothing of this batch of {len(requests)} was held"
                     )
                 raise error
-
-    def _followed_error(
-        self, request: HoldRequest, row: tuple[Any, ...], prefix: str = ""
-    ) -> InvalidInputError | None:
-        """A parents' grade follows a grade to students of the same establishment and sender
-        (another sender's message is "no message", as everywhere)."""
-        if request.follows is None:
-            return None
-        leader = self.store.get(row[1], request.follows)
-        if leader is not None and leader.actor != row[ACTOR]:
-            leader = None
-        if leader is not None and leader.kind == "grade" and leader.audience == "students":
-            return None
-        found = "no message" if leader is None else f"a {leader.kind} to {leader.audience}"
-        return InvalidInputError(
-            f"{prefix}follows: {request.follows!r} is {found} of this sender in establishment "
-            f"{row[1]!r}; expected the id HoldQueue.hold returned for the students' copy of "
-            "this grade"
-        )
 
     @staticmethod
     def _name_the_bad_request(

@@ -193,8 +193,8 @@ class HeldRows(Sequence[HeldMessage]):
         self._built: builtins.list[HeldMessage] | None = None
 
     def _messages(self) -> builtins.list[HeldMessage]:
-        if self._built is None:
-            self._built = [HeldMessage(*row) for row in self.rows]
+        if self._built is None:  # `build_held`: a batch that must be planned (collapse keys)
+            self._built = [build_held(*row) for row in self.rows]  # reads them all
         return self._built
 
     def __len__(self) -> int:

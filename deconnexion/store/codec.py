@@ -9,10 +9,24 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["dicts_decoder", "dumps", "strings_decoder", "write_encoder"]
+__all__ = ["JSONDict", "dicts_decoder", "dumps", "strings_decoder", "write_encoder"]
 
 dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # built once
 _PLAIN = re.compile(r"[ !#-\[\]-~]*").fullmatch  # printable ASCII except " and \ : no escaping
+
+
+class JSONDict(dict[str, Any]):
+    """A dict that carries its JSON text, `text` == `dumps(self)`, written once by whoever
+    built it (the hold path, for each decision's record and meta: `deconnexion.hold
+    .stored_decision`). The encoders of the SQL stores write `text` instead of encoding the
+    dict again. To every other reader it is the dict it holds; nobody changes it once built
+    (stores copy or encode the values they are given)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, value: dict[str, Any], text: str) -> None:
+        super().__init__(value)
+        self.text = text
 
 
 def write_encoder() -> Callable[[Any], str]:
@@ -24,6 +38,9 @@ def write_encoder() -> Callable[[Any], str]:
 
     def enc(value: Any) -> str:
         key: object
+        if value.__class__ is JSONDict:
+            text: str = value.text
+            return text
         if value.__class__ is tuple:
             if len(value) == 1:
                 one = value[0]
