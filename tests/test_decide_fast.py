@@ -48,6 +48,7 @@ POLICIES = {
         {"name": "publication", "grade_publication": ["07:30", "17:00"]}
     ),
     "expiry": Policy.from_mapping({"name": "expiry", "expires_after": {"timetable": "12h"}}),
+    "strict": Policy.from_mapping({"name": "strict", "calendar_mode": "strict"}),
 }
 EXAMPLES = settings(max_examples=400, deadline=None)
 
@@ -127,6 +128,8 @@ def reference_decide(s: Scheduler, message: Message) -> Decision:
     if message.urgent and held:
         reasons += (_refusal(message, policy),)
     provenance = w.provenance(created, release)
+    if policy.calendar_mode == "strict":
+        s._guard(w, created, release)  # no official calendar: CalendarUnknownError
     notes: tuple[str, ...] = ()
     if provenance is Provenance.UNKNOWN and w.estimated_from:
         notes = (f"calendrier scolaire non publié : vacances estimées d'après {w.estimated_from}",)

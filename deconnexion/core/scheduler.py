@@ -112,6 +112,11 @@ class Scheduler:
         self._delay = self.policy.grade_parent_delay.total_seconds()
         self._delay_reason = _delay_reason(self.policy)
         self._slots = self.policy.grade_publication
+        # Audiences whose grades are plain messages (`decide()`'s lookup): not the parents (the
+        # delay after the students), nor the students when grades have publication hours.
+        self._plain_grades = frozenset(
+            {Audience.STAFF} if self._slots else {Audience.STUDENTS, Audience.STAFF}
+        )
         self._identity = self.policy.identity  # recorded with every held message
         self._expiry = {k: d.total_seconds() for k, d in self.policy.expires_after.items()}
         self._windows: dict[Audience, CompiledWindows] = {}
@@ -188,6 +193,42 @@ class Scheduler:
         # `vars(message)` once, then one dict read per field: a pydantic model's attribute read
         # goes through its `__getattr__` hook (BaseModel defines one for private attributes).
         fields = vars(message)
+        created_at = fields["created_at"]
+        audience = fields["audience"]
+        kind = fields["kind"]
+        if (
+            not fields["urgent"]
+            and fields["publish_to_students_at"] is None
+            and (kind is not Kind.GRADE or audience in self._plain_grades)
+        ):
+            # A plain message: its answer looked up by the stretch of the day it was created in
+            # (`CompiledWindows.outcome`: no epoch, no reasons, no provenance to compute), then
+            # the `Decision` built from it (`build_decision`, positional). Measured (callgrind,
+            # the benchmark's messages): 10,500 instructions for a plain message instead of
+            # about 26,000; 13,300 on average over every kind of message, from 28,300.
+            found = self._windows[audience].outcome(created_at)
+            if found is not None and not (self._strict and found.provenance is Provenance.UNKNOWN):
+                return build_decision(
+                    found.held,
+                    created_at if found.release_at is None else found.release_at,
+                    created_at,
+                    audience,
+                    kind,
+                    found.reasons,
+                    found.provenance,
+                    None,
+                    self._tz_name,
+                    found.notes,
+                    found.open_until,
+                    self._identity,
+                    self._expires_at(kind, self._windows[audience].epoch(created_at))
+                    if self._expiry
+                    else None,
+                )
+        return self._decide(message, fields)
+
+    def _decide(self, message: Message, fields: dict[str, Any]) -> Decision:
+        """`decide()` in full: urgency, publication dates, grades, other zones, DST days."""
         audience = fields["audience"]
         w = self._windows[audience]
         created_at = fields["created_at"]
@@ -239,28 +280,21 @@ class Scheduler:
         provenance = w.provenance(created, release)
         if self._strict:
             self._guard(w, created, release, provenance)
-        notes: tuple[str, ...] = ()
-        if provenance is Provenance.UNKNOWN and w.estimated_from:
-            notes = (
-                f"calendrier scolaire non publié : vacances estimées d'après {w.estimated_from}",
-            )
         return build_decision(
-            held=held,
+            held,
             # A held message is released at a bound (an opening): one shared datetime per bound.
-            release_at=w.moment(release) if held else created_at.astimezone(self.tz),
-            created_at=created_at,
-            audience=audience,
-            kind=kind,
-            reasons=reasons,
-            provenance=provenance,
-            students_release_at=None
-            if students_release is None
-            else datetime.fromtimestamp(students_release, self.tz),
-            timezone=self._tz_name,
-            notes=notes,
-            open_until=None if until is None else w.moment(until),
-            policy=self._identity,
-            expires_at=self._expires_at(kind, created) if self._expiry else None,
+            w.moment(release) if held else created_at.astimezone(self.tz),
+            created_at,
+            audience,
+            kind,
+            reasons,
+            provenance,
+            None if students_release is None else datetime.fromtimestamp(students_release, self.tz),
+            self._tz_name,
+            w.notes(provenance),
+            None if until is None else w.moment(until),
+            self._identity,
+            self._expires_at(kind, created) if self._expiry else None,
         )
 
     def _urgent(self, message: Message, w: CompiledWindows) -> Decision:

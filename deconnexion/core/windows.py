@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 from deconnexion.core.calendar import DaySheet, _reason
 from deconnexion.core.message import Provenance, Reason, ReasonCode
+from deconnexion.core.outcomes import NO_OUTCOMES, DayOutcomes, Outcome
 from deconnexion.core.policy import OpenHours
 from deconnexion.errors import OutOfRangeError
 
@@ -69,6 +70,7 @@ class CompiledWindows:
         "_night",
         "_offset_change_days",
         "_opening_days",
+        "_outcomes",
         "_prov_prov",
         "_prov_starts",
         "bounds",
@@ -125,6 +127,8 @@ class CompiledWindows:
         ]
         self._offset_change_days = _offset_change_days(self._day_starts, self._cover_end)
         self._moments: dict[float, datetime] = {}
+        # `outcome()`'s answers, one `DayOutcomes` per covered day, each built on first use.
+        self._outcomes: list[DayOutcomes | None] = [None] * len(self._day_starts)
         self._bounds_array: Any = None  # numpy copy of `bounds`, built by the first array query
 
     def epoch(self, at: datetime) -> float:
@@ -173,6 +177,73 @@ class CompiledWindows:
         key = (day, self._opening_days[i >> 1])
         why = self._explained.get(key) or self._days_reasons(*key)
         return t, opens, bounds[i + 1], why
+
+    def outcome(self, at: datetime) -> Outcome | None:
+        """What `decide()` answers for a plain message created at `at` (see
+        `deconnexion.core.outcomes`), or None when it must compute in full: `at` in another
+        zone or of a datetime subclass, outside the compiled days, on a day the UTC offset
+        changes, or past the last opening.
+
+        One list read and one `bisect` among the day's two or three bounds, with no epoch of
+        `at` (measured: see `Scheduler.decide`).
+        """
+        if at.tzinfo is not self.tz or type(at) is not datetime:
+            return None
+        i = at.toordinal() - self._first_ordinal
+        days = self._outcomes
+        if not 0 <= i < len(days):
+            return None
+        day = days[i] or self._day_outcomes(i)
+        return day.outcomes[bisect_right(day.cuts, at)]
+
+    def _day_outcomes(self, i: int) -> DayOutcomes:
+        """The `DayOutcomes` of covered day `i` (an index into `_day_starts`), kept."""
+        if i in self._offset_change_days:
+            found = NO_OUTCOMES
+        else:
+            starts = self._day_starts
+            start = starts[i]
+            end = starts[i + 1] if i + 1 < len(starts) else self._cover_end
+            bounds = self.bounds
+            lo, hi = bisect_right(bounds, start), bisect_left(bounds, end)
+            day = self._first_ordinal + i
+            found = DayOutcomes(
+                cuts=tuple(self.moment(b) for b in bounds[lo:hi]),
+                outcomes=tuple(self._stretch_outcome(day, start, j) for j in range(lo, hi + 1)),
+            )
+        self._outcomes[i] = found
+        return found
+
+    def _stretch_outcome(self, day: int, start: float, i: int) -> Outcome | None:
+        """The outcome of the instants of local day `day` (which begins at `start`) for which
+        `bisect_right(bounds, t) == i`. Provenance is looked up from `start`: its segments begin
+        at local midnights, so every instant of the day falls in the same one."""
+        bounds = self.bounds
+        if i & 1:  # open until bounds[i]
+            provenance = self.provenance(start, start)
+            return Outcome(
+                False, None, self.moment(bounds[i]), (), provenance, self.notes(provenance)
+            )
+        if i >= len(bounds):  # past the last opening: `decide()` says why in full
+            return None
+        release = bounds[i]
+        provenance = self.provenance(start, release)
+        return Outcome(
+            held=True,
+            release_at=self.moment(release),
+            open_until=self.moment(bounds[i + 1]),
+            reasons=self._days_reasons(day, self._opening_days[i >> 1]),
+            provenance=provenance,
+            notes=self.notes(provenance),
+        )
+
+    def notes(self, provenance: Provenance) -> tuple[str, ...]:
+        """A decision's notes: why its calendar is an estimate, when it is one."""
+        if provenance is Provenance.UNKNOWN and self.estimated_from:
+            return (
+                "calendrier scolaire non publié : vacances estimées d'après " + self.estimated_from,
+            )
+        return ()
 
     # -- range --------------------------------------------------------------------------------
 
