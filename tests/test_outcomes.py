@@ -9,7 +9,7 @@ from datetime import date, datetime, time, timedelta
 import pytest
 from test_decide_fast import outcome, reference_decide, scheduler
 
-from deconnexion.core.message import Audience, Kind, Message
+from deconnexion.core.message import Audience, Kind, Message, SenderRole
 from deconnexion.core.scheduler import Scheduler
 from deconnexion.core.windows import CompiledWindows
 
@@ -34,12 +34,22 @@ def probes(w: CompiledWindows, day: date) -> list[datetime]:
     ]
 
 
+# plain messages, grades (the parents' copy follows the students'), refused urgencies
+MESSAGES = ((Kind.MESSAGE, False), (Kind.GRADE, False), (Kind.MESSAGE, True), (Kind.GRADE, True))
+
+
 def check_day(s: Scheduler, day: date) -> None:
     for audience in Audience:
         w = s.windows(audience)
         for at in probes(w, day):
-            for kind in (Kind.MESSAGE, Kind.GRADE):
-                message = Message(kind=kind, audience=audience, created_at=at)
+            for kind, urgent in MESSAGES:
+                message = Message(
+                    kind=kind,
+                    audience=audience,
+                    created_at=at,
+                    urgent=urgent,
+                    sender_role=SenderRole.TEACHER,  # urgency not honoured: held, with a reason
+                )
                 fast = outcome(s, message, Scheduler.decide)
                 slow = outcome(s, message, reference_decide)
                 assert fast == slow, at
@@ -90,3 +100,13 @@ def test_a_plain_message_is_looked_up_except_on_the_days_the_offset_changes() ->
     assert w.outcome(datetime(2025, 10, 26, 21, tzinfo=w.tz)) is None  # autumn change (Sunday)
     assert w.outcome(regular.astimezone(scheduler("Réunion", "national").tz)) is None
     assert w.outcome(datetime(2017, 1, 1, tzinfo=w.tz)) is None  # before the compiled range
+
+
+def test_the_parents_copy_of_a_grade_follows_the_students_outcome() -> None:
+    s = scheduler("C", "national")
+    friday_evening = datetime(2025, 11, 14, 21, tzinfo=s.tz)
+    students = s.windows(Audience.STUDENTS).outcome(friday_evening)
+    assert students is not None
+    parents = s._after_delay(students)
+    assert parents is not None and parents is s._after_delay(students)  # kept
+    assert parents.release_at == datetime(2025, 11, 18, 7, tzinfo=s.tz)  # Monday 7:00 + 24 h

@@ -24,12 +24,15 @@ from deconnexion.core.message import Provenance, Reason
 __all__ = ["NO_OUTCOMES", "DayOutcomes", "Outcome"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Outcome:
     """The decision for any plain message created in one stretch of one day, but its own fields.
 
-    `release_at` is None when the stretch is open: the message goes at its own creation.
-    `open_until` is when the open window it is released into closes."""
+    `release_at` (and `release`, its epoch) is None when the stretch is open: the message goes
+    at its own creation. `open_until` is when the open window it is released into closes.
+    `day_start` is the epoch of the local midnight the day begins at. Compared and hashed by
+    identity (`eq=False`): one object per stretch, a cheap key for what follows from it (the
+    parents' copy of a grade, `Scheduler.decide`)."""
 
     held: bool
     release_at: datetime | None
@@ -37,6 +40,8 @@ class Outcome:
     reasons: tuple[Reason, ...]
     provenance: Provenance
     notes: tuple[str, ...]
+    release: float | None
+    day_start: float
 
 
 @dataclass(frozen=True, slots=True)

@@ -222,7 +222,14 @@ class CompiledWindows:
         if i & 1:  # open until bounds[i]
             provenance = self.provenance(start, start)
             return Outcome(
-                False, None, self.moment(bounds[i]), (), provenance, self.notes(provenance)
+                False,
+                None,
+                self.moment(bounds[i]),
+                (),
+                provenance,
+                self.notes(provenance),
+                None,
+                start,
             )
         if i >= len(bounds):  # past the last opening: `decide()` says why in full
             return None
@@ -235,6 +242,8 @@ class CompiledWindows:
             reasons=self._days_reasons(day, self._opening_days[i >> 1]),
             provenance=provenance,
             notes=self.notes(provenance),
+            release=release,
+            day_start=start,
         )
 
     def notes(self, provenance: Provenance) -> tuple[str, ...]:
