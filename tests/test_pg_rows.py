@@ -96,3 +96,23 @@ def test_claimed_seqs_hand_each_seq_out_once_and_start_again_past_their_cap(
     seqs.add([a, b])
     seqs.add([msg(seq=9)])  # past the cap: the unsettled a and b are dropped
     assert seqs.take([a.id, b.id]) == ([], [a.id, b.id])
+
+
+@pytest.mark.postgres
+def test_binary_copy_writes_whole_number_instants_and_empty_optional_fields() -> None:
+    from deconnexion.store.postgres import PostgresStore
+
+    dsn = require_postgres(PG_DSN)
+    schema = "t_pg_rows_copy"
+    drop_schema(dsn, schema)
+    store = PostgresStore(dsn, schema=schema)
+    try:
+        m = msg(release_at=int(T0), next_attempt_at=int(T0), priority=0, urgent=True)
+        store.insert_many([m], now=int(T0) - 10)
+        got = store.get(EST, m.id)
+        assert got is not None
+        assert (got.release_at, got.next_attempt_at, got.expires_at) == (T0, T0, None)
+        assert (got.priority, got.urgent, got.collapse_key) == (0, True, None)
+    finally:
+        store.close()
+        drop_schema(dsn, schema)

@@ -13,7 +13,33 @@ from deconnexion.store.base import HeldFields, HeldMessage, build_held
 from deconnexion.store.codec import dicts_decoder, strings_decoder, write_encoder
 from deconnexion.store.common import COLUMNS
 
-__all__ = ["ClaimedSeqs", "copy_rows", "decode_claimed", "decode_held", "load_json"]
+__all__ = [
+    "BODY_TYPES",
+    "HELD_TYPES",
+    "ClaimedSeqs",
+    "copy_rows",
+    "decode_claimed",
+    "decode_held",
+    "load_json",
+]
+
+# COPY ... (FORMAT BINARY) carries no types: the server reads each field with its column's
+# binary input, and psycopg must be told what to write (`Copy.set_types`), in the order of
+# the COPY's column list (postgres.sql copy_held, copy_body). A jsonb field's binary form is
+# a version byte (1) then the JSON text: `copy_rows` writes it as those bytes ("bytea": raw).
+_JSONB = "bytea"
+HELD_TYPES = (
+    "int8", "text", "text", "text", "text", "text", "text", "text", "bool", "int2", _JSONB,
+    "text", "float8", "float8", "float8", _JSONB, "text", "text", "text", "float8", "float8",
+    "float8", "text", "text", "float8",
+)  # fmt: skip
+BODY_TYPES = ("int8", "bytea", _JSONB, _JSONB)
+_JSONB_VERSION = b"\x01"
+
+
+def _jsonb(text: str) -> bytes:
+    return _JSONB_VERSION + text.encode()
+
 
 _decode_json = json.JSONDecoder().decode  # built once: json.loads(str) without its checks
 
@@ -30,8 +56,8 @@ def load_json(data: str | bytes) -> Any:
 def copy_rows(
     rows: Sequence[HeldFields], states: Iterable[str], seqs: Sequence[int], now: float
 ) -> tuple[builtins.list[tuple[Any, ...]], builtins.list[tuple[Any, ...]]]:
-    """Rows for COPY into held and held_body from `HeldMessage` field tuples (JSON columns as
-    text: the server parses it)."""
+    """Rows for binary COPY into held and held_body (`HELD_TYPES`, `BODY_TYPES`) from
+    `HeldMessage` field tuples; the server parses the JSON columns' text."""
     enc = write_encoder()
     heads = []
     bodies = []
@@ -55,12 +81,12 @@ def copy_rows(
                 sender_role,
                 urgent,
                 priority,
-                enc(recipients),
+                _jsonb(enc(recipients)),
                 content_type,
                 created_at,
                 release_at,
                 next_attempt_at,
-                enc(reasons),
+                _jsonb(enc(reasons)),
                 state,
                 actor,
                 justification,
@@ -72,7 +98,7 @@ def copy_rows(
                 expires_at,
             )
         )
-        bodies.append((seq, payload, enc(meta), enc(decision)))
+        bodies.append((seq, payload, _jsonb(enc(meta)), _jsonb(enc(decision))))
     return heads, bodies
 
 

@@ -155,15 +155,17 @@ SELECT pg_get_serial_sequence(%(table)s, 'seq');
 SELECT nextval(%(sequence)s::regclass) FROM generate_series(1, %(n)s);
 
 -- name: copy_held
+-- binary: the types of the fields psycopg writes are pg_rows.HELD_TYPES, in this order
 COPY {schema}.held (
     seq, id, establishment, idempotency_key, collapse_key, kind, audience, sender_role, urgent,
     priority, recipients, content_type, created_at, release_at, next_attempt_at, reasons,
     state, actor, justification, publish_to_students_at, held_at, held_release_at, key_scope,
     policy, expires_at
-) FROM STDIN;
+) FROM STDIN (FORMAT BINARY);
 
 -- name: copy_body
-COPY {schema}.held_body (seq, payload, meta, decision) FROM STDIN;
+-- binary: pg_rows.BODY_TYPES
+COPY {schema}.held_body (seq, payload, meta, decision) FROM STDIN (FORMAT BINARY);
 
 -- name: insert_audit
 INSERT INTO {schema}.audit (at, establishment, message_id, action, actor, detail)
