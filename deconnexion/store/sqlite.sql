@@ -216,9 +216,31 @@ SET state = 'claimed', lease_until = :lease_until, worker_id = :worker_id,
 WHERE seq IN (SELECT seq FROM chosen)
 RETURNING seq;
 
+-- name: lease_expired
+-- is a claimed message's lease over (claim_due then takes it back too)
+SELECT 1 FROM held WHERE state = 'claimed' AND lease_until <= :now LIMIT 1;
+
+-- name: claim_held
+-- claim_due when no lease is over (lease_expired found nothing): due held messages only, in
+-- claim order, without merging and sorting the two lists again
+UPDATE held
+SET state = 'claimed', lease_until = :lease_until, worker_id = :worker_id,
+    attempts = attempts + 1
+WHERE seq IN (
+    SELECT seq FROM held
+    WHERE state = 'held' AND release_at <= :now AND next_attempt_at <= :now
+    ORDER BY release_at, priority, seq LIMIT :limit
+)
+RETURNING seq;
+
 -- name: ack
 UPDATE held SET state = 'released', released_at = :now, lease_until = NULL
 WHERE id IN (SELECT value FROM json_each(:ids)) AND state = 'claimed' AND worker_id = :worker_id;
+
+-- name: ack_seqs
+-- the same, the rows named by seq (sqlite_rows.ClaimedSeqs): found by the integer primary key
+UPDATE held SET state = 'released', released_at = :now, lease_until = NULL
+WHERE seq IN (SELECT value FROM json_each(:seqs)) AND state = 'claimed' AND worker_id = :worker_id;
 
 -- name: fail_retry
 -- back to held, unless a newer message with the same collapse key is held meanwhile: then
