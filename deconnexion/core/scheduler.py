@@ -349,6 +349,29 @@ class Scheduler:
             self._expires_at(kind, created) if self._expiry else None,
         )
 
+    def decided_by_span(
+        self, kind: Kind, audience: Audience
+    ) -> tuple[CompiledWindows, bool] | None:
+        """The windows whose `span` of a message's creation decides `decide()` for this kind
+        and audience, when the message has no `publish_to_students_at`; None when the exact
+        instant counts (grades to students under publication hours, an expiry for the kind).
+
+        Then `decide()` of two such messages created in the same span, on the same local day
+        and in the same year (of `created_at` as given: the French sentence names the year of
+        a release in another one) differs only in `created_at` and, when not held, in
+        `release_at`, which is `created_at` in the establishment's zone. The flag says whether
+        an open span decides too: not for a grade to parents, released a delay after the
+        students' release, which is the creation itself when the students' windows are open.
+        The batch CLI answers by it (cli/lean.py); tests/test_cli_lean.py compares the bytes.
+        """
+        if kind in self._expiry:
+            return None
+        if kind is Kind.GRADE and audience is Audience.PARENTS:
+            return self._windows[Audience.STUDENTS], False
+        if kind is Kind.GRADE and audience is Audience.STUDENTS and self._slots:
+            return None
+        return self._windows[audience], True
+
     def _urgent(self, message: Message, w: CompiledWindows) -> Decision:
         """An honoured urgency (`urgent_override`): released now, in the establishment's zone."""
         created_at = message.created_at
