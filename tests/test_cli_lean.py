@@ -192,7 +192,9 @@ _SPAN_TEMPLATES = [
     for where in ({"zone": "C"}, {"uai": "0750001A"}, {"zone": "Réunion"}, {"departement": "973"})
 ]
 _SPAN_TEMPLATES += [
-    {"kind": "message", "audience": "parents", "zone": "C", "urgent": True, **extra}
+    {"kind": kind, "audience": "parents", "urgent": True, **where, **extra}
+    for kind in ("message", "grade")
+    for where in ({"zone": "C"}, {"uai": "0750001A"})
     for extra in (
         {"sender_role": "chef_etablissement", "justification": "alerte"},
         {"sender_role": "teacher", "justification": "alerte"},
@@ -200,7 +202,7 @@ _SPAN_TEMPLATES += [
         {"sender_role": "chef_etablissement", "justification": "\u200b"},
     )
 ]
-_SPAN_TEMPLATES += [{"kind": "grade", "audience": "parents", "zone": "C", "urgent": True}]
+_SPAN_TEMPLATES += [{"kind": "grade", "audience": "students", "zone": "C", "urgent": True}]
 _SPAN_TEMPLATES += [{"kind": "message", "audience": "parents", "zone": "C", "justification": "."}]
 
 

@@ -4,13 +4,16 @@ whatever the blocks; one process when asked, or when the input is short."""
 from __future__ import annotations
 
 import io
+import json
+import os
+import signal
 import subprocess
 import sys
 
 import pytest
 from _batch_support import mixed_input, reference_bytes
 
-from deconnexion.cli import batch, main
+from deconnexion.cli import batch, main, parallel
 from deconnexion.cli.batch import Answerer, _blocks, answer_lines
 from deconnexion.cli.lean import LeanRelease
 from deconnexion.cli.parallel import answer_block, answer_in_workers
@@ -103,3 +106,49 @@ def test_workers_below_one_is_refused_by_name(capsys):
     assert main(["release", "--stdin", "--workers", "0", "--json"]) == 2
     out = capsys.readouterr().out
     assert '"field": "workers"' in out and '"value": 0' in out
+
+
+_KILLS_A_WORKER = """
+import io, os, signal, sys
+from deconnexion.cli.parallel import WorkerLostError, answer_in_workers
+
+def answer(line):
+    if line == b"die":
+        os.kill(os.getpid(), signal.SIGKILL)
+    return line.decode(), False
+
+blocks = [b"a\\nb"] * 3 + [b"die"] + [b"c"] * 20
+sink = io.BytesIO()
+try:
+    answer_in_workers(answer, iter(blocks), sink, 2, waiting=lambda: True)
+except WorkerLostError as exc:
+    sys.stdout.buffer.write(sink.getvalue())
+    sys.exit(7)
+sys.exit(0)
+"""
+
+
+def test_a_killed_worker_fails_the_command_with_an_error_line_instead_of_hanging():
+    done = subprocess.run([sys.executable, "-c", _KILLS_A_WORKER], capture_output=True, timeout=120)
+    assert done.returncode == 7, done.stderr
+    *answers, error, end = done.stdout.split(b"\n")
+    # the answers written are those of the first lines, in order (a prefix: the pool gives up
+    # every block not yet answered when one of its workers dies), then the error line
+    assert answers == ([b"a", b"b"] * 3)[: len(answers)] and end == b""
+    assert json.loads(error)["error"]["code"] == "worker_lost"
+
+
+def test_a_killed_worker_makes_release_stdin_exit_1(monkeypatch, capsys):
+    def killing(answer, block):
+        if b"kill-me" in block:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return answer_block(answer, block)
+
+    monkeypatch.setattr(parallel, "answer_block", killing)
+    monkeypatch.setattr(batch, "can_fork", lambda: True)
+    data = mixed_input(valid_first=True) + b'{"kill-me": 1}\n' + mixed_input(valid_first=True)
+    sink = io.BytesIO()
+    with pytest.raises(parallel.WorkerLostError):
+        answer_lines("release", None, io.BytesIO(data), sink, 2, parallel_after=10)
+    last = sink.getvalue().rstrip(b"\n").rsplit(b"\n", 1)[-1]
+    assert json.loads(last)["error"]["code"] == "worker_lost"

@@ -32,12 +32,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, tzinfo
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pydantic import ValidationError
 from pydantic_core import from_json
 
-from deconnexion.core.message import Decision, Message, SenderRole
+from deconnexion.core.message import Decision, Kind, Message, SenderRole
 from deconnexion.core.requests import ReleaseRequest, instant_or_now
 from deconnexion.core.timeutil import parse_instant
 from deconnexion.core.windows import CompiledWindows
@@ -66,6 +67,7 @@ class _SpanAnswer(NamedTuple):
 _ISO_OFFSET_NONE = "\n"
 
 
+@lru_cache(maxsize=4096)
 def _day_offset(ordinal: int, tz: tzinfo) -> str | None:
     """The UTC offset of `tz` on the local day `ordinal` as `isoformat()` writes it, when it is
     the same from midnight to midnight (no zone changes twice within a day and back)."""
@@ -295,13 +297,16 @@ class LeanRelease:
             template.middle = (
                 f'","audience":"{request.audience.value}","kind":"{request.kind.value}","reasons":'
             )
-            # Templates decided alike share their answers; an urgent one (its reasons name
-            # its role and justification) keeps its own.
-            group = (
-                (sched.windows(request.audience), by_span, sched.establishment.timezone)
-                if not request.urgent
-                else tuple(fields.items())
+            # Templates decided alike share their answers: the same windows, zone and audience;
+            # an urgent one also the same role, justification and grade-or-not (its reasons
+            # name them).
+            group: tuple[Any, ...] = (
+                sched.windows(request.audience),
+                by_span,
+                sched.establishment.timezone,
             )
+            if request.urgent:
+                group += (request.sender_role, request.justification, request.kind is Kind.GRADE)
             template.spans = self._groups.setdefault((request.audience, group), {})
         return self._remember(fields, template)
 

@@ -11,23 +11,33 @@ Order and latency: answers are written in the order of the blocks (a queue of pe
 results). At most `IN_FLIGHT` blocks per worker are pending, and whenever no more input is
 waiting every pending block is answered and flushed before the next read, so a program writing
 a line at a time still gets each answer before it sends the next.
+
+A worker that dies (killed, out of memory) fails the command: the answers before its block are
+written, then one error line (`worker_lost`), and the command exits 1; nothing is dropped
+silently and nothing waits forever (`concurrent.futures` tells a dead worker, a
+`multiprocessing.Pool` would wait for its answer).
 """
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import select
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from multiprocessing.pool import AsyncResult
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import BinaryIO
+
+from deconnexion.errors import DeconnexionError
 
 __all__ = [
     "IN_FLIGHT",
     "PARALLEL_AFTER",
     "Answer",
+    "WorkerLostError",
     "answer_block",
     "answer_in_workers",
     "can_fork",
@@ -82,6 +92,8 @@ def input_waiting(source: BinaryIO) -> Callable[[], bool]:
     return lambda: bool(select.select([fd], [], [], 0)[0])
 
 
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
 _ANSWER: Answer | None = None  # each worker's answerer, inherited through the fork
 
 
@@ -110,6 +122,13 @@ def _tasks(blocks: Iterable[bytes], waiting: Callable[[], bool]) -> Iterator[byt
         yield b"\n".join(parts)
 
 
+class WorkerLostError(DeconnexionError):
+    """A worker process ended before answering its block (killed, out of memory): the answers
+    before it are written, an error line follows them, and the command fails (exit 1)."""
+
+    code = "worker_lost"
+
+
 def answer_in_workers(
     answer: Answer,
     blocks: Iterable[bytes],
@@ -118,20 +137,37 @@ def answer_in_workers(
     waiting: Callable[[], bool],
 ) -> bool:
     """Answer every block of `blocks` in `workers` forked processes, writing the answers to
-    `sink` in order; whether a line was refused."""
+    `sink` in order; whether a line was refused. A worker that dies raises `WorkerLostError`
+    after one error line (a `multiprocessing.Pool` would wait for its answer forever)."""
     refused = False
-    pending: deque[AsyncResult[tuple[bytes, bool]]] = deque()
+    written = 0  # lines answered on `sink` by this call
+    pending: deque[Future[tuple[bytes, bool]]] = deque()
 
     def write_oldest() -> None:
-        nonlocal refused
-        text, failed = pending.popleft().get()
+        nonlocal refused, written
+        try:
+            text, failed = pending.popleft().result()
+        except BrokenProcessPool:
+            for other in pending:
+                other.cancel()
+            lost = WorkerLostError(
+                "a worker process ended before answering its lines (killed?): the answers of "
+                f"the lines before them are written ({written} by the workers), the lines from "
+                "there on are not answered"
+            )
+            sink.write(_encode(lost.to_dict()).encode() + b"\n")
+            sink.flush()
+            raise lost from None
         refused = refused or failed
+        written += text.count(b"\n")
         sink.write(text)
 
     context = multiprocessing.get_context("fork")
-    with context.Pool(workers, initializer=_adopt, initargs=(answer,)) as pool:
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_adopt, initargs=(answer,)
+    ) as pool:
         for task in _tasks(blocks, waiting):
-            pending.append(pool.apply_async(_answer_here, (task,)))
+            pending.append(pool.submit(_answer_here, task))
             if len(pending) >= IN_FLIGHT * workers:
                 write_oldest()
             if not waiting():
