@@ -32,12 +32,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, tzinfo
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pydantic import ValidationError
 from pydantic_core import from_json
 
+from deconnexion.core.caches import CACHES
 from deconnexion.core.message import Decision, Kind, Message, SenderRole
 from deconnexion.core.requests import ReleaseRequest, instant_or_now
 from deconnexion.core.timeutil import parse_instant
@@ -67,7 +67,7 @@ class _SpanAnswer(NamedTuple):
 _ISO_OFFSET_NONE = "\n"
 
 
-@lru_cache(maxsize=4096)
+@CACHES.memoize("calendar pieces")
 def _day_offset(ordinal: int, tz: tzinfo) -> str | None:
     """The UTC offset of `tz` on the local day `ordinal` as `isoformat()` writes it, when it is
     the same from midnight to midnight (no zone changes twice within a day and back)."""
