@@ -172,3 +172,13 @@ def test_default_clocks_read_the_frozen_time(when: str) -> None:
         assert ReleaseWorker(store, replay_deliverer(admin_app(store), store)).clock() == epoch(
             when
         )
+
+
+def test_a_remembered_open_pass_ends_at_the_frozen_20h_sharp() -> None:
+    vendor = VendorApp()
+    with freeze_time("2025-11-04 19:59:59+01:00"):
+        assert vendor.post("avant").status_code == 201
+        assert vendor.post("avant encore").status_code == 201  # from the remembered pass
+    with freeze_time("2025-11-04 20:00:00+01:00"):
+        assert vendor.post("après").status_code == 202
+    assert [m["text"] for m in vendor.sent] == ["avant", "avant encore"]

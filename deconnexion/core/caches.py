@@ -9,6 +9,7 @@
     request lines           the request line as received → judged line   web/request_line.py
     establishments by UAI   UAI → `Establishment`                        web/tenant.py
     open spans              (scheduler, audiences) → open interval       web/open_spans.py
+    open passes             (establishment, unread rule) → open interval web/open_spans.py
     French sentences        a held decision → its explanation            web/answers.py
     stored reasons          a `Reason` → its JSON in a stored decision   hold/stored_decision.py
 

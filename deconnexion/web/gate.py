@@ -41,7 +41,13 @@ from deconnexion.web.answers import Held, Passed, Refused, Verdict
 from deconnexion.web.fields import Extracted, Plan, RequestView, extract, parse_json, request_digest
 from deconnexion.web.group_commit import GroupCommit
 from deconnexion.web.identity import IdentityResolver, Sender
-from deconnexion.web.open_spans import OpenSpans, Unread, unread_plan, urgency_asked
+from deconnexion.web.open_spans import (
+    OpenPasses,
+    OpenSpans,
+    Unread,
+    unread_plan,
+    urgency_asked,
+)
 from deconnexion.web.request_line import forwarded_target
 from deconnexion.web.routes import RouteMatch, check_header_allowlist
 from deconnexion.web.signing import identity_headers
@@ -66,7 +72,11 @@ class Gate:
         establishment: EstablishmentResolver,
         header_allowlist: Sequence[str],
         clock: Callable[[], float],
+        schedulers_alike: bool = False,
     ) -> None:
+        """`schedulers_alike`: `scheduler_for` answers alike for the same establishment object
+        (`deconnexion.web.middleware.schedulers` does), so an open pass may be remembered per
+        establishment (`OpenPasses`) without asking it again."""
         self.queue = queue
         self.scheduler_for = scheduler_for
         self.identity = identity
@@ -79,6 +89,7 @@ class Gate:
         # Group commit when the queue can hold a batch in one transaction.
         self._group = GroupCommit(queue, HoldRequest) if hasattr(queue, "hold_many") else None
         self._open = OpenSpans()
+        self._passes = OpenPasses() if schedulers_alike else None
 
     async def _hold(self, **fields: Any) -> Any:
         if self._group is not None:
@@ -92,8 +103,15 @@ class Gate:
             found = self._plans[id(match.rule)] = (plan, unread_plan(plan))
         return found
 
-    def triage(self, scope: Scope, match: RouteMatch, max_body: int) -> int:
-        """Before the body: READ it, PASS unread (see fastpath), or TOO_LARGE (declared)."""
+    def triage(
+        self,
+        scope: Scope,
+        match: RouteMatch,
+        max_body: int,
+        named: Mapping[bytes, bytes] | None = None,
+    ) -> int:
+        """Before the body: READ it, PASS unread (see open_spans), or TOO_LARGE (declared).
+        `named` is ``dict(scope["headers"])`` when the caller has built it already."""
         unread = (self._plans.get(id(match.rule)) or self._plan(match))[1]
         headers = scope.get("headers") or ()  # ASGI servers give lower-case names
         # One dict built in C answers every header question below (measured with callgrind on
@@ -101,7 +119,8 @@ class Gate:
         # fewer than a Python loop over them). A repeated name would be seen
         # once: then every declared length is checked and the body read (the full path joins
         # repeated values, so the gate judges what the application gets).
-        named = dict(headers)
+        if named is None:
+            named = dict(headers)
         if len(named) != len(headers):
             for k, v in headers:
                 if k == b"content-length" and v.isdigit() and int(v) > max_body:
@@ -120,14 +139,21 @@ class Gate:
             establishment = self.establishment(scope, self.identity(scope))
             if establishment is None:
                 return READ
+            now = self.clock()  # read once, for this request
+            passes = self._passes
+            if passes is not None and passes.open_at(establishment, unread, now):
+                return PASS_UNREAD
             scheduler = self.scheduler_for(establishment)
         except DeconnexionError:
             return READ  # the full path answers with the error
         if unread.may_be_grade and scheduler.policy.grade_publication:
             return READ  # open now is not enough: a grade waits for a publication hour
-        return (
-            PASS_UNREAD if self._open.all_open(scheduler, unread.audiences, self.clock()) else READ
-        )
+        span = self._open.open_span(scheduler, unread.audiences, now)
+        if span is None:
+            return READ
+        if passes is not None and span[0] < span[1]:
+            passes.remember(establishment, unread, span)
+        return PASS_UNREAD
 
     async def judge(self, scope: Scope, match: RouteMatch, body: bytes) -> Verdict:
         try:

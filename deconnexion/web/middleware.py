@@ -42,7 +42,7 @@ from deconnexion.web.answers import Passed, answer, error_response
 from deconnexion.web.gate import PASS_UNREAD, TOO_LARGE, Gate
 from deconnexion.web.identity import IdentityResolver, ScopeIdentity, Sender
 from deconnexion.web.replay import REPLAY_KEY, Replay, restore_sender
-from deconnexion.web.request_line import judged_line, without_overrides
+from deconnexion.web.request_line import METHOD_OVERRIDES, judged_line, without_overrides
 from deconnexion.web.routes import (
     DEFAULT_HEADER_ALLOWLIST,
     DEFAULT_MAX_BODY,
@@ -114,6 +114,7 @@ class DeconnexionMiddleware:
             establishment=establishment or from_sender(),
             header_allowlist=header_allowlist,
             clock=clock,
+            schedulers_alike=scheduler_for is None,
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -124,10 +125,14 @@ class DeconnexionMiddleware:
         if replay is not None:
             await self._replayed(scope, receive, send, replay)
             return
-        headers = without_overrides(scope.get("headers") or ())
-        if headers is not None:  # the method judged is the method acted on
+        raw_headers = scope.get("headers") or ()
+        # One dict built in C (ASGI servers give lower-case names) answers the override
+        # question here and the header questions of `Gate.triage`.
+        named = dict(raw_headers)
+        if not METHOD_OVERRIDES.isdisjoint(named):  # the method judged is the method acted on
             scope = dict(scope)
-            scope["headers"] = headers
+            scope["headers"] = headers = without_overrides(raw_headers) or []
+            named = dict(headers)
         method = scope["method"]
         if method not in self._methods:
             if method not in _UPPER and method.upper() in self._methods:  # `post` is not POST
@@ -145,7 +150,7 @@ class DeconnexionMiddleware:
         if match is None:
             await self.app(scope, receive, send)
             return
-        triage = self.gate.triage(scope, match, self.max_body)
+        triage = self.gate.triage(scope, match, self.max_body, named)
         if triage == PASS_UNREAD:  # open whatever the body says: it streams to the app unread
             await self.app(scope, receive, send)
         elif triage == TOO_LARGE:
