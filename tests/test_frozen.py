@@ -11,6 +11,7 @@ import pytest
 
 from deconnexion.core.frozen import frozen_builder
 from deconnexion.errors import InvalidInputError
+from deconnexion.hold.request import HoldRequest, build_request
 from deconnexion.release.deliver import Delivery
 from deconnexion.store.base import HeldMessage, build_held
 
@@ -85,3 +86,12 @@ def test_classes_it_does_not_fit_are_refused() -> None:
     for cls in (NoSlots, Mutable, int):
         with pytest.raises(TypeError, match="not a frozen slots dataclass"):
             frozen_builder(cls)
+
+
+def test_a_built_hold_request_is_the_hold_request_with_its_defaults() -> None:
+    args = ("0750001A", None, None, b"x", "key", ("r",), "c", "actor")
+    built, made = build_request(*args, follows="id"), HoldRequest(*args, follows="id")  # type: ignore[arg-type]
+    assert type(built) is HoldRequest and built == made
+    assert built.meta is None and built.anonymous is False and built.expires_at is None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.follows = "other"  # type: ignore[misc]

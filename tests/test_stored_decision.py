@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given
@@ -18,7 +19,12 @@ from deconnexion.core.codes import Audience, Kind, Provenance, ReasonCode
 from deconnexion.core.message import Decision, Reason
 from deconnexion.errors import InvalidInputError
 from deconnexion.hold.request import CheckedInputs, build_row, check_strings
-from deconnexion.hold.stored_decision import decision_record, open_until_meta, stored_decision
+from deconnexion.hold.stored_decision import (
+    decision_record,
+    instant,
+    open_until_meta,
+    stored_decision,
+)
 from deconnexion.store.codec import JSONDict, dumps, write_encoder
 from deconnexion.store.common import COLUMNS
 from deconnexion.store.memory import MemoryStore
@@ -131,3 +137,30 @@ def test_a_held_decision_reads_back_as_its_record(store_kind: str) -> None:
     assert held.decision == json.loads(dumps(decision_record(d)))
     assert held.meta == {"open_until": d.open_until.timestamp()}  # type: ignore[union-attr]
     assert type(held.decision) is dict
+
+
+ZONES = [
+    ZoneInfo("Europe/Paris"),
+    ZoneInfo("Pacific/Marquesas"),
+    UTC,
+    timezone(timedelta(hours=1)),
+    timezone(timedelta(hours=1), "CET"),
+]
+WALLS = st.datetimes(min_value=datetime(2025, 3, 29), max_value=datetime(2025, 11, 2))
+AROUND_CHANGES = st.sampled_from(
+    [datetime(2025, 3, 30, 2, 30), datetime(2025, 10, 26, 2, 30), datetime(2025, 10, 26, 1, 59)]
+)
+
+
+@given(
+    st.lists(
+        st.tuples(WALLS | AROUND_CHANGES, st.sampled_from(ZONES), st.sampled_from([0, 1])),
+        max_size=12,
+    )
+)
+def test_a_remembered_instant_reads_as_the_datetime_itself(
+    walls: list[tuple[datetime, Any, int]],
+) -> None:
+    instants = [wall.replace(tzinfo=tz, fold=fold) for wall, tz, fold in walls]
+    for at in instants + instants[::-1]:  # the second pass reads what the first remembered
+        assert instant(at) == (at.isoformat(), at.timestamp())

@@ -12,6 +12,7 @@
     open passes             (establishment, unread rule) → open interval web/open_spans.py
     French sentences        a held decision → its explanation            web/answers.py
     stored reasons          a `Reason` → its JSON in a stored decision   hold/stored_decision.py
+    stored instants         a release instant → its ISO text and epoch   hold/stored_decision.py
 
 One rule for every table: it keeps at most `BOUND` entries, and adding one more first drops the
 oldest one (first in, first out). Values are immutable and cheap to rebuild compared with a

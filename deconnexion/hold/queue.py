@@ -27,6 +27,7 @@ from deconnexion.hold.request import (
     HoldRequest,
     HoldResult,
     Payload,
+    build_request,
     build_result,
     build_row,
     decision_record,
@@ -104,7 +105,7 @@ class HoldQueue:
         same sender. The worker then delivers it no sooner than the policy's delay after the
         students' copy was actually delivered (`deconnexion.release.follow`), whatever
         smoothing, retries or crashes do."""
-        request = HoldRequest(
+        request = build_request(
             establishment, message, decision, payload, idempotency_key, recipients,
             collapse_key, actor, content_type, meta, anonymous, expires_at, follows,
         )  # fmt: skip

@@ -30,6 +30,7 @@ from deconnexion.core.timeutil import aware
 from deconnexion.errors import InvalidInputError, PayloadError
 from deconnexion.hold.stored_decision import (
     decision_record,
+    instant,
     open_until_meta,
     storable_json,
     stored_decision,
@@ -41,6 +42,7 @@ __all__ = [
     "CheckedInputs",
     "HoldRequest",
     "HoldResult",
+    "build_request",
     "build_result",
     "build_row",
     "check_strings",
@@ -98,6 +100,10 @@ class HoldResult:
     release_at: datetime
     state: State = "held"
 
+
+# `HoldRequest(...)` at half the cost (3.2 µs instead of 6, timeit, loaded machine): what
+# `HoldQueue.hold` and the simulator build one of per message (see core/frozen.py)
+build_request: Callable[..., HoldRequest] = frozen_builder(HoldRequest)
 
 # `HoldResult(...)` at half the cost (0.41 µs instead of 0.88, timeit): one per held message
 # (see core/frozen.py)
@@ -185,7 +191,7 @@ class CheckedInputs:
                     f"{prefix}decision: expected the Decision of Scheduler.decide(message), got "
                     f"{type(d).__name__}"
                 )
-            release = aware(d.release_at, f"{prefix}decision.release_at").timestamp()
+            release = instant(aware(d.release_at, f"{prefix}decision.release_at"))[1]
             aware(d.created_at, f"{prefix}decision.created_at")
             if not math.isfinite(release):
                 raise InvalidInputError(f"{prefix}decision.release_at: {release!r} is not a time")
@@ -424,7 +430,7 @@ def _meta(meta: Mapping[str, Any] | None, decision: Decision, prefix: str) -> di
     """The caller's meta, plus when the release window closes (the worker's smoothing never
     plans a delivery after it, so a backlog is never spread into the night)."""
     if not meta and decision.open_until is not None:
-        return open_until_meta(decision.open_until.timestamp())
+        return open_until_meta(instant(decision.open_until)[1])
     out = json_object(meta, prefix + "meta") if meta else {}
     if decision.open_until is not None and "open_until" not in out:
         out["open_until"] = decision.open_until.timestamp()

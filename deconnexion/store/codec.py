@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["JSONDict", "dicts_decoder", "dumps", "strings_decoder", "write_encoder"]
+__all__ = ["JSONDict", "dicts_decoder", "dumps", "json_dict", "strings_decoder", "write_encoder"]
 
 dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # built once
 _PLAIN = re.compile(r"[ !#-\[\]-~]*").fullmatch  # printable ASCII except " and \ : no escaping
@@ -20,13 +20,19 @@ class JSONDict(dict[str, Any]):
     built it (the hold path, for each decision's record and meta: `deconnexion.hold
     .stored_decision`). The encoders of the SQL stores write `text` instead of encoding the
     dict again. To every other reader it is the dict it holds; nobody changes it once built
-    (stores copy or encode the values they are given)."""
+    (stores copy or encode the values they are given). Build it with `json_dict`."""
 
     __slots__ = ("text",)
+    text: str
 
-    def __init__(self, value: dict[str, Any], text: str) -> None:
-        super().__init__(value)
-        self.text = text
+
+def json_dict(value: dict[str, Any], text: str) -> JSONDict:
+    """A `JSONDict` of `value`'s items with `text` (the caller's `dumps(value)`). A function,
+    not an `__init__`: the class keeps dict's own constructor, half the cost (0.5 µs instead
+    of 1, timeit; two per held message)."""
+    built = JSONDict(value)
+    built.text = text
+    return built
 
 
 def write_encoder() -> Callable[[Any], str]:
