@@ -30,7 +30,7 @@ from deconnexion.release.worker import ReleaseWorker
 from deconnexion.store import HoldStore
 
 from .stages import Stages
-from .traffic import SimMessage
+from .traffic import SimMessage, message_like
 
 if TYPE_CHECKING:
     from .run import Progress, RunOptions
@@ -107,6 +107,8 @@ class Driver:
         self.boundaries = _boundaries(schedulers.values()) if options.resolution else []
         self._windows: dict[tuple[str, Audience], CompiledWindows] = {}
         self._payloads: dict[tuple[str, Kind, Audience], bytes] = {}
+        # one decided message per combination of fields, copied for the next (`to_message`)
+        self._likes: dict[tuple[object, ...], Message] = {}
         # `meta["open_until"]` only matters to storm smoothing; without it, skip its cost
         self.smoothing = bool(options.spread_seconds or options.max_rate)
         self.options = options
@@ -207,6 +209,7 @@ class Driver:
         limit = self.options.hold_batch
         j = i
         open_now = self._open_now
+        likes = self._likes
         with self.stages("decide"):
             while j < n and messages[j].created_at < bound and len(batch) < limit:
                 m = messages[j]
@@ -215,7 +218,11 @@ class Driver:
                     j += 1
                     continue
                 sched = self.schedulers[m.establishment]
-                message = m.to_message(sched.tz)
+                like_key = message_like(m)
+                like = likes.get(like_key)
+                message = m.to_message(sched.tz, like)
+                if like is None:
+                    likes[like_key] = message
                 decision = sched.decide(message)
                 release = decision.release_at.timestamp()
                 self.releases[j] = release

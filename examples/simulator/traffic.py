@@ -24,7 +24,7 @@ from deconnexion.core.message import Audience, Kind, Message, SenderRole
 from deconnexion.core.scheduler import Scheduler
 from deconnexion.core.territories import DEPARTEMENTS, Establishment, territory
 
-__all__ = ["SimMessage", "TrafficConfig", "establishments_for", "generate"]
+__all__ = ["SimMessage", "TrafficConfig", "establishments_for", "generate", "message_like"]
 
 CLASSES = tuple(f"{level}e {group}" for level in (6, 5, 4, 3) for group in "ABCD")
 SUBJECTS = (
@@ -54,9 +54,16 @@ class SimMessage(NamedTuple):
     justification: str | None = None
     collapse_key: str | None = None
 
-    def to_message(self, tz: tzinfo) -> Message:
+    def to_message(self, tz: tzinfo, like: Message | None = None) -> Message:
         """The library's `Message`. Built with `model_construct`: the generator made valid,
-        aware values, and validating a million of them again would only measure pydantic."""
+        aware values, and validating a million of them again would only measure pydantic.
+        `like`: a message with the same fields but `created_at` (`message_like(m)` of an
+        earlier one), copied with this one's creation instead (`model_copy`, a third cheaper
+        than `model_construct`: about 5 µs per decided message on the loaded machine)."""
+        if like is not None:
+            return like.model_copy(
+                update={"created_at": datetime.fromtimestamp(self.created_at, tz)}
+            )
         return Message.model_construct(
             kind=self.kind,
             audience=self.audience,
@@ -66,6 +73,12 @@ class SimMessage(NamedTuple):
             justification=self.justification,
             publish_to_students_at=None,
         )
+
+
+def message_like(m: SimMessage) -> tuple[object, ...]:
+    """What a `Message` built from `m` holds besides its creation instant: messages with the
+    same key differ only by `created_at` (`SimMessage.to_message(tz, like=…)`)."""
+    return (m.kind, m.audience, m.sender_role, m.urgent, m.justification)
 
 
 @dataclass(frozen=True, slots=True)
