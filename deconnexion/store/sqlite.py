@@ -64,13 +64,22 @@ from deconnexion.store.sqlite_rows import (
 __all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "SQLiteStore"]
 
 APPLICATION_ID = 0x44434E58  # "DCNX": marks the file as a deconnexion hold store
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 _BODY = ("payload", "meta", "decision")
 # Errors of the data a write binds (a lone surrogate cannot be encoded, an integer beyond
 # 64 bits), not of the database: only that write's request is at fault.
 _REFUSED = (sqlite3.DataError, UnicodeError, OverflowError)
+# a claimed message going back to held (give_back, fail_retry) finds a newer held message with
+# its collapse key: it becomes "replaced" instead; {superseded} in sqlite.sql, which decides both
+# its state and its pending flag with it
+SUPERSEDED = """collapse_key IS NOT NULL AND EXISTS (
+            SELECT 1 FROM held AS o
+            WHERE o.establishment = held.establishment AND o.key_scope = held.key_scope
+              AND o.collapse_key = held.collapse_key AND o.state = 'held'
+        )"""
 Q = load_queries(
     "sqlite.sql",
+    superseded=SUPERSEDED,
     columns=", ".join(("b." if c in _BODY else "h.") + c for c in COLUMNS),
     head=", ".join(HEAD),
     values="{values}",  # filled per statement by insert_statements

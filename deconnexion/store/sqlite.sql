@@ -1,6 +1,7 @@
 -- SQL of the SQLite hold store (deconnexion/store/sqlite.py), one named block per query.
 -- Placeholders in braces are filled once at import ({columns}: the HeldMessage columns,
--- read from held AS h joined with held_body AS b).
+-- read from held AS h joined with held_body AS b; {superseded}: a claimed message going back
+-- to held finds a newer held message with its collapse key, sqlite.SUPERSEDED).
 
 -- name: schema_v1
 CREATE TABLE held (
@@ -125,6 +126,16 @@ CREATE TABLE policy (
 -- when a message loses its meaning (NULL: never); state 'expired' needs no schema change here
 ALTER TABLE held ADD COLUMN expires_at REAL;
 
+-- name: schema_v5
+-- `pending` (1: held or claimed, 0: any later state) instead of `state` in held_key's WHERE: a
+-- claim (held → claimed) leaves the index as it is; before, SQLite rewrote the row's entry
+-- on every claim, since the columns of a partial index's WHERE were changed
+ALTER TABLE held ADD COLUMN pending INTEGER NOT NULL DEFAULT 0;
+UPDATE held SET pending = 1 WHERE state IN ('held', 'claimed');
+DROP INDEX held_key;
+CREATE UNIQUE INDEX held_key ON held (establishment, key_scope, idempotency_key)
+    WHERE pending = 1;
+
 -- name: find_keys
 -- pending messages for (establishment, key_scope, idempotency_key) triples, a JSON array
 SELECT h.establishment, h.key_scope, h.idempotency_key, h.id, h.release_at, h.state
@@ -132,7 +143,7 @@ FROM json_each(:keys) AS j
 JOIN held AS h
   ON h.establishment = j.value ->> 0 AND h.key_scope = j.value ->> 1
  AND h.idempotency_key = j.value ->> 2
-WHERE h.state IN ('held', 'claimed');
+WHERE h.pending = 1;
 
 -- name: find_collapse
 -- held messages for (establishment, key_scope, collapse_key) triples, a JSON array
@@ -144,7 +155,7 @@ JOIN held AS h
 WHERE h.state = 'held' AND h.collapse_key IS NOT NULL;
 
 -- name: mark_replaced
-UPDATE held SET state = 'replaced' WHERE id = ? AND state = 'held';
+UPDATE held SET state = 'replaced', pending = 0 WHERE id = ? AND state = 'held';
 
 -- name: last_seq
 SELECT coalesce(max(seq), 0) FROM held;
@@ -185,7 +196,7 @@ SELECT {columns} FROM held AS h JOIN held_body AS b ON b.seq = h.seq
 WHERE h.seq IN (SELECT value FROM json_each(:seqs));
 
 -- name: cancel
-UPDATE held SET state = 'cancelled'
+UPDATE held SET state = 'cancelled', pending = 0
 WHERE id = :id AND establishment = :establishment AND state = 'held';
 
 -- name: release_now
@@ -234,43 +245,33 @@ WHERE seq IN (
 RETURNING seq;
 
 -- name: ack
-UPDATE held SET state = 'released', released_at = :now, lease_until = NULL
+UPDATE held SET state = 'released', pending = 0, released_at = :now, lease_until = NULL
 WHERE id IN (SELECT value FROM json_each(:ids)) AND state = 'claimed' AND worker_id = :worker_id;
 
 -- name: ack_seqs
 -- the same, the rows named by seq (sqlite_rows.ClaimedSeqs): found by the integer primary key
-UPDATE held SET state = 'released', released_at = :now, lease_until = NULL
+UPDATE held SET state = 'released', pending = 0, released_at = :now, lease_until = NULL
 WHERE seq IN (SELECT value FROM json_each(:seqs)) AND state = 'claimed' AND worker_id = :worker_id;
 
 -- name: fail_retry
 -- back to held, unless a newer message with the same collapse key is held meanwhile: then
 -- this one is superseded ("replaced") instead of retried
 UPDATE held
-SET state = CASE
-        WHEN collapse_key IS NOT NULL AND EXISTS (
-            SELECT 1 FROM held AS o
-            WHERE o.establishment = held.establishment AND o.key_scope = held.key_scope
-              AND o.collapse_key = held.collapse_key AND o.state = 'held'
-        ) THEN 'replaced'
-        ELSE 'held' END,
+SET state = CASE WHEN {superseded} THEN 'replaced' ELSE 'held' END,
+    pending = CASE WHEN {superseded} THEN 0 ELSE 1 END,
     lease_until = NULL, last_error = :error, next_attempt_at = max(:retry_at, release_at)
 WHERE id = :id AND state = 'claimed' AND worker_id = :worker_id
 RETURNING establishment, id, attempts, state;
 
 -- name: give_back
 UPDATE held
-SET state = CASE
-        WHEN collapse_key IS NOT NULL AND EXISTS (
-            SELECT 1 FROM held AS o
-            WHERE o.establishment = held.establishment AND o.key_scope = held.key_scope
-              AND o.collapse_key = held.collapse_key AND o.state = 'held'
-        ) THEN 'replaced'
-        ELSE 'held' END,
+SET state = CASE WHEN {superseded} THEN 'replaced' ELSE 'held' END,
+    pending = CASE WHEN {superseded} THEN 0 ELSE 1 END,
     lease_until = NULL, attempts = max(attempts - 1, 0), next_attempt_at = max(:at, release_at)
 WHERE id IN (SELECT value FROM json_each(:ids)) AND state = 'claimed' AND worker_id = :worker_id;
 
 -- name: fail_dead
-UPDATE held SET state = 'dead', lease_until = NULL, last_error = :error
+UPDATE held SET state = 'dead', pending = 0, lease_until = NULL, last_error = :error
 WHERE id = :id AND state = 'claimed' AND worker_id = :worker_id
 RETURNING establishment, id, attempts, state;
 
@@ -281,12 +282,12 @@ WHERE h.establishment = :establishment AND h.state = 'held' ORDER BY h.seq;
 -- name: reschedule
 UPDATE held
 SET release_at = :release_at, next_attempt_at = :next_attempt_at, reasons = :reasons,
-    policy = :policy, state = :state
+    policy = :policy, state = :state, pending = (:state IN ('held', 'claimed'))
 WHERE seq = :seq AND state = 'held';
 
 -- name: expire
 -- claimed too late: not delivered
-UPDATE held SET state = 'expired', lease_until = NULL
+UPDATE held SET state = 'expired', pending = 0, lease_until = NULL
 WHERE id IN (SELECT value FROM json_each(:ids)) AND state = 'claimed' AND worker_id = :worker_id
   AND expires_at <= :now
 RETURNING seq;

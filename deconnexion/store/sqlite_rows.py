@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from operator import itemgetter
 from typing import Any
 
-from deconnexion.store.base import HeldFields, HeldMessage, build_held
+from deconnexion.store.base import PENDING, HeldFields, HeldMessage, build_held
 from deconnexion.store.codec import dicts_decoder, strings_decoder, write_encoder
 
 __all__ = [
@@ -41,6 +41,7 @@ HEAD = (
     "next_attempt_at",
     "reasons",
     "state",
+    "pending",
     "actor",
     "justification",
     "publish_to_students_at",
@@ -143,6 +144,7 @@ class NullFreeRows:
                     next_attempt_at,
                     enc(reasons),
                     state,
+                    1 if state in PENDING else 0,  # held_key's WHERE (schema_v5)
                     actor,
                     justification,
                     publish,
