@@ -83,18 +83,18 @@ def test_an_ack_by_seq_still_checks_the_worker_and_the_lease() -> None:
 def test_claimed_seqs_hand_each_seq_out_once_and_start_again_past_their_cap(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from deconnexion.store.pg_rows import ClaimedSeqs
+    from deconnexion.store.common import ClaimedSeqs
 
     seqs = ClaimedSeqs()
     a, b = msg(seq=7), msg(seq=8)
-    seqs.add([a, b])
+    seqs.remember([a, b])
     assert seqs.take([a.id, "unknown"]) == ([7], ["unknown"])
     assert seqs.take([a.id]) == ([], [a.id])  # handed out once
     seqs.forget([b.id])
     assert seqs.take([b.id]) == ([], [b.id])
-    monkeypatch.setattr(ClaimedSeqs, "CAP", 1)
-    seqs.add([a, b])
-    seqs.add([msg(seq=9)])  # past the cap: the unsettled a and b are dropped
+    monkeypatch.setattr(ClaimedSeqs, "LIMIT", 2)
+    seqs.remember([a, b])
+    seqs.remember([msg(seq=9)])  # at the limit: the unsettled a and b are dropped
     assert seqs.take([a.id, b.id]) == ([], [a.id, b.id])
 
 

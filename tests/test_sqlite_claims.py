@@ -9,8 +9,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from deconnexion.store.base import HeldMessage
+from deconnexion.store.common import ClaimedSeqs
 from deconnexion.store.sqlite import SQLiteStore
-from deconnexion.store.sqlite_rows import ClaimedSeqs
 
 T0 = 1_800_000_000.0
 

@@ -12,6 +12,7 @@ from deconnexion.store.base import AuditEntry, HeldMessage, Rescheduled
 __all__ = [
     "COLUMNS",
     "AuditSort",
+    "ClaimedSeqs",
     "Waker",
     "as_rescheduled",
     "audit_for_fail",
@@ -240,3 +241,50 @@ class Waker:
         with self._cond:
             self._cond.wait_for(lambda: self._gen != seen, max(0.0, timeout))
             return self._gen
+
+
+class ClaimedSeqs:
+    """The `seq` of each message a store object claimed and has not settled yet, by id: its
+    `ack` finds those rows by the integer primary key instead of the unique index on the
+    32-character id (what it buys on each dialect: see `SQLiteStore.ack`, `PostgresStore.ack`).
+
+    A message's seq is its row's primary key, given at insert and never changed, and the ack
+    still checks the worker and the lease: an entry is never wrong, at worst unused (a message
+    given back, failed, or whose lease expired and was claimed again elsewhere). Bounded: when
+    it holds `LIMIT` ids (claims never settled) it starts again empty, and an id it does not
+    know is looked up by id as before. Safe to share between a worker's threads."""
+
+    LIMIT = 100_000
+
+    __slots__ = ("_lock", "_seqs")
+
+    def __init__(self) -> None:
+        self._seqs: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def remember(self, messages: Iterable[HeldMessage]) -> None:
+        """Note the seqs of messages just claimed."""
+        with self._lock:
+            if len(self._seqs) >= self.LIMIT:
+                self._seqs.clear()
+            self._seqs.update([(m.id, m.seq) for m in messages])
+
+    def take(self, ids: Iterable[str]) -> tuple[list[int], list[str]]:
+        """(the seqs of the ids it knows, forgotten now; the ids it does not know)."""
+        seqs: list[int] = []
+        unknown: list[str] = []
+        with self._lock:
+            pop = self._seqs.pop
+            for i in ids:
+                seq = pop(i, None)
+                if seq is None:
+                    unknown.append(i)
+                else:
+                    seqs.append(seq)
+        return seqs, unknown
+
+    def forget(self, ids: Iterable[str]) -> None:
+        """Drop the ids settled otherwise (failed, given back, expired)."""
+        with self._lock:
+            for i in ids:
+                self._seqs.pop(i, None)

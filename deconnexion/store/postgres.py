@@ -41,6 +41,7 @@ from deconnexion.store.base import (
 )
 from deconnexion.store.common import (
     COLUMNS,
+    ClaimedSeqs,
     fail_entries,
     load_queries,
     plan_reschedule,
@@ -56,7 +57,6 @@ from deconnexion.store.insert_plan import (
 from deconnexion.store.pg_rows import (
     BODY_TYPES,
     HELD_TYPES,
-    ClaimedSeqs,
     copy_rows,
     decode_claimed,
     decode_held,
@@ -293,7 +293,7 @@ class PostgresStore(SQLBody):
             rows = c.execute(self._q["claim_due"], params, binary=True).fetchall()
         out = decode_claimed(rows)
         out.sort(key=lambda m: (m.release_at, m.priority, m.seq))
-        self._claimed.add(out)
+        self._claimed.remember(out)
         return out
 
     def ack(self, ids: Sequence[str], worker_id: str, now: float) -> int:

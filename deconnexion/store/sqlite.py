@@ -37,6 +37,7 @@ from deconnexion.store.base import (
 from deconnexion.store.codec import dumps
 from deconnexion.store.common import (
     COLUMNS,
+    ClaimedSeqs,
     Waker,
     expire_entry,
     fail_entries,
@@ -55,7 +56,6 @@ from deconnexion.store.insert_plan import (
 from deconnexion.store.sql_body import SQLBody
 from deconnexion.store.sqlite_rows import (
     HEAD,
-    ClaimedSeqs,
     NullFreeRows,
     decode_many,
     insert_statements,

@@ -15,7 +15,6 @@ from deconnexion.store.codec import dicts_decoder, strings_decoder, write_encode
 __all__ = [
     "HEAD",
     "OPTIONAL",
-    "ClaimedSeqs",
     "InsertStatements",
     "NullFreeRows",
     "decode_many",
@@ -162,41 +161,6 @@ class NullFreeRows:
         for empty, rows in self.heads.items():
             sql, pick = self._statements[empty]
             yield sql, map(pick, rows)
-
-
-class ClaimedSeqs:
-    """The `seq` of each message a store object claimed, by id, until it is acknowledged: `ack`
-    finds those rows by the integer primary key instead of the unique index on the
-    32-character id (what it buys: see `SQLiteStore.ack`).
-
-    A message's seq is its row's primary key, given at insert and never changed, so an entry is
-    never wrong, at most unused (a message given back, failed or claimed again elsewhere); the
-    map is emptied when it reaches `LIMIT` ids. An id it does not know is looked up by id."""
-
-    LIMIT = 100_000
-
-    __slots__ = ("_seqs",)
-
-    def __init__(self) -> None:
-        self._seqs: dict[str, int] = {}
-
-    def remember(self, messages: Iterable[HeldMessage]) -> None:
-        if len(self._seqs) >= self.LIMIT:
-            self._seqs.clear()
-        self._seqs.update([(m.id, m.seq) for m in messages])
-
-    def take(self, ids: Iterable[str]) -> tuple[list[int], list[str]]:
-        """(the seqs of the ids it knows, forgotten now; the ids it does not know)."""
-        pop = self._seqs.pop
-        seqs: list[int] = []
-        unknown: list[str] = []
-        for i in ids:
-            seq = pop(i, None)
-            if seq is None:
-                unknown.append(i)
-            else:
-                seqs.append(seq)
-        return seqs, unknown
 
 
 def decode_many(rows: Iterable[Sequence[Any]]) -> list[HeldMessage]:
