@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
-from deconnexion.store.base import AuditEntry, HeldMessage, Rescheduled
+from deconnexion.store.base import AuditEntry, HeldMessage, Rescheduled, build_held
+from deconnexion.store.codec import dicts_decoder, strings_decoder
 
 __all__ = [
     "COLUMNS",
@@ -16,6 +18,7 @@ __all__ = [
     "Waker",
     "as_rescheduled",
     "audit_for_fail",
+    "decode_many",
     "derived_hold",
     "derived_release",
     "expire_entry",
@@ -288,3 +291,57 @@ class ClaimedSeqs:
         with self._lock:
             for i in ids:
                 self._seqs.pop(i, None)
+
+
+def decode_many(rows: Iterable[Sequence[Any]]) -> list[HeldMessage]:
+    """Decode rows read in `COLUMNS` order with their JSON columns as text: SQLite's, and a
+    PostgreSQL claim's (read in binary, jsonb as text). Lists of ids and codes become tuples;
+    a batch shares its reasons and often its decision, so each distinct text is parsed once
+    (`codec`'s decoders); dicts are never shared. `urgent` may come as 0/1 (SQLite)."""
+    strings = strings_decoder()
+    dicts = dicts_decoder()
+    out = []
+    for r in rows:
+        (
+            id_, establishment, key, collapse_key, kind, audience, sender_role, urgent,
+            priority, recipients, payload, content_type, meta, created_at, release_at,
+            next_attempt_at, reasons, decision, state, attempts, lease_until, worker_id,
+            last_error, released_at, seq, actor, justification, publish, key_scope, policy,
+            expires_at,
+        ) = r  # fmt: skip
+        out.append(
+            build_held(
+                id_,
+                establishment,
+                key,
+                collapse_key,
+                kind,
+                audience,
+                sender_role,
+                bool(urgent),
+                priority,
+                strings(recipients),
+                payload,
+                content_type,
+                dicts(meta),
+                created_at,
+                release_at,
+                next_attempt_at,
+                strings(reasons),
+                dicts(decision),
+                state,
+                attempts,
+                lease_until,
+                worker_id,
+                last_error,
+                released_at,
+                seq,
+                actor,
+                justification,
+                publish,
+                key_scope,
+                policy,
+                expires_at,
+            )
+        )
+    return out

@@ -1,5 +1,6 @@
 """Rows of the PostgreSQL store as psycopg writes and reads them: the COPY rows of a batch,
-a claimed or read row decoded into a `HeldMessage`, and the JSON loader of its connections."""
+a row read by `get` decoded into a `HeldMessage` (a claimed one: `store.common.decode_many`),
+and the JSON loader of its connections."""
 
 from __future__ import annotations
 
@@ -9,14 +10,13 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from deconnexion.store.base import HeldFields, HeldMessage, build_held
-from deconnexion.store.codec import dicts_decoder, strings_decoder, write_encoder
+from deconnexion.store.codec import write_encoder
 from deconnexion.store.common import COLUMNS
 
 __all__ = [
     "BODY_TYPES",
     "HELD_TYPES",
     "copy_rows",
-    "decode_claimed",
     "decode_held",
     "load_json",
 ]
@@ -112,56 +112,3 @@ def decode_held(r: Sequence[Any]) -> HeldMessage:
     v[_PAYLOAD] = bytes(v[_PAYLOAD])
     v[_REASONS] = tuple(v[_REASONS])
     return build_held(*v)
-
-
-def decode_claimed(rows: Iterable[Sequence[Any]]) -> builtins.list[HeldMessage]:
-    """Decode rows whose JSON columns were read as text (the claim's, in binary: payload as
-    bytes). A batch shares its reasons and often its decision: each distinct
-    text is parsed once (`codec`'s decoders; dicts are never shared)."""
-    strings = strings_decoder()
-    dicts = dicts_decoder()
-    out = []
-    for r in rows:
-        (
-            id_, establishment, key, collapse_key, kind, audience, sender_role, urgent,
-            priority, recipients, payload, content_type, meta, created_at, release_at,
-            next_attempt_at, reasons, decision, state, attempts, lease_until, worker_id,
-            last_error, released_at, seq, actor, justification, publish, key_scope, policy,
-            expires_at,
-        ) = r  # fmt: skip
-        out.append(
-            build_held(
-                id_,
-                establishment,
-                key,
-                collapse_key,
-                kind,
-                audience,
-                sender_role,
-                urgent,
-                priority,
-                strings(recipients),
-                payload,
-                content_type,
-                dicts(meta),
-                created_at,
-                release_at,
-                next_attempt_at,
-                strings(reasons),
-                dicts(decision),
-                state,
-                attempts,
-                lease_until,
-                worker_id,
-                last_error,
-                released_at,
-                seq,
-                actor,
-                justification,
-                publish,
-                key_scope,
-                policy,
-                expires_at,
-            )
-        )
-    return out

@@ -42,6 +42,7 @@ from deconnexion.store.base import (
 from deconnexion.store.common import (
     COLUMNS,
     ClaimedSeqs,
+    decode_many,
     fail_entries,
     load_queries,
     plan_reschedule,
@@ -58,7 +59,6 @@ from deconnexion.store.pg_rows import (
     BODY_TYPES,
     HELD_TYPES,
     copy_rows,
-    decode_claimed,
     decode_held,
     load_json,
 )
@@ -291,7 +291,7 @@ class PostgresStore(SQLBody):
             c.execute(self._q["claim_plan"])
             # binary: no text form of the floats and the bytea payload, either side
             rows = c.execute(self._q["claim_due"], params, binary=True).fetchall()
-        out = decode_claimed(rows)
+        out = decode_many(rows)
         out.sort(key=lambda m: (m.release_at, m.priority, m.seq))
         self._claimed.remember(out)
         return out

@@ -249,7 +249,7 @@ WITH clock AS (
     WHERE h.seq = ANY((SELECT seqs FROM chosen)::bigint[])
     RETURNING h.*
 )
--- HeldMessage's columns, the JSON ones as text (decoded by pg_rows.decode_claimed)
+-- HeldMessage's columns, the JSON ones as text (decoded by common.decode_many)
 SELECT h.id, h.establishment, h.idempotency_key, h.collapse_key, h.kind, h.audience,
     h.sender_role, h.urgent, h.priority, h.recipients::text, b.payload, h.content_type,
     b.meta::text, h.created_at, h.release_at, h.next_attempt_at, h.reasons::text,

@@ -39,6 +39,7 @@ from deconnexion.store.common import (
     COLUMNS,
     ClaimedSeqs,
     Waker,
+    decode_many,
     expire_entry,
     fail_entries,
     load_queries,
@@ -57,7 +58,6 @@ from deconnexion.store.sql_body import SQLBody
 from deconnexion.store.sqlite_rows import (
     HEAD,
     NullFreeRows,
-    decode_many,
     insert_statements,
 )
 

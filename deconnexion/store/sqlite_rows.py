@@ -1,6 +1,6 @@
 """The rows of the SQLite store: `HeldMessage` fields to the `held` and `held_body` rows it
-writes, grouped so that no None is ever bound (`NullFreeRows`), and rows read back to
-`HeldMessage`s (`decode_many`)."""
+writes, grouped so that no None is ever bound (`NullFreeRows`); rows read back are decoded by
+`store.common.decode_many`."""
 
 from __future__ import annotations
 
@@ -9,15 +9,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from operator import itemgetter
 from typing import Any
 
-from deconnexion.store.base import PENDING, HeldFields, HeldMessage, build_held
-from deconnexion.store.codec import dicts_decoder, strings_decoder, write_encoder
+from deconnexion.store.base import PENDING, HeldFields
+from deconnexion.store.codec import write_encoder
 
 __all__ = [
     "HEAD",
     "OPTIONAL",
     "InsertStatements",
     "NullFreeRows",
-    "decode_many",
     "insert_statements",
 ]
 
@@ -161,54 +160,3 @@ class NullFreeRows:
         for empty, rows in self.heads.items():
             sql, pick = self._statements[empty]
             yield sql, map(pick, rows)
-
-
-def decode_many(rows: Iterable[Sequence[Any]]) -> list[HeldMessage]:
-    """Decode rows. Lists of ids and codes become tuples; dicts are never shared."""
-    strings = strings_decoder()
-    dicts = dicts_decoder()
-    out = []
-    for r in rows:
-        (
-            id_, establishment, key, collapse_key, kind, audience, sender_role, urgent,
-            priority, recipients, payload, content_type, meta, created_at, release_at,
-            next_attempt_at, reasons, decision, state, attempts, lease_until, worker_id,
-            last_error, released_at, seq, actor, justification, publish, key_scope, policy,
-            expires_at,
-        ) = r  # fmt: skip
-        out.append(
-            build_held(
-                id_,
-                establishment,
-                key,
-                collapse_key,
-                kind,
-                audience,
-                sender_role,
-                bool(urgent),
-                priority,
-                strings(recipients),
-                payload,
-                content_type,
-                dicts(meta),
-                created_at,
-                release_at,
-                next_attempt_at,
-                strings(reasons),
-                dicts(decision),
-                state,
-                attempts,
-                lease_until,
-                worker_id,
-                last_error,
-                released_at,
-                seq,
-                actor,
-                justification,
-                publish,
-                key_scope,
-                policy,
-                expires_at,
-            )
-        )
-    return out
