@@ -38,8 +38,8 @@ from pydantic import ValidationError
 from pydantic_core import from_json
 
 from deconnexion.core.caches import CACHES
-from deconnexion.core.message import Decision, Kind, Message, SenderRole
-from deconnexion.core.requests import ReleaseRequest, instant_or_now
+from deconnexion.core.message import Decision, Kind, Message
+from deconnexion.core.requests import ReleaseRequest, instant_or_now, message_fields
 from deconnexion.core.timeutil import parse_instant
 from deconnexion.core.windows import CompiledWindows
 from deconnexion.errors import DeconnexionError
@@ -275,23 +275,14 @@ class LeanRelease:
                 return None
             return self._remember(fields, _INVALID)
         try:
-            decide = self.reference.schedulers.get(request).decide
-            shared: dict[str, Any] = {"kind": request.kind, "audience": request.audience}
-            if request.sender_role is not SenderRole.SYSTEM:
-                shared["sender_role"] = request.sender_role
-            if request.urgent:
-                shared["urgent"] = True
-            if request.justification is not None:
-                # checked with each line's Message, like the reference's
-                shared["justification"] = request.justification
+            sched = self.reference.schedulers.get(request)
         except DeconnexionError:
             return self._remember(fields, _INVALID)
-        template = _Template(decide, shared, "urgent" in fields)
-        by_span = self.reference.schedulers.get(request).decided_by_span(
-            request.kind, request.audience
-        )
+        # the justification is checked with each line's Message, like the reference's
+        shared = message_fields(request)
+        template = _Template(sched.decide, shared, "urgent" in fields)
+        by_span = sched.decided_by_span(request.kind, request.audience)
         if by_span is not None and _fields_valid(shared):
-            sched = self.reference.schedulers.get(request)
             template.windows, template.open_spans = by_span
             template.tz = sched.tz
             template.middle = (

@@ -32,6 +32,7 @@ __all__ = [
     "answer_windows",
     "instant_or_now",
     "invalid_request",
+    "message_fields",
 ]
 
 NOW = "now"
@@ -142,20 +143,23 @@ def answer_check(sched: Scheduler, request: CheckRequest) -> dict[str, Any]:
     }
 
 
-def release_message(request: ReleaseRequest) -> Message:
-    fields: dict[str, Any] = {
-        "kind": request.kind,
-        "audience": request.audience,
-        "created_at": instant_or_now(request.created, "created"),
-    }
-    # Only what differs from Message's defaults: a default is not validated again (measured:
-    # a quarter of the construction on a batch line).
+def message_fields(request: ReleaseRequest) -> dict[str, Any]:
+    """The request's `Message` fields but its two instants (`created`, the students' publish
+    time). Only what differs from Message's defaults: a default is not validated again
+    (measured: a quarter of the construction on a batch line)."""
+    fields: dict[str, Any] = {"kind": request.kind, "audience": request.audience}
     if request.sender_role is not SenderRole.SYSTEM:
         fields["sender_role"] = request.sender_role
     if request.urgent:
         fields["urgent"] = True
     if request.justification is not None:
         fields["justification"] = request.justification
+    return fields
+
+
+def release_message(request: ReleaseRequest) -> Message:
+    fields = message_fields(request)
+    fields["created_at"] = instant_or_now(request.created, "created")
     if request.publish_to_students_at is not None:
         publish = request.publish_to_students_at
         fields["publish_to_students_at"] = parse_instant(publish, "publish_to_students_at")
