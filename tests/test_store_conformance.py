@@ -193,6 +193,34 @@ def test_a_grade_corrected_three_times_gives_one_notification(store: HoldStore) 
     assert [m.id for m in store.claim_due(T0, 10, 60, "w")] == [versions[2].id]
 
 
+def test_a_batch_of_new_collapse_keys_is_held_and_one_already_held_replaces_only_its_own(
+    store: HoldStore,
+) -> None:
+    first = [msg(f"a{i}", collapse_key=f"c{i}") for i in range(3)]
+    assert [(o.outcome, o.id) for o in store.insert_many(first, now=T0 - 300)] == [
+        ("held", m.id) for m in first
+    ]
+    second = [
+        msg("b0", collapse_key="new"),
+        msg("b1", collapse_key="c1"),  # held by a1
+        msg("b2", collapse_key="twice"),
+        msg("b3", collapse_key="twice"),  # the one before, in the same batch
+    ]
+    outcomes = store.insert_many(second, now=T0 - 200)
+    assert [(o.outcome, o.replaced_id) for o in outcomes] == [
+        ("held", None),
+        ("replaced", first[1].id),
+        ("held", None),
+        ("replaced", second[2].id),
+    ]
+    assert states(store) == {
+        "a0": "held", "a1": "replaced", "a2": "held",
+        "b0": "held", "b1": "held", "b2": "replaced", "b3": "held",
+    }  # fmt: skip
+    replaced = [e.message_id for e in store.audit(EST, None, 100) if e.action == "replace"]
+    assert replaced == [first[1].id, second[2].id]
+
+
 def test_a_collapse_key_does_not_replace_a_message_in_flight(store: HoldStore) -> None:
     (a,) = put(store, msg("a", collapse_key="c"))
     assert [m.id for m in store.claim_due(T0, 10, 60, "w")] == [a]

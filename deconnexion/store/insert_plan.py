@@ -153,16 +153,17 @@ def plan_inserts(
     return plan
 
 
-_COLLAPSE_KEY, _EXPIRES_AT = COLUMNS.index("collapse_key"), COLUMNS.index("expires_at")
-_RELEASE_AT = COLUMNS.index("release_at")
+_EXPIRES_AT, _RELEASE_AT = COLUMNS.index("expires_at"), COLUMNS.index("release_at")
 
 
 def nothing_to_plan(rows: Sequence[HeldFields]) -> bool:
-    """No row of the batch has a collapse key or is released after it expires: if every
-    idempotency key is new too, each row is simply held (a store's fresh insert)."""
+    """No row of the batch is released after it expires: then, unless a store's unique
+    indexes find an idempotency key already pending or a collapse key already held (or one
+    repeated in the batch), each row is simply held (a store's fresh insert), exactly as
+    `plan_inserts` would decide: a collapse key nobody holds replaces nothing."""
     for row in rows:
         expires = row[_EXPIRES_AT]
-        if row[_COLLAPSE_KEY] is not None or (expires is not None and row[_RELEASE_AT] > expires):
+        if expires is not None and row[_RELEASE_AT] > expires:
             return False
     return True
 

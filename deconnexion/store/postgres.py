@@ -205,9 +205,10 @@ class PostgresStore(SQLBody):
     def _insert_new(
         self, c: psycopg.Cursor[Any], rows: Sequence[HeldFields], now: float
     ) -> builtins.list[InsertOutcome] | None:
-        """The common batch: every idempotency key new, no collapse key. COPYed at once under
-        a savepoint; a key already pending or repeated in the batch fails the unique index
-        `held_key`, which undoes it (None). What it buys (measured, 50,000 messages): no key
+        """The common batch: every idempotency key new, every collapse key free. COPYed at
+        once under a savepoint; a key already pending or a collapse key already held (or
+        either repeated in the batch) fails its unique index, `held_key` or `held_collapse`,
+        which undoes it (None). What it buys (measured, 50,000 messages): no key
         lookup (4.6 µs of server and 5 µs of client CPU per message) and no `HeldMessage`
         built from the rows. Exact under concurrency: the establishment lock is held."""
         try:

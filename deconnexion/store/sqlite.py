@@ -270,9 +270,10 @@ class SQLiteStore(SQLBody):
     def _insert_new(
         self, c: sqlite3.Connection, rows: Sequence[HeldFields], now: float
     ) -> builtins.list[InsertOutcome] | None:
-        """The common batch: every idempotency key new, no collapse key. Written at once under
-        a savepoint; a key already stored or repeated in the batch fails the unique index,
-        which undoes it (None): looking every key up first costs more than the rare retry."""
+        """The common batch: every idempotency key new, every collapse key free. Written at
+        once under a savepoint; a key already pending or a collapse key already held (or either
+        repeated in the batch) fails its unique index, held_key or held_collapse, which undoes
+        it (None): looking every key up first costs more than the rare retry."""
         c.execute("SAVEPOINT fresh")
         try:
             self._write(c, rows, itertools.repeat("held"), now)
