@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from deconnexion.release.deliver import Delivery
@@ -32,7 +32,13 @@ class FakeClock:
 
 
 class Recorder:
-    """A deliverer recording (idempotency key, ids, clock time); `fail` decides failures."""
+    """A deliverer recording (idempotency key, ids, clock time); `fail` decides failures.
+
+    With `Recorder.batch` set (the `delivery_path` fixture of tests/test_worker.py), each
+    recorder is also a `BatchDeliverer`: the worker hands it whole layers of a batch through
+    `deliver_many`, which answers each delivery as `__call__` would."""
+
+    batch = False
 
     def __init__(
         self, clock: Callable[[], float], fail: Callable[[Delivery], Any] | None = None
@@ -41,6 +47,23 @@ class Recorder:
         self.fail = fail
         self.seen: list[tuple[str, tuple[str, ...], float, Delivery]] = []
         self.tries: dict[str, int] = {}
+        self.calls: list[int] = []  # deliver_many: how many deliveries each call had
+        if Recorder.batch:
+            self.deliver_many = self._deliver_many
+
+    async def _deliver_many(self, deliveries: Sequence[Delivery]) -> list[BaseException | None]:
+        self.calls.append(len(deliveries))
+        recipients = [r for d in deliveries for r in d.recipients]
+        assert len(recipients) == len(set(recipients)), "two units of a recipient in one call"
+        outcomes: list[BaseException | None] = []
+        for delivery in deliveries:
+            try:
+                await self(delivery)
+            except Exception as exc:
+                outcomes.append(exc)
+            else:
+                outcomes.append(None)
+        return outcomes
 
     async def __call__(self, delivery: Delivery) -> None:
         self.tries[delivery.idempotency_key] = self.tries.get(delivery.idempotency_key, 0) + 1

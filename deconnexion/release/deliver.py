@@ -13,7 +13,7 @@ import base64
 import importlib.util
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     import httpx
 
 __all__ = [
+    "BatchDeliverer",
+    "DeliverMany",
     "Deliverer",
     "Delivery",
     "DeliveryError",  # defined in deconnexion.errors, kept importable from here
@@ -104,11 +106,35 @@ class Deliverer(Protocol):
     async def __call__(self, delivery: Delivery) -> None: ...
 
 
+# what `BatchDeliverer.deliver_many` is: deliveries in, one outcome each out
+DeliverMany = Callable[[Sequence[Delivery]], Awaitable[Sequence[BaseException | None]]]
+
+
+@runtime_checkable
+class BatchDeliverer(Deliverer, Protocol):
+    """A deliverer that also takes many deliveries in one call.
+
+    `deliver_many(deliveries)` returns one outcome per delivery, in order: None when
+    delivered, the exception otherwise (a `PermanentDeliveryError` is dead-lettered at once,
+    anything else retried); raising fails them all. The worker calls it with deliveries that
+    may all start now (each checked as for `__call__`: never early, never expired, within the
+    lease), at most one per recipient in a call; it runs them as it likes (`concurrency` is
+    not applied). For deliverers that hand a batch over at once (a queue, a bus, a file): a
+    claimed batch is one call instead of a coroutine per message."""
+
+    async def deliver_many(
+        self, deliveries: Sequence[Delivery]
+    ) -> Sequence[BaseException | None]: ...
+
+
 class NullDeliverer:
-    """Accepts everything and does nothing (benchmarks, dry runs)."""
+    """Accepts everything and does nothing (benchmarks, dry runs); a `BatchDeliverer`."""
 
     async def __call__(self, delivery: Delivery) -> None:
         return None
+
+    async def deliver_many(self, deliveries: Sequence[Delivery]) -> list[BaseException | None]:
+        return [None] * len(deliveries)
 
     def __repr__(self) -> str:
         return "NullDeliverer()"

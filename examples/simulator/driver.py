@@ -64,6 +64,12 @@ class Recorder:
     async def __call__(self, delivery: Delivery) -> None:
         self.deliveries.append((self.clock.t, delivery.ids, delivery.digest))
 
+    async def deliver_many(self, deliveries: Sequence[Delivery]) -> list[None]:
+        """A `BatchDeliverer`: the worker hands over a claimed batch in one call."""
+        t = self.clock.t
+        self.deliveries.extend([(t, d.ids, d.digest) for d in deliveries])
+        return [None] * len(deliveries)
+
 
 class InlineLoop(asyncio.SelectorEventLoop):
     """An event loop whose executor is the loop itself: `asyncio.to_thread(store.claim_due,
