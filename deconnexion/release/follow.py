@@ -179,14 +179,27 @@ class Followers:
         waiting: list[tuple[list[HeldMessage], float]] = []
         quiet: list[tuple[list[HeldMessage], float]] = []
         open_now = OpenNow(now)
+        # (establishment, policy, recorded zone, audience) of messages found open now: the
+        # next with the same goes at once, its scheduler and windows not looked up again
+        # (`RecordedSchedulers` and `OpenNow` answer the same for the same four)
+        open_for: set[tuple[str, str | None, object, str]] = set()
         for m in batch:
-            leader = follows_id(m)
+            leader = follows_id(m) if m.meta else None
             if leader is None and m.urgent and URGENT_OVERRIDE in m.reasons:
                 ready.append(m)
                 continue
+            if leader is None:
+                decision = m.decision
+                tz = decision.get("timezone") if isinstance(decision, dict) else None
+                seen = (m.establishment, m.policy, tz, m.audience)
+                if seen in open_for:
+                    ready.append(m)
+                    continue
             try:
                 if leader is None:
                     at, window_end = open_now.next_open(m, self.recorded(m))
+                    if window_end is not None:  # open now: (now, its end), whatever m's times
+                        open_for.add(seen)
                 else:
                     at, window_end = self._earliest(m, leader, now)
             except DeconnexionError as exc:  # e.g. strict mode and no calendar: never guess

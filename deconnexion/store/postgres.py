@@ -292,8 +292,7 @@ class PostgresStore(SQLBody):
             c.execute(self._q["claim_plan"])
             # binary: no text form of the floats and the bytea payload, either side
             rows = c.execute(self._q["claim_due"], params, binary=True).fetchall()
-        out = decode_many(rows)
-        out.sort(key=lambda m: (m.release_at, m.priority, m.seq))
+        out = decode_many(rows)  # in claim order (claim_due sorts them)
         self._claimed.remember(out)
         return out
 

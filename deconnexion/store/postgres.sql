@@ -249,7 +249,8 @@ WITH clock AS (
     WHERE h.seq = ANY((SELECT seqs FROM chosen)::bigint[])
     RETURNING h.*
 )
--- HeldMessage's columns, the JSON ones as text (decoded by common.decode_many)
+-- HeldMessage's columns, the JSON ones as text (decoded by common.decode_many), in claim
+-- order (sorted here, not by a Python key function per row)
 SELECT h.id, h.establishment, h.idempotency_key, h.collapse_key, h.kind, h.audience,
     h.sender_role, h.urgent, h.priority, h.recipients::text, b.payload, h.content_type,
     b.meta::text, h.created_at, h.release_at, h.next_attempt_at, h.reasons::text,
@@ -258,7 +259,8 @@ SELECT h.id, h.establishment, h.idempotency_key, h.collapse_key, h.kind, h.audie
     h.policy, h.expires_at
 FROM claimed AS h
 JOIN {schema}.held_body AS b ON b.seq = h.seq
-WHERE b.seq = ANY((SELECT seqs FROM chosen)::bigint[]);
+WHERE b.seq = ANY((SELECT seqs FROM chosen)::bigint[])
+ORDER BY h.release_at, h.priority, h.seq;
 
 -- name: ack
 -- Worker-side updates find rows by id, one index probe each, and test "claimed" as

@@ -344,9 +344,8 @@ class SQLiteStore(SQLBody):
             claim = Q["claim_due"] if expired else Q["claim_held"]
             seqs = [r[0] for r in c.execute(claim, params)]
             rows = c.execute(Q["by_seqs"], {"seqs": dumps(seqs)}).fetchall() if seqs else []
-            out = decode_many(rows)
+            out = decode_many(rows)  # in claim order (by_seqs sorts them)
             self._claimed.remember(out)
-        out.sort(key=lambda m: (m.release_at, m.priority, m.seq))
         return out
 
     def ack(self, ids: Sequence[str], worker_id: str, now: float) -> int:

@@ -192,8 +192,10 @@ WHERE h.establishment = :establishment AND h.state IN (SELECT value FROM json_ea
 ORDER BY h.seq LIMIT :limit OFFSET :offset;
 
 -- name: by_seqs
+-- in claim order: sorted here, not by a Python key function per row
 SELECT {columns} FROM held AS h JOIN held_body AS b ON b.seq = h.seq
-WHERE h.seq IN (SELECT value FROM json_each(:seqs));
+WHERE h.seq IN (SELECT value FROM json_each(:seqs))
+ORDER BY h.release_at, h.priority, h.seq;
 
 -- name: cancel
 UPDATE held SET state = 'cancelled', pending = 0
