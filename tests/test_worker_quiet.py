@@ -13,7 +13,7 @@ from _release_support import EST, T0, FakeClock, Recorder, held
 
 from deconnexion.core.policy import Policy
 from deconnexion.core.territories import Establishment
-from deconnexion.release.follow import FOLLOWS
+from deconnexion.release.follow import FOLLOWS, Followers, SchedulerLookup
 from deconnexion.release.worker import ReleaseWorker
 from deconnexion.store.base import HeldMessage, HoldStore
 
@@ -168,3 +168,19 @@ def test_a_retry_is_checked_in_the_time_zone_the_message_was_decided_in(store: H
     assert recorder.seen == []
     row = store.get(polynesie.key, message.id)
     assert row is not None and row.next_attempt_at == seven
+
+
+def test_each_recorded_zone_and_audience_is_asked_on_its_own(store: HoldStore) -> None:
+    """`Followers.sort` answers a message from an earlier one found open now only when both
+    share establishment, policy, recorded zone and audience: 11:00 in Paris is 21:00 in
+    Nouméa, where a message recorded in that zone waits (and a students' copy at 11:00 goes)."""
+    now = T0 + 4 * 3600  # Monday 11:00 in Paris
+    paris = [held("a"), held("c")]
+    noumea = replace(held("b"), decision={"timezone": "Pacific/Noumea"})
+    students = replace(held("d"), audience="students")
+    batch = [paris[0], noumea, paris[1], students]
+    split = Followers(store, SchedulerLookup()).sort(batch, now)
+    assert [m.idempotency_key for m in split.ready] == ["a", "c", "d"]
+    assert [[m.idempotency_key for m in ms] for ms, _ in split.quiet] == [["b"]]
+    waits_until = split.quiet[0][1]
+    assert datetime.fromtimestamp(waits_until, ZoneInfo("Pacific/Noumea")).hour == 7

@@ -1,0 +1,58 @@
+"""The SQL stores' JSON codec: a text read many times in one batch decodes each time to a
+value of its own (equal to `json.loads`, no dict or list shared), whatever its nesting."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from deconnexion.store.codec import dicts_decoder, dumps
+
+leaves = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
+values = st.recursive(
+    leaves,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+objects = st.dictionaries(st.text(), values, max_size=6)
+
+
+def containers(value: Any) -> list[object]:
+    """Every dict and list in `value`, itself included."""
+    found: list[object] = []
+    if isinstance(value, dict):
+        found.append(value)
+        for item in value.values():
+            found += containers(item)
+    elif isinstance(value, list):
+        found.append(value)
+        for item in value:
+            found += containers(item)
+    return found
+
+
+@given(objects)
+def test_each_read_of_a_text_is_a_fresh_equal_value(obj: dict[str, Any]) -> None:
+    text = dumps(obj)
+    decode = dicts_decoder()
+    reads = [decode(text) for _ in range(4)]  # the 1st and 2nd parse, the others are copies
+    expected = json.loads(text)
+    assert all(r == expected for r in reads)
+    ids = [id(c) for r in reads for c in containers(r)]
+    assert len(ids) == len(set(ids)), "a dict or list is shared between two reads"
+
+
+def test_changing_one_read_leaves_the_next_ones_alone() -> None:
+    text = dumps({"reasons": [{"code": "weekend"}], "nested": {"a": [1, [2]]}, "tz": "UTC"})
+    decode = dicts_decoder()
+    for _ in range(4):
+        value = decode(text)
+        assert value == json.loads(text)
+        value["reasons"][0]["code"] = "changed"
+        value["reasons"].append({})
+        value["nested"]["a"][1].append(3)
+        value["tz"] = None
+    assert decode("{}") == {} and decode("{}") is not decode("{}")
