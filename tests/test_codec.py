@@ -1,5 +1,6 @@
 """The SQL stores' JSON codec: a text read many times in one batch decodes each time to a
-value of its own (equal to `json.loads`, no dict or list shared), whatever its nesting."""
+value of its own (equal to `json.loads`, no dict or list shared), whatever its nesting; what
+the encoder writes is `dumps` of the value, byte for byte."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from deconnexion.store.codec import dicts_decoder, dumps
+from deconnexion.core.codes import ReasonCode
+from deconnexion.store.codec import dicts_decoder, dumps, plain_strings, write_encoder
 
 leaves = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
 values = st.recursive(
@@ -56,3 +58,21 @@ def test_changing_one_read_leaves_the_next_ones_alone() -> None:
         value["nested"]["a"][1].append(3)
         value["tz"] = None
     assert decode("{}") == {} and decode("{}") is not decode("{}")
+
+
+CHARS = st.sampled_from(["a", "Z", "0", " ", "~", ":", "é", '"', "\\", "\x00", "\n", "\x7f", "€"])
+STRINGS = st.lists(st.text(alphabet=CHARS, max_size=6), max_size=5).map(tuple)
+
+
+@given(STRINGS)
+def test_a_tuple_of_strings_is_written_as_dumps_writes_it(value: tuple[str, ...]) -> None:
+    assert write_encoder()(value) == dumps(value)
+    assert plain_strings(value) in (None, dumps(value))
+
+
+def test_plain_strings_writes_reason_codes_and_refuses_what_needs_escaping() -> None:
+    codes = (ReasonCode.WEEKEND, ReasonCode.NIGHT)
+    assert plain_strings(codes) == '["weekend","night"]' == dumps(codes)
+    assert plain_strings(("a", "")) == '["a",""]'
+    for refused in [('a"b', "c"), ("a\\b", "c"), ("é", "c"), ("\x00", "c"), (1, 2), (), ["a"]]:
+        assert plain_strings(refused) is None

@@ -24,6 +24,7 @@ from deconnexion.hold.stored_decision import (
     instant,
     open_until_meta,
     stored_decision,
+    with_follows,
 )
 from deconnexion.store.codec import JSONDict, dumps, write_encoder
 from deconnexion.store.common import COLUMNS
@@ -164,3 +165,20 @@ def test_a_remembered_instant_reads_as_the_datetime_itself(
     instants = [wall.replace(tzinfo=tz, fold=fold) for wall, tz, fold in walls]
     for at in instants + instants[::-1]:  # the second pass reads what the first remembered
         assert instant(at) == (at.isoformat(), at.timestamp())
+
+
+@given(
+    st.one_of(
+        st.just({}),
+        st.floats(min_value=0, max_value=4e9, allow_nan=False).map(open_until_meta),
+        st.dictionaries(st.sampled_from(["a", "open_until"]), st.integers(), max_size=2),
+    ),
+    st.text(alphabet=st.sampled_from(["a", "0", "é", '"', "\\", ":", "€"]), min_size=1),
+)
+def test_a_meta_with_follows_is_written_as_dumps_writes_it(
+    meta: dict[str, Any], follows: str
+) -> None:
+    out = with_follows(meta, follows)
+    assert out == {**meta, "follows": follows}
+    assert list(out) == [*meta, "follows"]
+    assert write_encoder()(out) == dumps(out)

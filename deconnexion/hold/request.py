@@ -29,11 +29,13 @@ from deconnexion.core.text import identifier, shown, stored_text
 from deconnexion.core.timeutil import aware
 from deconnexion.errors import InvalidInputError, PayloadError
 from deconnexion.hold.stored_decision import (
+    decision_codes,
     decision_record,
     instant,
     open_until_meta,
     storable_json,
     stored_decision,
+    with_follows,
 )
 from deconnexion.store.base import State, priority_for
 
@@ -199,7 +201,7 @@ class CheckedInputs:
             if record is None:  # a string no store can keep (or odd types): named here
                 record = decision_record(d)
                 check_strings(record, f"{prefix}decision")  # reasons carry free text
-            found = self.decisions[id(d)] = (d, record, release, d.codes)
+            found = self.decisions[id(d)] = (d, record, release, decision_codes(d))
         return found[1], found[2], found[3]
 
     def message(self, m: Message, prefix: str) -> tuple[Any, ...]:
@@ -284,7 +286,7 @@ def build_row(
             )
     if r.follows is not None:
         # read by the release worker (deconnexion.release.follow), like "open_until"
-        meta = {**meta, "follows": _follows(r, prefix)}
+        meta = with_follows(meta, _follows(r, prefix))
     row = (
         checked.new_id(),
         key,
