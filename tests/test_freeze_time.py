@@ -33,6 +33,7 @@ from deconnexion import (
     admin_app,
     replay_deliverer,
 )
+from deconnexion.core.caches import CACHES
 
 TUESDAY_NIGHT = "2025-11-04 22:00:00+01:00"
 TUESDAY_MORNING = "2025-11-04 10:00:00+01:00"
@@ -182,3 +183,15 @@ def test_a_remembered_open_pass_ends_at_the_frozen_20h_sharp() -> None:
     with freeze_time("2025-11-04 20:00:00+01:00"):
         assert vendor.post("après").status_code == 202
     assert [m["text"] for m in vendor.sent] == ["avant", "avant encore"]
+
+
+def test_an_exact_pass_ends_at_the_frozen_20h_sharp() -> None:
+    vendor = VendorApp()
+    CACHES.clear()
+    with freeze_time("2025-11-04 19:59:59+01:00"):
+        assert vendor.post("la même").status_code == 201
+        assert CACHES.sizes()["exact passes"] == 1
+        assert vendor.post("la même").status_code == 201  # the same bytes: the exact pass
+    with freeze_time("2025-11-04 20:00:00+01:00"):
+        assert vendor.post("la même").status_code == 202
+    assert [m["text"] for m in vendor.sent] == ["la même", "la même"]

@@ -42,6 +42,7 @@ from deconnexion.web.fields import Extracted, Plan, RequestView, extract, parse_
 from deconnexion.web.group_commit import GroupCommit
 from deconnexion.web.identity import IdentityResolver, Sender
 from deconnexion.web.open_spans import (
+    OpenPass,
     OpenPasses,
     OpenSpans,
     Unread,
@@ -154,6 +155,19 @@ class Gate:
         if passes is not None and span[0] < span[1]:
             passes.remember(establishment, unread, span)
         return PASS_UNREAD
+
+    def open_pass(self, scope: Scope, match: RouteMatch) -> OpenPass | None:
+        """The open pass `triage` remembered for this request's establishment and rule (after
+        it answered PASS_UNREAD), for the middleware's `ExactPasses`; None when there is none
+        (a custom `scheduler_for`, a rule read in full, an instant outside compiled bounds)."""
+        unread = self._plan(match)[1]
+        if self._passes is None or unread is None:
+            return None
+        try:
+            establishment = self.establishment(scope, self.identity(scope))
+        except DeconnexionError:
+            return None
+        return None if establishment is None else self._passes.found(establishment, unread)
 
     async def judge(self, scope: Scope, match: RouteMatch, body: bytes) -> Verdict:
         try:

@@ -26,7 +26,7 @@ from deconnexion.core.policy import Policy
 from deconnexion.core.scheduler import Scheduler
 from deconnexion.core.territories import Establishment
 from deconnexion.core.timeutil import wall_clock
-from deconnexion.errors import InvalidInputError
+from deconnexion.errors import DeconnexionError, InvalidInputError
 from deconnexion.hold.queue import HoldQueue
 from deconnexion.web._http import (
     ASGIApp,
@@ -39,10 +39,24 @@ from deconnexion.web._http import (
     replay_receive,
 )
 from deconnexion.web.answers import Passed, answer, error_response
+from deconnexion.web.exact_passes import (
+    EXACT_PASSES,
+    NAME,
+    REQUEST_LINE,
+    SHAPES,
+    ExactPass,
+    header_shape,
+    judged_headers,
+)
 from deconnexion.web.gate import PASS_UNREAD, TOO_LARGE, Gate
 from deconnexion.web.identity import IdentityResolver, ScopeIdentity, Sender
 from deconnexion.web.replay import REPLAY_KEY, Replay, restore_sender
-from deconnexion.web.request_line import METHOD_OVERRIDES, judged_line, without_overrides
+from deconnexion.web.request_line import (
+    METHOD_OVERRIDES,
+    REQUEST_LINE_KEY,
+    judged_line,
+    without_overrides,
+)
 from deconnexion.web.routes import (
     DEFAULT_HEADER_ALLOWLIST,
     DEFAULT_MAX_BODY,
@@ -50,7 +64,8 @@ from deconnexion.web.routes import (
     RouteRule,
     Routes,
 )
-from deconnexion.web.tenant import EstablishmentResolver, from_sender
+from deconnexion.web.signing import SignedHeaderResolver
+from deconnexion.web.tenant import EstablishmentResolver, Fixed, from_sender
 
 __all__ = ["DEFAULT_HEADER_ALLOWLIST", "DEFAULT_MAX_BODY", "DeconnexionMiddleware", "schedulers"]
 
@@ -107,11 +122,25 @@ class DeconnexionMiddleware:
         self.max_body = max_body
         self.restore_identity = restore_identity
         self._methods = self.routes.methods
+        self._clock = clock
+        # this gate's own: keys of EXACT_PASSES start with it, so no other gate shares them
+        self._token = object()
+        self._judged = judged_headers(self.routes.rules)
+        identity = identity or ScopeIdentity()
+        establishment = establishment or from_sender()
+        # a fixed establishment, known without asking when the identity resolver is one that
+        # never raises (the built-in ones): the sender changes nothing then
+        self._fixed = (
+            establishment.establishment
+            if isinstance(establishment, Fixed)
+            and isinstance(identity, ScopeIdentity | SignedHeaderResolver)
+            else None
+        )
         self.gate = Gate(
             queue=queue,
             scheduler_for=scheduler_for or schedulers(policy or Policy.national()),
-            identity=identity or ScopeIdentity(),
-            establishment=establishment or from_sender(),
+            identity=identity,
+            establishment=establishment,
             header_allowlist=header_allowlist,
             clock=clock,
             schedulers_alike=scheduler_for is None,
@@ -126,6 +155,34 @@ class DeconnexionMiddleware:
             await self._replayed(scope, receive, send, replay)
             return
         raw_headers = scope.get("headers") or ()
+        key = None  # the request's key in EXACT_PASSES, when it may have one
+        if scope["method"] in self._methods:
+            # The exact-bytes fast path (deconnexion.web.exact_passes), inlined: every Python
+            # call costs about 800 instructions here.
+            try:
+                names = tuple(map(NAME, raw_headers))
+                shape = SHAPES.get((self._judged, names)) or header_shape(self._judged, names)
+                if shape.passable:
+                    judged = shape.judged
+                    key = (self._token, REQUEST_LINE(scope), judged and judged(raw_headers))
+                    found = EXACT_PASSES.get(key)
+                    if found is not None:
+                        line, establishment, start, end = found
+                        fixed = self._fixed
+                        passed = (
+                            fixed is establishment
+                            or (fixed is None and self._establishment_of(scope) is establishment)
+                        ) and start <= self._clock() < end
+                    else:
+                        passed = False
+                else:
+                    passed = False
+            except (KeyError, TypeError, DeconnexionError):  # unhashable, missing: full path
+                key, passed = None, False
+            if passed:
+                scope[REQUEST_LINE_KEY] = line  # as the full path leaves it
+                await self.app(scope, receive, send)
+                return
         # One dict built in C (ASGI servers give lower-case names) answers the override
         # question here and the header questions of `Gate.triage`.
         named = dict(raw_headers)
@@ -152,11 +209,22 @@ class DeconnexionMiddleware:
             return
         triage = self.gate.triage(scope, match, self.max_body, named)
         if triage == PASS_UNREAD:  # open whatever the body says: it streams to the app unread
+            if key is not None:
+                self._remember(key, scope, match, line)
             await self.app(scope, receive, send)
         elif triage == TOO_LARGE:
             await self._too_large(scope, receive, send)
         else:
             await self._gated(scope, receive, send, match)
+
+    def _establishment_of(self, scope: Scope) -> Establishment | None:
+        gate = self.gate
+        return gate.establishment(scope, gate.identity(scope))
+
+    def _remember(self, key: tuple[Any, ...], scope: Scope, match: RouteMatch, line: Any) -> None:
+        opened = self.gate.open_pass(scope, match)
+        if opened is not None:
+            EXACT_PASSES.put(key, ExactPass(line, opened.establishment, opened.start, opened.end))
 
     async def _replayed(self, scope: Scope, receive: Receive, send: Send, replay: Any) -> None:
         # Only the in-process replay deliverer can put a `Replay` in the scope: servers copy no

@@ -126,6 +126,13 @@ class OpenPasses:
             and found.start <= t < found.end
         )
 
+    def found(self, establishment: Any, unread: Unread) -> OpenPass | None:
+        """The pass remembered for these very objects, whatever the time."""
+        found = self._passes.get((id(establishment), id(unread)))
+        if found is None or found.establishment is not establishment or found.unread is not unread:
+            return None
+        return found
+
     def remember(self, establishment: Any, unread: Unread, span: tuple[float, float]) -> None:
         self._passes.put((id(establishment), id(unread)), OpenPass(establishment, unread, *span))
 

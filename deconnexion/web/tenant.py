@@ -18,6 +18,7 @@ from deconnexion.web.identity import Sender
 
 __all__ = [
     "EstablishmentResolver",
+    "Fixed",
     "by_uai",
     "fixed",
     "from_header",
@@ -51,13 +52,22 @@ def from_sender(default: Establishment | None = None) -> EstablishmentResolver:
     return resolve
 
 
+class Fixed:
+    """The resolver `fixed` returns: always `establishment`, whoever sends. A named type so
+    that the gate can tell its answer without asking (`deconnexion.web.exact_passes`)."""
+
+    __slots__ = ("establishment",)
+
+    def __init__(self, establishment: Establishment) -> None:
+        self.establishment = establishment
+
+    def __call__(self, scope: Mapping[str, Any], sender: Sender) -> Establishment | None:
+        return self.establishment
+
+
 def fixed(establishment: Establishment) -> EstablishmentResolver:
     """Always `establishment` (a deployment serving one school)."""
-
-    def resolve(scope: Mapping[str, Any], sender: Sender) -> Establishment | None:
-        return establishment
-
-    return resolve
+    return Fixed(establishment)
 
 
 def by_uai(
