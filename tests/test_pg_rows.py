@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from deconnexion.store.base import HeldMessage
-from deconnexion.store.pg_rows import load_json
+from deconnexion.store.pg_rows import copy_rows, load_json
 from tests.store_fixtures import PG_DSN, drop_schema, require_postgres
 from tests.test_store_conformance import EST, T0, msg
 
@@ -116,3 +116,24 @@ def test_binary_copy_writes_whole_number_instants_and_empty_optional_fields() ->
     finally:
         store.close()
         drop_schema(dsn, schema)
+
+
+def test_copy_rows_writes_each_row_its_own_json_whether_shared_or_not() -> None:
+    from deconnexion.store.base import held_fields
+    from deconnexion.store.codec import dumps
+    from deconnexion.store.common import COLUMNS
+
+    shared = {"held": True, "timezone": "Europe/Paris"}
+    other = {"held": True, "timezone": "Europe/Paris", "note": "é"}
+    decisions = [shared, shared, other, shared, {}, {}]
+    reasons = [("night",), ("night",), ("night", "weekend"), ("night",), (), ("a\\b",)]
+    metas = [{}, {"open_until": T0}, {"open_until": T0}, {}, {"k": [1]}, {}]
+    rows = [
+        held_fields(msg(decision=d, reasons=r, meta=m))
+        for d, r, m in zip(decisions, reasons, metas, strict=True)
+    ]
+    heads, bodies = copy_rows(rows, ["held"] * len(rows), list(range(1, 7)), T0)
+    reasons_at, meta_at, decision_at = (COLUMNS.index(c) for c in ("reasons", "meta", "decision"))
+    for row, head, body in zip(rows, heads, bodies, strict=True):
+        jsonb = [b"\x01" + dumps(row[n]).encode() for n in (reasons_at, meta_at, decision_at)]
+        assert [head[15], *body[2:]] == jsonb  # reasons: the 16th field of copy_held

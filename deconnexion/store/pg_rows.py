@@ -59,6 +59,11 @@ def copy_rows(
     enc = write_encoder()
     heads = []
     bodies = []
+    # a batch often shares one reasons tuple, meta and decision between consecutive rows:
+    # each is encoded again only when the row's object is not the row before's (about 3,000
+    # instructions less per row of a batch sharing them, callgrind)
+    last: list[Any] = [None, None, None]
+    texts: list[bytes] = [b"", b"", b""]
     for seq, row, state in zip(seqs, rows, states, strict=False):  # states may be endless
         (
             id_, establishment, key, collapse_key, kind, audience, sender_role, urgent,
@@ -67,6 +72,12 @@ def copy_rows(
             _last_error, _released_at, _seq, actor, justification, publish, key_scope, policy,
             expires_at,
         ) = row  # fmt: skip
+        if reasons is not last[0]:
+            last[0], texts[0] = reasons, _jsonb(enc(reasons))
+        if meta is not last[1]:
+            last[1], texts[1] = meta, _jsonb(enc(meta))
+        if decision is not last[2]:
+            last[2], texts[2] = decision, _jsonb(enc(decision))
         heads.append(
             (
                 seq,
@@ -84,7 +95,7 @@ def copy_rows(
                 created_at,
                 release_at,
                 next_attempt_at,
-                _jsonb(enc(reasons)),
+                texts[0],
                 state,
                 actor,
                 justification,
@@ -96,7 +107,7 @@ def copy_rows(
                 expires_at,
             )
         )
-        bodies.append((seq, payload, _jsonb(enc(meta)), _jsonb(enc(decision))))
+        bodies.append((seq, payload, texts[1], texts[2]))
     return heads, bodies
 
 

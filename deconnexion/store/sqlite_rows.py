@@ -10,7 +10,7 @@ from operator import itemgetter
 from typing import Any
 
 from deconnexion.store.base import PENDING, HeldFields
-from deconnexion.store.codec import write_encoder
+from deconnexion.store.codec import JSONDict, write_encoder
 
 __all__ = [
     "HEAD",
@@ -103,6 +103,11 @@ class NullFreeRows:
         enc = write_encoder()
         heads = self.heads
         bodies = self.bodies
+        # the texts a row's JSON columns already carry (`JSONDict`) or share with the row
+        # before (a batch's one reasons tuple) are read without calling `enc`: a Python call
+        # per column, 4 of them per row
+        last_reasons: Any = None
+        reasons_text = ""
         for seq, row, state in zip(itertools.count(first_seq), rows, states):
             (
                 id_, establishment, key, collapse_key, kind, audience, sender_role, urgent,
@@ -120,6 +125,8 @@ class NullFreeRows:
                 policy is None,
                 expires_at is None,
             )  # OPTIONAL's order
+            if reasons is not last_reasons:
+                last_reasons, reasons_text = reasons, enc(reasons)
             group = heads.get(empty)
             if group is None:
                 group = heads[empty] = []
@@ -140,7 +147,7 @@ class NullFreeRows:
                     created_at,
                     release_at,
                     next_attempt_at,
-                    enc(reasons),
+                    reasons_text,
                     state,
                     1 if state in PENDING else 0,  # held_key's WHERE (schema_v5)
                     actor,
@@ -153,7 +160,14 @@ class NullFreeRows:
                     expires_at,
                 )  # HEAD's order
             )
-            bodies.append((seq, bytearray(payload), enc(meta), enc(decision)))
+            bodies.append(
+                (
+                    seq,
+                    bytearray(payload),
+                    meta.text if meta.__class__ is JSONDict else (enc(meta) if meta else "{}"),
+                    decision.text if decision.__class__ is JSONDict else enc(decision),
+                )
+            )
 
     def inserts(self) -> Iterator[tuple[str, Iterable[tuple[Any, ...]]]]:
         """(statement, its rows) for each group of `held` rows."""
