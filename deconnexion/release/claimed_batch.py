@@ -165,7 +165,7 @@ class ClaimedBatch:
                 for unit in part:
                     outcome = await self.deliver_one(unit)
                     outcomes[id(unit)] = outcome
-                    if outcome is not None and outcome is not EXPIRED:
+                    if not _goes_on(outcome):
                         break  # the rest of this chain waits (see units.advance)
 
         n = min(self.settings.concurrency, len(parts))
@@ -193,7 +193,10 @@ class ClaimedBatch:
             return _TooEarly(unit.release_at, now)
         expires = unit.expires_at
         if expires is not None and expires <= now:
-            return EXPIRED  # its time passed while the batch was paced: not sent
+            # its time passed while the batch was paced: not sent. A digest with fresh items
+            # too blocks its chain: those are given back, and the recipient's later units
+            # must not overtake them
+            return EXPIRED if all(_expired(m, now) for m in unit.messages) else EXPIRED_IN_PART
         if now > self.horizon:
             return LEASE_SPENT  # too late to start: the lease may end while it is sent
         return None
@@ -257,7 +260,7 @@ class ClaimedBatch:
                 delivered.extend(unit.delivery.ids)
             elif outcome is _UNSETTLED:
                 continue
-            elif outcome is EXPIRED:
+            elif outcome is EXPIRED or outcome is EXPIRED_IN_PART:
                 expired.extend(m for m in unit.messages if _expired(m, now))
                 rest = [m for m in unit.messages if not _expired(m, now)]
                 if rest:  # a digest with fresh items too: those go next time, in order
@@ -398,7 +401,8 @@ class _Expired(Exception):
     """The outcome of a unit not sent because a message of it expired."""
 
 
-EXPIRED = _Expired()
+EXPIRED = _Expired()  # every message of the unit expired: its chain goes on
+EXPIRED_IN_PART = _Expired()  # a digest with fresh items too: they go back, the chain waits
 
 
 class _LeaseSpent(Exception):

@@ -41,6 +41,7 @@ from deconnexion.core.scheduler import Scheduler
 from deconnexion.core.territories import Establishment
 from deconnexion.core.windows import CompiledWindows
 from deconnexion.errors import DeconnexionError, PolicyNotRecordedError
+from deconnexion.release.units import recorded_zone
 from deconnexion.store.base import HeldMessage, HoldStore
 
 __all__ = [
@@ -110,8 +111,7 @@ class RecordedSchedulers:
         self._built: dict[tuple[str, str | None, str | None], Scheduler] = {}
 
     def __call__(self, m: HeldMessage) -> Scheduler:
-        recorded_tz = m.decision.get("timezone") if isinstance(m.decision, dict) else None
-        tz = recorded_tz if isinstance(recorded_tz, str) and recorded_tz else None
+        tz = recorded_zone(m)
         key = (m.establishment, m.policy, tz)
         found = self._built.get(key)
         if found is None:
@@ -182,16 +182,14 @@ class Followers:
         # (establishment, policy, recorded zone, audience) of messages found open now: the
         # next with the same goes at once, its scheduler and windows not looked up again
         # (`RecordedSchedulers` and `OpenNow` answer the same for the same four)
-        open_for: set[tuple[str, str | None, object, str]] = set()
+        open_for: set[tuple[str, str | None, str | None, str]] = set()
         for m in batch:
             leader = follows_id(m) if m.meta else None
             if leader is None and m.urgent and URGENT_OVERRIDE in m.reasons:
                 ready.append(m)
                 continue
             if leader is None:
-                decision = m.decision
-                tz = decision.get("timezone") if isinstance(decision, dict) else None
-                seen = (m.establishment, m.policy, tz, m.audience)
+                seen = (m.establishment, m.policy, recorded_zone(m), m.audience)
                 if seen in open_for:
                     ready.append(m)
                     continue

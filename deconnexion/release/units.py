@@ -95,20 +95,29 @@ def recipient_keys(message: HeldMessage) -> tuple[RecipientKey, ...]:
     return tuple([(message.establishment, name) for name in names or ("",)])
 
 
-_ZONES: dict[object, tzinfo] = {}
+def recorded_zone(message: HeldMessage) -> str | None:
+    """The time zone name recorded with the message's decision, or None when none is (or
+    what is there is not a non-empty string: a decision not written by this library must not
+    break the batch it was claimed with, so it is hashable and comparable whatever it held)."""
+    decision = message.decision
+    name = decision.get("timezone") if isinstance(decision, dict) else None
+    return name if isinstance(name, str) and name else None
+
+
+_ZONES: dict[str | None, tzinfo] = {}
 
 
 def _tz(message: HeldMessage) -> tzinfo:
     """The establishment's time zone recorded with the decision (UTC if none or unknown)."""
-    decision = message.decision
-    name = decision.get("timezone") if isinstance(decision, dict) else None
+    name = recorded_zone(message)
     found = _ZONES.get(name)
     if found is None:
         try:
-            found = zone(name) if isinstance(name, str) and name else zone("UTC")
+            found = zone(name) if name is not None else zone("UTC")
         except (ZoneInfoNotFoundError, ValueError):
             found = zone("UTC")
-        _ZONES[name] = found
+        if len(_ZONES) < 1024:  # names come from stored decisions: keep the table bounded
+            _ZONES[name] = found
     return found
 
 
@@ -120,11 +129,10 @@ class ReleaseTimes:
     __slots__ = ("_seen",)
 
     def __init__(self) -> None:
-        self._seen: dict[tuple[float, object], datetime] = {}
+        self._seen: dict[tuple[float, str | None], datetime] = {}
 
     def __call__(self, message: HeldMessage) -> datetime:
-        decision = message.decision
-        key = (message.release_at, decision.get("timezone") if isinstance(decision, dict) else None)
+        key = (message.release_at, recorded_zone(message))
         found = self._seen.get(key)
         if found is None:
             found = self._seen[key] = from_epoch(message.release_at, _tz(message))
