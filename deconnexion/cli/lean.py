@@ -22,7 +22,9 @@ around its instants, per (span, local day, year) for each *group* of templates d
 (same windows, zone, audience and branch of `decide`; an urgent template is a group of its
 own), and a later line of the group in that span is the remembered text with its own
 `created_at` (and, when open, `release_at`) written in (`_SpanAnswer`). An answer is remembered
-only after the reference's text was checked to be exactly that assembly.
+only after the reference's text was checked to be exactly that assembly. A line of a known
+*shape* (its bytes but its instant's, cli/shapes.py) is not even parsed: its instant's span is
+read from its text, and the remembered answer of that span is written around it (`_by_text`).
 
 What it buys (benchmarks/cli_batch.py, CPU time): see `LeanRelease`.
 """
@@ -31,13 +33,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, date, datetime, time, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pydantic import ValidationError
 from pydantic_core import from_json
 
-from deconnexion.core.caches import CACHES
+from deconnexion.cli.shapes import (
+    ISO_LENGTH,
+    DaySpans,
+    created_slot,
+    day_offset,
+    day_spans,
+    shape_proven,
+)
 from deconnexion.core.message import Decision, Kind, Message
 from deconnexion.core.requests import ReleaseRequest, instant_or_now, message_fields
 from deconnexion.core.timeutil import parse_instant
@@ -65,18 +74,6 @@ class _SpanAnswer(NamedTuple):
 
 # An offset no ISO text ends with: the zone's offset changes that day (DST).
 _ISO_OFFSET_NONE = "\n"
-
-
-@CACHES.memoize("calendar pieces")
-def _day_offset(ordinal: int, tz: tzinfo) -> str | None:
-    """The UTC offset of `tz` on the local day `ordinal` as `isoformat()` writes it, when it is
-    the same from midnight to midnight (no zone changes twice within a day and back)."""
-    day = date.fromordinal(ordinal)
-    first = datetime.combine(day, time(0), tz).utcoffset()
-    last = datetime.combine(day, time(23, 59, 59, 999999), tz).utcoffset()
-    if first is None or first != last:
-        return None
-    return datetime.combine(day, time(12), tz).isoformat()[-6:] if first.seconds % 60 == 0 else None
 
 
 # `datetime.isoformat()`'s own form with a UTC offset in whole minutes, -00:00 aside (read as
@@ -109,6 +106,7 @@ class _Template:
     `middle` (`","audience":"…","kind":"…","reasons":`)."""
 
     __slots__ = (
+        "days",
         "decide",
         "fields",
         "middle",
@@ -130,9 +128,14 @@ class _Template:
         self.spans: _Spans = {}
         self.tz: tzinfo | None = None
         self.middle = ""
+        # a date and offset as written ("2025-11-03+01:00") → its spans by wall time; shared
+        # by the templates of the same windows
+        self.days: dict[str, DaySpans | None] = {}
 
 
 _INVALID = object()  # a template the reference refuses: its lines are the reference's
+_NO_SHAPE = object()  # a shape whose slot is not proven: its lines are parsed
+_SEEN_ONCE = DaySpans((), (None,), (None,))  # a date and offset seen once: no spans built yet
 
 
 def _fields_valid(fields: dict[str, Any]) -> bool:
@@ -163,8 +166,89 @@ class LeanRelease:
         self._write = reference.decision_json
         self._templates: dict[tuple[tuple[str, Any], ...], _Template | object] = {}
         self._groups: dict[tuple[Any, ...], _Spans] = {}
+        self._days: dict[CompiledWindows, dict[str, DaySpans | None]] = {}
+        # a line's bytes but its creation's (cli/shapes.py) → its template, or _NO_SHAPE
+        self._shapes: dict[bytes, _Template | object] = {}
 
     def __call__(self, line: bytes | str) -> tuple[str, bool]:
+        if type(line) is bytes:
+            slot = created_slot(line)
+            if slot >= 0:
+                shape = line[:slot] + line[slot + ISO_LENGTH :]
+                template = self._shapes.get(shape)
+                if template is None:
+                    answer = self._parsed(line)
+                    self._learn_shape(line, slot, shape)
+                    return answer
+                if isinstance(template, _Template):  # else _NO_SHAPE
+                    text = line[slot : slot + ISO_LENGTH].decode("latin-1")
+                    found = self._by_text(template, text)
+                    if found is not None:
+                        return found, False
+        return self._parsed(line)
+
+    def _by_text(self, template: _Template, text: str) -> str | None:
+        """`_by_span`'s remembered answer for a line of a proven shape whose instant is `text`,
+        read from the text (cli/shapes.py); None when it must be parsed (the instant is not
+        canonical or not in its day's offset, the answer is not remembered yet)."""
+        days = template.days
+        written = text[:10] + text[19:]
+        day = days.get(written)
+        if day is None or day is _SEEN_ONCE:
+            if template.windows is None or (day is None and written in days):
+                return None  # no spans for that date and offset
+            if len(days) >= self.LIMIT:
+                days.clear()
+            if day is None:  # built when seen again: most dates of a batch are, some not
+                days[written] = _SEEN_ONCE
+                return None
+            day = days[written] = day_spans(template.windows, written)
+            if day is None:
+                return None
+        key = day.key(text, template.open_spans)
+        if key is None:
+            return None
+        known = template.spans.get(key)
+        if known is None:
+            return None
+        if known.held:
+            return known.head + text + template.middle + known.rest
+        if not text.endswith(known.offset):
+            return None  # released at its creation, written in another offset than the zone's
+        return known.head + text + '","created_at":"' + text + template.middle + known.rest
+
+    def _learn_shape(self, line: bytes, slot: int, shape: bytes) -> None:
+        """Remember the template of `shape` once its slot is proven to be the creation of a
+        line of a template answered by span (cli/shapes.py), `_NO_SHAPE` when it never can be
+        (its lines are parsed)."""
+        try:
+            fields = from_json(line)
+        except ValueError:
+            return
+        if type(fields) is not dict:
+            return
+        created = fields.pop("created", None)
+        found: _Template | object | None = _NO_SHAPE
+        if type(created) is str and "publish_to_students_at" not in fields:
+            try:
+                found = self._templates.get(tuple(fields.items()))
+            except TypeError:  # a list or an object as a value
+                found = _NO_SHAPE
+            if found is None:
+                return  # not judged yet (the line's instant was wrong): a later line tells
+            if not (
+                isinstance(found, _Template)
+                and found.windows is not None
+                and (not found.urgent_given or type(fields["urgent"]) is bool)
+                and shape_proven(line, slot, created, fields)
+            ):
+                found = _NO_SHAPE
+        if len(self._shapes) >= self.LIMIT:
+            self._shapes.clear()
+        self._shapes[shape] = found
+
+    def _parsed(self, line: bytes | str) -> tuple[str, bool]:
+        """The answer of a line parsed as JSON (every line but those of a known shape)."""
         try:
             fields = from_json(line)
         except ValueError:
@@ -255,7 +339,7 @@ class LeanRelease:
         if text.startswith(start):
             if len(template.spans) >= self.LIMIT:
                 template.spans.clear()
-            offset = _day_offset(key[1], template.tz) if template.tz is not None else None
+            offset = day_offset(key[1], template.tz) if template.tz is not None else None
             template.spans[key] = _SpanAnswer(
                 decision.held,
                 head,
@@ -285,6 +369,7 @@ class LeanRelease:
         if by_span is not None and _fields_valid(shared):
             template.windows, template.open_spans = by_span
             template.tz = sched.tz
+            template.days = self._days.setdefault(by_span[0], {})
             template.middle = (
                 f'","audience":"{request.audience.value}","kind":"{request.kind.value}","reasons":'
             )

@@ -411,6 +411,10 @@ class CompiledWindows:
 
     # -- explanations -------------------------------------------------------------------------
 
+    def day_start(self, ordinal: int) -> float:
+        """The epoch of local midnight of the covered day `ordinal` (`span`'s days begin there)."""
+        return self._day_starts[ordinal - self._first_ordinal]
+
     def local_day(self, t: float) -> int:
         """The ordinal of the local date of a covered instant `t`."""
         return self._first_ordinal + bisect_right(self._day_starts, t) - 1
