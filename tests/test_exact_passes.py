@@ -158,6 +158,10 @@ def big(n: int) -> bytes:
     return b'{"audience": "parents", "text": "' + b"x" * n + b'"}'
 
 
+def _with_length(value: bytes) -> list[tuple[bytes, bytes]]:
+    return [(k, value if k == b"content-length" else v) for k, v in request()["headers"]]
+
+
 # Each differs from request() in one thing the gate judges; the body sent with it.
 VARIANTS: dict[str, tuple[dict[str, Any], bytes]] = {
     "a declared length over max_body": (request(body=big(200)), big(200)),
@@ -184,6 +188,14 @@ VARIANTS: dict[str, tuple[dict[str, Any], bytes]] = {
     ),
     "another case of the method": ({**request(), "method": "post"}, BODY),
     "a query string": ({**request(), "query_string": b"a=%zz#x"}, BODY),
+    "a declared length with leading zeros": (
+        {**request(), "headers": _with_length(b"00000000056")},
+        BODY,
+    ),
+    "a declared length that is not a number": (
+        {**request(), "headers": _with_length(b"5e1")},
+        BODY,
+    ),
     "an upper-case header name": (
         request(extra=[(b"Content-Length", b"500")]),
         big(200),
@@ -211,10 +223,11 @@ async def test_the_same_bytes_pass_from_the_exact_pass_without_asking_the_gate()
         raise AssertionError("judged afresh")
 
     middleware.gate.triage = refuse  # type: ignore[method-assign]
-    other_key = request(extra=[(b"x-request-id", b"r2")])
-    other_key["headers"][4] = (b"idempotency-key", b"k-2")  # decides nothing here
-    assert await call(middleware, other_key) == (201, b'{"sent":true}')
-    assert ent.seen[-1][2] == BODY  # the body streamed to the application untouched
+    # another credential, idempotency key and body length: none decides anything here
+    other = request(body=big(10), user="chef")
+    other["headers"][4] = (b"idempotency-key", b"k-2")
+    assert await call(middleware, other, big(10)) == (201, b'{"sent":true}')
+    assert ent.seen[-1][2] == big(10)  # the body streamed to the application untouched
 
 
 async def test_an_exact_pass_ends_exactly_at_the_window_end() -> None:
@@ -328,6 +341,23 @@ async def test_exact_passes_are_bounded_by_the_registry(monkeypatch: pytest.Monk
     now = [OPEN]
     middleware, _ = gate(now)
     for i in range(6):
-        body = big(i)
-        assert (await call(middleware, request(body=body), body))[0] == 201
+        assert (await call(middleware, request(query_string=b"i=%d" % i)))[0] == 201
     assert CACHES.sizes()["exact passes"] == 3
+
+
+async def test_a_method_override_header_is_removed_from_every_request() -> None:
+    now = [OPEN]
+    CACHES.clear()
+    middleware, ent = gate(now)
+    overriding = request(extra=[(b"x-http-method-override", b"DELETE")])
+    assert [(await call(middleware, overriding))[0] for _ in range(2)] == [201, 201]
+    assert [b"x-http-method-override" in dict(h) for _, h, _ in ent.seen] == [False, False]
+
+
+async def test_a_request_with_an_urgency_header_keeps_no_exact_pass() -> None:
+    now = [OPEN]
+    CACHES.clear()
+    middleware, _ = gate(now)
+    not_urgent = request("/api/alerts/false", extra=[(b"deconnexion-urgent", b"false")])
+    assert (await call(middleware, not_urgent))[0] == 201
+    assert CACHES.sizes()["exact passes"] == 0

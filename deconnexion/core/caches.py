@@ -10,7 +10,6 @@
     establishments by UAI   UAI → `Establishment`                        web/tenant.py
     open spans              (scheduler, audiences) → open interval       web/open_spans.py
     open passes             (establishment, unread rule) → open interval web/open_spans.py
-    header shapes           header names → which are judged, and where   web/exact_passes.py
     exact passes            (gate, judged request bytes) → open pass     web/exact_passes.py
     French sentences        a held decision → its explanation            web/answers.py
     stored reasons          a `Reason` → its JSON in a stored decision   hold/stored_decision.py

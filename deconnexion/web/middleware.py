@@ -43,10 +43,9 @@ from deconnexion.web.exact_passes import (
     EXACT_PASSES,
     NAME,
     REQUEST_LINE,
-    SHAPES,
-    ExactPass,
-    header_shape,
-    judged_headers,
+    exact_pass,
+    length_digits,
+    urgency_headers,
 )
 from deconnexion.web.gate import PASS_UNREAD, TOO_LARGE, Gate
 from deconnexion.web.identity import IdentityResolver, ScopeIdentity, Sender
@@ -125,7 +124,8 @@ class DeconnexionMiddleware:
         self._clock = clock
         # this gate's own: keys of EXACT_PASSES start with it, so no other gate shares them
         self._token = object()
-        self._judged = judged_headers(self.routes.rules)
+        self._urgency = urgency_headers(self.routes.rules)
+        self._length_digits = length_digits(max_body)
         identity = identity or ScopeIdentity()
         establishment = establishment or from_sender()
         # a fixed establishment, known without asking when the identity resolver is one that
@@ -160,29 +160,28 @@ class DeconnexionMiddleware:
             # The exact-bytes fast path (deconnexion.web.exact_passes), inlined: every Python
             # call costs about 800 instructions here.
             try:
-                names = tuple(map(NAME, raw_headers))
-                shape = SHAPES.get((self._judged, names)) or header_shape(self._judged, names)
-                if shape.passable:
-                    judged = shape.judged
-                    key = (self._token, REQUEST_LINE(scope), judged and judged(raw_headers))
-                    found = EXACT_PASSES.get(key)
-                    if found is not None:
-                        line, establishment, start, end = found
-                        fixed = self._fixed
-                        passed = (
-                            fixed is establishment
-                            or (fixed is None and self._establishment_of(scope) is establishment)
-                        ) and start <= self._clock() < end
-                    else:
-                        passed = False
-                else:
+                key = (self._token, REQUEST_LINE(scope), tuple(map(NAME, raw_headers)))
+                found = EXACT_PASSES.get(key)
+            except (KeyError, TypeError):  # a value left out or unhashable: the full path
+                key = found = None
+            if found is not None:
+                try:
+                    passed = (
+                        found.establishment is self._fixed
+                        or self._establishment_of(scope) is found.establishment
+                    ) and found.start <= self._clock() < found.end
+                except DeconnexionError:
                     passed = False
-            except (KeyError, TypeError, DeconnexionError):  # unhashable, missing: full path
-                key, passed = None, False
-            if passed:
-                scope[REQUEST_LINE_KEY] = line  # as the full path leaves it
-                await self.app(scope, receive, send)
-                return
+                at = found.length_at
+                if passed and (
+                    at < 0  # no declared length, or one not over max_body (as Gate.triage)
+                    or len(length := raw_headers[at][1]) < self._length_digits
+                    or not length.isdigit()
+                    or int(length) <= self.max_body
+                ):
+                    scope[REQUEST_LINE_KEY] = found.line  # as the full path leaves it
+                    await self.app(scope, receive, send)
+                    return
         # One dict built in C (ASGI servers give lower-case names) answers the override
         # question here and the header questions of `Gate.triage`.
         named = dict(raw_headers)
@@ -224,7 +223,10 @@ class DeconnexionMiddleware:
     def _remember(self, key: tuple[Any, ...], scope: Scope, match: RouteMatch, line: Any) -> None:
         opened = self.gate.open_pass(scope, match)
         if opened is not None:
-            EXACT_PASSES.put(key, ExactPass(line, opened.establishment, opened.start, opened.end))
+            span = (opened.start, opened.end)
+            found = exact_pass(key[2], self._urgency, line, opened.establishment, span)
+            if found is not None:
+                EXACT_PASSES.put(key, found)
 
     async def _replayed(self, scope: Scope, receive: Receive, send: Send, replay: Any) -> None:
         # Only the in-process replay deliverer can put a `Replay` in the scope: servers copy no
