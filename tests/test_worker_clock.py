@@ -50,11 +50,14 @@ def test_a_worker_whose_clock_runs_5_minutes_fast_releases_nothing_early(
     pg: PostgresStore,
 ) -> None:
     now = db_now(pg)
+    # honoured urgencies go at any hour: what is judged is the release time alone, not whether
+    # the real time of day (+ 5 minutes) falls in an open window (at 19:55 Paris it does not)
+    override = ("urgent_override",)
     pg.insert_many(
         [
-            held("past", release_at=now - 60),
-            held("in 1 min", release_at=now + 60),
-            held("in 4 min", release_at=now + 240),
+            held("past", release_at=now - 60, urgent=True, reasons=override),
+            held("in 1 min", release_at=now + 60, urgent=True, reasons=override),
+            held("in 4 min", release_at=now + 240, urgent=True, reasons=override),
         ],
         now=now - 3600,
     )
