@@ -31,8 +31,13 @@ def test_once_releases_what_is_due_and_exits(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/held.db"
     now = time.time()
     store = open_store(url)
-    due = held("due", release_at=now - 60)
-    later = held("later", release_at=now + 3600, recipients=("parent:2",))
+    # honoured urgencies: the command runs on the real clock, and a plain message waits for
+    # an open window (none at night)
+    override = ("urgent_override",)
+    due = held("due", release_at=now - 60, urgent=True, reasons=override)
+    later = held(
+        "later", release_at=now + 3600, recipients=("parent:2",), urgent=True, reasons=override
+    )
     store.insert_many([due, later], now=now - 120)
     store.close()
     out = tmp_path / "out.jsonl"

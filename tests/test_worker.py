@@ -282,7 +282,10 @@ def test_a_message_held_while_sleeping_and_due_sooner_wakes_the_worker(
 ) -> None:
     import time
 
-    hold(store, held("later", release_at=time.time() + 3600))
+    # honoured urgencies: the worker runs on the real clock, and a plain message waits for an
+    # open window (none at night)
+    override = ("urgent_override",)
+    hold(store, held("later", release_at=time.time() + 3600, urgent=True, reasons=override))
     delivered = asyncio.Event
 
     async def go() -> list[str]:
@@ -298,7 +301,9 @@ def test_a_message_held_while_sleeping_and_due_sooner_wakes_the_worker(
         await asyncio.sleep(0.3)  # asleep until the 1-hour message
         now = time.time()
         await asyncio.to_thread(
-            store.insert_many, [held("now", release_at=now, created_at=now)], now=now
+            store.insert_many,
+            [held("now", release_at=now, created_at=now, urgent=True, reasons=override)],
+            now=now,
         )
         if how == "wake":
             worker.wake()

@@ -48,8 +48,10 @@ def _messages() -> list[HeldMessage]:
                 kind="grade",
                 audience="parents",
                 sender_role="teacher",
-                urgent=False,
-                priority=priority_for("grade", False),
+                # honoured urgencies go at any hour: the worker processes run on the real
+                # clock, and a plain message claimed at night waits for 07:00
+                urgent=True,
+                priority=priority_for("grade", True),
                 recipients=(f"parent:{i % RECIPIENTS}",),
                 payload=json.dumps({"n": i}).encode(),
                 content_type="application/json",
@@ -57,7 +59,7 @@ def _messages() -> list[HeldMessage]:
                 created_at=PAST - 3600,
                 release_at=PAST + i / 1000,  # claim order = hold order
                 next_attempt_at=PAST + i / 1000,
-                reasons=("weekend",),
+                reasons=("urgent_override",),
                 decision={"timezone": "Europe/Paris"},
             )
         )
