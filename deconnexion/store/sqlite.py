@@ -47,9 +47,11 @@ from deconnexion.store.common import (
     statements,
 )
 from deconnexion.store.insert_plan import (
+    Collapses,
     Existing,
     Key,
     collapse_keys_of,
+    collapses_within,
     keys_of,
     nothing_to_plan,
     plan_inserts,
@@ -260,29 +262,38 @@ class SQLiteStore(SQLBody):
         rows = rows_of(messages)
         with self._tx() as c:
             outcomes = None
-            if nothing_to_plan(rows):
-                outcomes = self._insert_new(c, rows, now)
+            collapses = collapses_within(rows) if nothing_to_plan(rows) else None
+            if collapses is not None:
+                outcomes = self._insert_new(c, rows, collapses, now)
             if outcomes is None:
                 outcomes = self._insert_planned(c, messages, now)
         self._waker.notify()
         return outcomes
 
     def _insert_new(
-        self, c: sqlite3.Connection, rows: Sequence[HeldFields], now: float
+        self, c: sqlite3.Connection, rows: Sequence[HeldFields], collapses: Collapses, now: float
     ) -> builtins.list[InsertOutcome] | None:
-        """The common batch: every idempotency key new, every collapse key free. Written at
-        once under a savepoint; a key already pending or a collapse key already held (or either
-        repeated in the batch) fails its unique index, held_key or held_collapse, which undoes
-        it (None): looking every key up first costs more than the rare retry."""
+        """The common batch: every idempotency key new, every collapse key free in the store
+        (the batch's own repeats are `collapses`). Written at once under a savepoint; a key
+        already pending or a collapse key already held (or an idempotency key repeated in the
+        batch) fails its unique index, held_key or held_collapse, which undoes it (None):
+        looking every key up first costs more than the rare retry."""
+        if not collapses.replaces:
+            states: Iterable[str] = itertools.repeat("held")
+        else:
+            states = collapses.states(len(rows))
         c.execute("SAVEPOINT fresh")
         try:
-            self._write(c, rows, itertools.repeat("held"), now)
+            self._write(c, rows, states, now)
         except sqlite3.IntegrityError:
             c.execute("ROLLBACK TO fresh")
             c.execute("RELEASE fresh")
             return None
         c.execute("RELEASE fresh")
-        return [build_outcome(r[_ID], "held", r[_RELEASE_AT]) for r in rows]
+        if not collapses.replaces:
+            return [build_outcome(r[_ID], "held", r[_RELEASE_AT]) for r in rows]
+        self._audit(c, collapses.audit(rows, now))
+        return collapses.outcomes(rows)
 
     def _insert_planned(
         self, c: sqlite3.Connection, messages: Sequence[HeldMessage], now: float
