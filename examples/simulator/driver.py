@@ -115,6 +115,8 @@ class Driver:
         self._payloads: dict[tuple[str, Kind, Audience], bytes] = {}
         # one decided message per combination of fields, copied for the next (`to_message`)
         self._likes: dict[tuple[object, ...], Message] = {}
+        # each sender's actor text, formatted once (`_actor`: an f-string and an enum's value)
+        self._actors: dict[tuple[object, str], str] = {}
         # `meta["open_until"]` only matters to storm smoothing; without it, skip its cost
         self.smoothing = bool(options.spread_seconds or options.max_rate)
         self.options = options
@@ -292,14 +294,15 @@ class Driver:
     def _hold(self, batch: list[tuple[int, Message, Decision]]) -> None:
         """Hold a batch: first everything but the parents' copies of grades whose students'
         copy is held too, then those, each following its students' copy (its id is known
-        once that is held)."""
-        followers = [item for item in batch if self._leader(item[0]) is not None]
-        if not followers:
-            self._hold_now(batch)
+        once that is held). Each message's leader is looked up once."""
+        leaders = [self._leader(k) for k, _, _ in batch]
+        if all(leader is None for leader in leaders):
+            self._hold_now(batch, leaders)
             return
-        chosen = {item[0] for item in followers}
-        self._hold_now([item for item in batch if item[0] not in chosen])
-        self._hold_now(followers)
+        first = [n for n, leader in enumerate(leaders) if leader is None]
+        then = [n for n, leader in enumerate(leaders) if leader is not None]
+        self._hold_now([batch[n] for n in first], [None] * len(first))
+        self._hold_now([batch[n] for n in then], [leaders[n] for n in then])
 
     def _leader(self, k: int) -> int | None:
         """The students' copy of the grade message `k` is the parents' copy of, if held
@@ -313,24 +316,31 @@ class Driver:
         base = m.collapse_key.rsplit(":", 1)[0]
         return k - 1 if s.collapse_key == base + ":students" else None
 
-    def _hold_now(self, batch: list[tuple[int, Message, Decision]]) -> None:
+    def _hold_now(
+        self, batch: list[tuple[int, Message, Decision]], leaders: list[int | None]
+    ) -> None:
         requests = []
-        for k, message, decision in batch:
-            m = self.messages[k]
-            leader = self._leader(k)
+        messages, schedulers, store_ids = self.messages, self.schedulers, self.store_ids
+        actors = self._actors
+        smoothing = self.smoothing
+        for (k, message, decision), leader in zip(batch, leaders, strict=True):
+            m = messages[k]
+            actor = actors.get((m.sender_role, m.establishment))
+            if actor is None:
+                actor = actors[(m.sender_role, m.establishment)] = _actor(m)
             requests.append(
                 build_request(  # `HoldRequest(...)`, built at half the cost
-                    self.schedulers[m.establishment].establishment,
+                    schedulers[m.establishment].establishment,
                     message,
                     decision,
                     self._payload(m),
                     m.idempotency_key,
                     m.recipients,
                     m.collapse_key,
-                    _actor(m),
+                    actor,
                     "application/json",
-                    {"open_until": self._open_until(m, decision)} if self.smoothing else None,
-                    follows=None if leader is None else self.store_ids[leader],
+                    {"open_until": self._open_until(m, decision)} if smoothing else None,
+                    follows=None if leader is None else store_ids[leader],
                 )
             )
         self.calls["hold_many"] += 1
