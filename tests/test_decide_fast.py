@@ -126,7 +126,7 @@ def reference_decide(s: Scheduler, message: Message) -> Decision:
         reasons = w.reasons(start, release) if release > start else ()
     held = release > created
     if message.urgent and held:
-        reasons += (_refusal(message, policy),)
+        reasons += (_refusal(vars(message), policy),)
     provenance = w.provenance(created, release)
     if policy.calendar_mode == "strict":
         s._guard(w, created, release)  # no official calendar: CalendarUnknownError
@@ -260,6 +260,34 @@ def test_decide_gives_what_the_plain_computation_gives(case: tuple[Scheduler, Me
         assert fast.to_dict() == slow.to_dict()
         assert fast.policy == slow.policy
         assert fast.explanation_en() == slow.explanation_en()
+
+
+@EXAMPLES
+@given(cases(), st.data())
+def test_decide_at_gives_what_decide_gives_for_the_message_created_then(
+    case: tuple[Scheduler, Message], data: st.DataObject
+) -> None:
+    s, like = case
+    at = data.draw(created_instants(s))
+    fields = {k: v for k, v in vars(like).items() if k != "created_at"}
+    expected = outcome(s, Message(created_at=at, **fields), Scheduler.decide)
+    found = outcome(s, like, lambda s, like: s.decide_at(at, like))
+    assert found == expected
+    if isinstance(found, Decision):
+        assert isinstance(expected, Decision)
+        assert found.to_dict() == expected.to_dict()
+        assert found.policy == expected.policy
+
+
+def test_decide_at_refuses_a_naive_creation_like_a_message_does() -> None:
+    s = scheduler("C", "national")
+    like = Message(
+        kind="message", audience="parents", created_at=datetime(2025, 11, 14, tzinfo=UTC)
+    )
+    with pytest.raises(DeconnexionError, match="created_at: naive datetime"):
+        s.decide_at(datetime(2025, 11, 14, 21), like)
+    with pytest.raises(DeconnexionError, match="created_at: naive datetime"):
+        Message(kind="message", audience="parents", created_at=datetime(2025, 11, 14, 21))
 
 
 @settings(max_examples=2000, deadline=None)

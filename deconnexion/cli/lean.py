@@ -42,6 +42,7 @@ from pydantic_core import from_json
 from deconnexion.cli.shapes import (
     ISO_LENGTH,
     DaySpans,
+    SpanKey,
     created_slot,
     day_offset,
     day_spans,
@@ -97,7 +98,7 @@ def canonical_instant(text: str) -> datetime | None:
         return None
 
 
-_Spans = dict[tuple[int, int, int], _SpanAnswer]  # (span, local day, year) → answer
+_Spans = dict[SpanKey, _SpanAnswer]  # (span, local day, year) → answer
 
 
 class _Template:
@@ -108,7 +109,9 @@ class _Template:
     __slots__ = (
         "days",
         "decide",
+        "decide_at",
         "fields",
+        "like",
         "middle",
         "open_spans",
         "spans",
@@ -122,6 +125,10 @@ class _Template:
     ) -> None:
         self.decide = decide  # the scheduler's bound `decide`
         self.fields = fields
+        # when `fields` make a valid `Message`: one of them, and the scheduler's bound
+        # `decide_at` (a line's decision without validating its own Message)
+        self.like: Message | None = None
+        self.decide_at: Callable[[datetime, Message], Decision] | None = None
         self.urgent_given = urgent_given
         self.windows: CompiledWindows | None = None  # None: every line is decided
         self.open_spans = False
@@ -138,15 +145,14 @@ _NO_SHAPE = object()  # a shape whose slot is not proven: its lines are parsed
 _SEEN_ONCE = DaySpans((), (None,), (None,))  # a date and offset seen once: no spans built yet
 
 
-def _fields_valid(fields: dict[str, Any]) -> bool:
-    """Whether a `Message` of these fields is valid whatever its (aware) creation: its
-    justification is checked per line by the reference, so a shared answer may be used only
-    once it passed (its check does not read the creation)."""
+def _valid_message(fields: dict[str, Any]) -> Message | None:
+    """A `Message` of these fields when they are valid whatever its (aware) creation, else
+    None: its justification is checked per line by the reference, so a shared answer may be
+    used only once it passed (its check does not read the creation)."""
     try:
-        Message(created_at=_ANY_INSTANT, **fields)
+        return Message(created_at=_ANY_INSTANT, **fields)
     except DeconnexionError:
-        return False
-    return True
+        return None
 
 
 _ANY_INSTANT = datetime(2025, 1, 1, tzinfo=UTC)
@@ -210,12 +216,23 @@ class LeanRelease:
             return None
         known = template.spans.get(key)
         if known is None:
-            return None
+            return self._learn_text(template, text, key)
         if known.held:
             return known.head + text + template.middle + known.rest
         if not text.endswith(known.offset):
             return None  # released at its creation, written in another offset than the zone's
         return known.head + text + '","created_at":"' + text + template.middle + known.rest
+
+    def _learn_text(self, template: _Template, text: str, key: SpanKey) -> str | None:
+        """`_learn` for a line of a proven shape whose span is not remembered yet, from the
+        instant's text alone: `text` is canonical (`DaySpans` read its date, offset and wall
+        time), so it is what `canonical_instant` would read and `key` what `_by_span` would
+        find, without parsing the line again (measured: see `LeanRelease`). None when the
+        decision raises: the line is then parsed, and the reference says why."""
+        try:
+            return self._learn(template, datetime.fromisoformat(text), text, key)
+        except DeconnexionError:
+            return None
 
     def _learn_shape(self, line: bytes, slot: int, shape: bytes) -> None:
         """Remember the template of `shape` once its slot is proven to be the creation of a
@@ -285,6 +302,8 @@ class LeanRelease:
                     answer = self._by_span(template, created_at, created_iso)
                     if answer is not None:
                         return answer, False
+                if template.like is not None and template.decide_at is not None:
+                    return self._write(template.decide_at(created_at, template.like)), False
                 message = Message(created_at=created_at, **template.fields)
             else:
                 message = Message(
@@ -309,7 +328,7 @@ class LeanRelease:
         key = (where[0], where[1], created_at.year)
         known = template.spans.get(key)
         if known is None:
-            return self._learn(template, created_at, key)
+            return self._learn(template, created_at, created_iso, key)
         if known.held:
             return known.head + created_iso + template.middle + known.rest
         if created_iso.endswith(known.offset):
@@ -321,18 +340,22 @@ class LeanRelease:
             known.head + release + '","created_at":"' + created_iso + template.middle + known.rest
         )
 
-    def _learn(self, template: _Template, created_at: datetime, key: tuple[int, int, int]) -> str:
+    def _learn(self, template: _Template, created_at: datetime, created: str, key: SpanKey) -> str:
         """Decide the line, and remember its answer for the span when the text is exactly the
-        assembly `_by_span` makes (else it is decided every time: never a guess)."""
-        decision = template.decide(Message(created_at=created_at, **template.fields))
+        assembly `_by_span` makes (else it is decided every time: never a guess). `created` is
+        `created_at.isoformat()`."""
+        if template.like is not None and template.decide_at is not None:
+            decision = template.decide_at(created_at, template.like)
+        else:
+            decision = template.decide(Message(created_at=created_at, **template.fields))
         text = self._write(decision)
-        created = created_at.isoformat()
-        release = decision.release_at.isoformat()
-        if decision.held:
+        if decision.held:  # released at a bound: its text is the writer's, formatted once
+            release = self._write.moment(decision.release_at)
             head = '{"held":true,"release_at":"' + release + '","created_at":"'
             start = head + created + template.middle
         else:
             head = '{"held":false,"release_at":"'
+            release = decision.release_at.isoformat()
             if release != created_at.astimezone(template.tz).isoformat():
                 return text
             start = head + release + '","created_at":"' + created + template.middle
@@ -365,8 +388,11 @@ class LeanRelease:
         # the justification is checked with each line's Message, like the reference's
         shared = message_fields(request)
         template = _Template(sched.decide, shared, "urgent" in fields)
+        template.like = _valid_message(shared)
+        if template.like is not None:
+            template.decide_at = sched.decide_at
         by_span = sched.decided_by_span(request.kind, request.audience)
-        if by_span is not None and _fields_valid(shared):
+        if by_span is not None and template.like is not None:
             template.windows, template.open_spans = by_span
             template.tz = sched.tz
             template.days = self._days.setdefault(by_span[0], {})

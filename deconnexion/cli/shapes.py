@@ -29,7 +29,15 @@ from pydantic_core import from_json
 from deconnexion.core.caches import CACHES
 from deconnexion.core.windows import CompiledWindows
 
-__all__ = ["ISO_LENGTH", "DaySpans", "created_slot", "day_offset", "day_spans", "shape_proven"]
+__all__ = [
+    "ISO_LENGTH",
+    "DaySpans",
+    "SpanKey",
+    "created_slot",
+    "day_offset",
+    "day_spans",
+    "shape_proven",
+]
 
 ISO_LENGTH = 25  # len("2025-11-03T07:00:00+01:00"), the canonical form without fractions
 _KEY = b'"created":'
