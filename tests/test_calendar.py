@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import holidays
 import pytest
 
+from deconnexion.core.calendar import HORIZON_START, _holidays_school_days
 from deconnexion.core.message import Audience, Kind, Message, Provenance, Reason, ReasonCode
 from deconnexion.core.policy import Policy
 from deconnexion.core.scheduler import Scheduler
@@ -413,3 +414,17 @@ def test_strict_mode_decides_on_official_and_projected_calendars() -> None:
     assert decide_at_noon(corse, D(2024, 10, 21)).release_at == at(corse, D(2024, 11, 4), 7)  # type: ignore[attr-defined]
     zone_c = scheduler(True, zone="C")
     assert decide_at_noon(zone_c, D(2029, 1, 15)).provenance is Provenance.PROJECTED  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("subdiv", ["Zone A", "Zone B", "Zone C"])
+@pytest.mark.parametrize(
+    "since", [D(2018, 1, 1), D(2019, 1, 1), D(2023, 12, 31), D(2025, 1, 2), D(2027, 7, 4)]
+)
+def test_school_holidays_from_a_day_are_those_of_the_whole_horizon_from_it(
+    subdiv: str, since: date
+) -> None:
+    """The years before the dataset's end are not asked of `holidays`: the days from `since` on
+    are the same as when every year of the horizon is (a Christmas break across New Year too)."""
+    whole = _holidays_school_days(subdiv, HORIZON_START)
+    assert _holidays_school_days(subdiv, since) == {d: r for d, r in whole.items() if d >= since}
+    assert any(d.month == 1 for d in whole if d >= since)  # a Christmas break across New Year

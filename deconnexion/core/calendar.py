@@ -146,9 +146,8 @@ def build_days(
             segments.insert(0, (first, Provenance.UNKNOWN))
         tail = known_until or first
         if school_subdiv is not None:
-            for day, label in _holidays_school_days(school_subdiv).items():
-                if day >= tail:
-                    add(day, label)
+            for day, label in _holidays_school_days(school_subdiv, tail).items():
+                add(day, label)
             segments.append((max(tail, SCHOOL_OFFICIAL_UNTIL), Provenance.PROJECTED))
         elif tail < end:
             _estimate(official, tail, end, add)
@@ -330,12 +329,23 @@ def _france(**kwargs: Any) -> Mapping[date, str]:
 
 
 @CACHES.memoize("calendar pieces")
-def _holidays_school_days(subdiv: str) -> dict[date, Reason]:
-    years = range(HORIZON_START.year, HORIZON_END.year + 1)
+def _holidays_school_days(subdiv: str, since: date) -> dict[date, Reason]:
+    """The `holidays` package's school holidays of `subdiv` from `since` (the day the
+    ministry's dataset stops describing the zone) to the horizon's end.
+
+    Only the years from the one before `since` are asked for: each year `holidays` computes
+    names the days of that year (a Christmas break starting the year before is added again by
+    the year it ends in), and the year before is asked too so that a break that would reach
+    across New Year is never cut. Measured: the years before the dataset's end were more than
+    half of what compiling a zone A, B or C calendar cost (tests/test_calendar.py checks that
+    the days are those of the whole horizon from `since` on)."""
+    years = range(max(since.year - 1, HORIZON_START.year), HORIZON_END.year + 1)
     french = _france(subdiv=subdiv, categories=("school",), years=years, language="fr")
     english = _france(subdiv=subdiv, categories=("school",), years=years, language="en_US")
     out: dict[date, Reason] = {}
     for day, name in french.items():
+        if day < since:
+            continue
         label_fr = name.split(";")[0].strip()
         label_en = str(english.get(day, label_fr)).split(";")[0].strip()
         out[day] = _reason(ReasonCode.SCHOOL_HOLIDAY, label_fr[:1].upper() + label_fr[1:], label_en)
