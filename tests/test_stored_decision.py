@@ -182,3 +182,25 @@ def test_a_meta_with_follows_is_written_as_dumps_writes_it(
     assert out == {**meta, "follows": follows}
     assert list(out) == [*meta, "follows"]
     assert write_encoder()(out) == dumps(out)
+
+
+class _Instant(datetime):
+    """A datetime subclass: it may write its own `isoformat`."""
+
+    def isoformat(self, sep: str = "T", timespec: str = "auto") -> str:
+        return 'quoted "' + super().isoformat(sep, timespec)
+
+
+def test_a_decision_at_instants_of_a_datetime_subclass_is_recorded_the_general_way() -> None:
+    where = Establishment(uai="0750001A")
+    m = Message(kind="grade", audience="parents", created_at=datetime(2025, 11, 14, 22, tzinfo=UTC))
+    d = Scheduler(Policy.national(), where).decide(m)
+    at = d.release_at
+    odd = dataclasses.replace(
+        d, release_at=_Instant(at.year, at.month, at.day, at.hour, tzinfo=at.tzinfo)
+    )
+    assert stored_decision(odd) is None
+    record, _, _ = CheckedInputs().decision(odd, "")
+    assert record == decision_record(odd)
+    assert record["release_at"].startswith('quoted "')
+    assert write_encoder()(record) == dumps(decision_record(odd))

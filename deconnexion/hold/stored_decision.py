@@ -37,7 +37,9 @@ __all__ = [
 ]
 
 # Reason → its JSON object (a decision names a few dozen distinct reasons all term)
-_REASON_JSON: Table[Reason, str] = CACHES.table("stored reasons")
+_REASON_JSON: Table[Reason, tuple[str, bool]] = CACHES.table("stored reasons")
+# a decision's time zone name → (its JSON text, storable)
+_ZONE_JSON: Table[str, tuple[str, bool]] = CACHES.table("stored zone names")
 # (datetime, its zone, its fold) → its ISO text and epoch: the release instants and window
 # ends that many decisions share (every message held overnight is released at 07:00)
 _INSTANTS: Table[tuple[datetime, Any, int], tuple[str, float]] = CACHES.table("stored instants")
@@ -50,6 +52,10 @@ _KINDS = {id(k): k.value for k in Kind}
 _AUDIENCES = {id(a): a.value for a in Audience}
 _PROVENANCES = {id(p): p.value for p in Provenance}
 _CODES = {id(c): c.value for c in ReasonCode}
+# and each member's value as JSON (an enum value is plain ASCII, but written by the encoder)
+_KINDS_JSON = {id(k): encode_basestring(k.value) for k in Kind}
+_AUDIENCES_JSON = {id(a): encode_basestring(a.value) for a in Audience}
+_PROVENANCES_JSON = {id(p): encode_basestring(p.value) for p in Provenance}
 
 
 def decision_record(decision: Decision) -> dict[str, Any]:
@@ -88,22 +94,37 @@ def instant(at: datetime) -> tuple[str, float]:
     return found
 
 
-def stored_decision(d: Decision) -> JSONDict | None:
+def stored_decision(
+    d: Decision, release: str | None = None, open_until: str | None = None
+) -> JSONDict | None:
     """`decision_record(d)` with its JSON text, if every string in it can be stored; None when
     one cannot (the caller's `check_strings` then names it) or `d` holds values of other types
-    than a scheduler's (the caller takes the general way, which says what is wrong)."""
+    than a scheduler's (the caller takes the general way, which says what is wrong).
+    `release`, `open_until`: `instant(d.release_at)[0]`, `instant(d.open_until)[0]` when the
+    caller has them already."""
     try:
-        return _stored(d) if d.__class__ is Decision and d.held.__class__ is bool else None
+        plain = d.__class__ is Decision and d.held.__class__ is bool
+        return _stored(d, release, open_until) if plain else None
     except Exception:  # an odd hand-built decision: the general way reports it as before
         return None
 
 
-def _stored(d: Decision) -> JSONDict | None:
-    s = encode_basestring
-    release, created = instant(d.release_at)[0], d.created_at.isoformat()
+def _stored(d: Decision, release: str | None, open_until: str | None) -> JSONDict | None:
+    """The record and its text, each part checked on its own (`storable_json` of the whole
+    text is the conjunction of its parts': an escape or a character never spans two parts).
+
+    What the parts buy (callgrind, the simulator's held decisions): the instants' and enum
+    values' texts are plain ASCII, quoted without `encode_basestring` (the enum values' JSON is
+    looked up); a reason's text and its check are remembered with it (`_reason_json`), a time
+    zone's too; so the only check per message is of its notes, if any, instead of encoding the
+    whole text to UTF-8 to find a lone surrogate."""
+    if release is None:
+        release = instant(d.release_at)[0]
+    created = d.created_at.isoformat()
     audience, kind = _AUDIENCES[id(d.audience)], _KINDS[id(d.kind)]
     provenance = _PROVENANCES[id(d.provenance)]
     reasons = d.reasons
+    timezone_json, storable = _zone_json(d.timezone)
     record: dict[str, Any] = {
         "held": d.held,
         "release_at": release,
@@ -119,37 +140,64 @@ def _stored(d: Decision) -> JSONDict | None:
         "provenance": provenance,
         "timezone": d.timezone,
     }
+    texts = []
+    for r in reasons:
+        text, fine = _reason_json(r)
+        texts.append(text)
+        storable = storable and fine
     parts = [
         '{"held":true,"release_at":' if d.held else '{"held":false,"release_at":',
-        s(release),
+        _instant_json(d.release_at, release),
         ',"created_at":',
-        s(created),
+        _instant_json(d.created_at, created),
         ',"audience":',
-        s(audience),
+        _AUDIENCES_JSON[id(d.audience)],
         ',"kind":',
-        s(kind),
+        _KINDS_JSON[id(d.kind)],
         ',"reasons":[',
-        ",".join([_reason_json(r) for r in reasons]),
+        ",".join(texts),
         '],"provenance":',
-        s(provenance),
+        _PROVENANCES_JSON[id(d.provenance)],
         ',"timezone":',
-        s(d.timezone),
+        timezone_json,
     ]
     if d.students_release_at is not None:
         record["students_release_at"] = text = instant(d.students_release_at)[0]
-        parts += (',"students_release_at":', s(text))
+        parts += (',"students_release_at":', _instant_json(d.students_release_at, text))
     if d.notes:
         record["notes"] = notes = list(d.notes)
-        parts += (',"notes":', dumps(notes))
+        notes_json = dumps(notes)
+        parts += (',"notes":', notes_json)
+        storable = storable and storable_json(notes_json)
     if d.open_until is not None:
-        record["open_until"] = text = instant(d.open_until)[0]
-        parts += (',"open_until":', s(text))
+        text = open_until if open_until is not None else instant(d.open_until)[0]
+        record["open_until"] = text
+        parts += (',"open_until":', _instant_json(d.open_until, text))
     if d.expires_at is not None:
         record["expires_at"] = text = instant(d.expires_at)[0]
-        parts += (',"expires_at":', s(text))
+        parts += (',"expires_at":', _instant_json(d.expires_at, text))
     parts.append("}")
-    dumped = "".join(parts)
-    return json_dict(record, dumped) if storable_json(dumped) else None
+    return json_dict(record, "".join(parts)) if storable else None
+
+
+def _instant_json(at: datetime, text: str) -> str:
+    """The JSON string of `text`, `at.isoformat()`: a plain datetime writes digits, `-`, `:`,
+    `T`, `.` and its offset's sign only, nothing to escape. Another class (a subclass may
+    write anything) is refused: `stored_decision` then answers None, the general way."""
+    if at.__class__ is not datetime:
+        raise TypeError(f"not a plain datetime: {type(at).__name__}")
+    return f'"{text}"'
+
+
+def _zone_json(name: Any) -> tuple[str, bool]:
+    """(JSON text, storable) of a decision's time zone name, remembered per name."""
+    found = _ZONE_JSON.get(name) if name.__class__ is str else None
+    if found is None:
+        text = encode_basestring(name)
+        found = (text, storable_json(text))
+        if name.__class__ is str:
+            found = _ZONE_JSON.put(name, found)
+    return found
 
 
 def decision_codes(d: Decision) -> tuple[str, ...]:
@@ -160,9 +208,9 @@ def decision_codes(d: Decision) -> tuple[str, ...]:
         return d.codes
 
 
-def _reason_json(r: Reason) -> str:
-    """`dumps(r.to_dict())`, remembered for a plain `Reason` (a `ReasonCode`, text labels:
-    no other reason compares equal to it)."""
+def _reason_json(r: Reason) -> tuple[str, bool]:
+    """(`dumps(r.to_dict())`, whether it can be stored), remembered for a plain `Reason` (a
+    `ReasonCode`, text labels: no other reason compares equal to it)."""
     plain = (
         r.__class__ is Reason
         and r.code.__class__ is ReasonCode
@@ -170,10 +218,12 @@ def _reason_json(r: Reason) -> str:
         and r.label_en.__class__ is str
     )
     if not plain:
-        return dumps(r.to_dict())
+        text = dumps(r.to_dict())
+        return text, storable_json(text)
     found = _REASON_JSON.get(r)
     if found is None:
-        found = _REASON_JSON.put(r, dumps(r.to_dict()))
+        text = dumps(r.to_dict())
+        found = _REASON_JSON.put(r, (text, storable_json(text)))
     return found
 
 

@@ -25,6 +25,7 @@ from deconnexion.core.scheduler import Scheduler
 from deconnexion.core.windows import CompiledWindows
 from deconnexion.hold.queue import HoldQueue
 from deconnexion.hold.request import build_request
+from deconnexion.hold.stored_decision import decision_codes
 from deconnexion.release.deliver import Delivery
 from deconnexion.release.worker import ReleaseWorker
 from deconnexion.store import HoldStore
@@ -370,8 +371,9 @@ _CODES: dict[tuple[str, ...], tuple[str, ...]] = {}
 
 def _codes(decision: Decision) -> tuple[str, ...]:
     """The decision's reason codes, one shared tuple per combination (a million decisions
-    share a dozen combinations)."""
-    codes = decision.codes
+    share a dozen combinations), read as the hold queue reads them (`decision_codes`: each
+    code's value looked up, not read from the enum's `.value` property per reason)."""
+    codes = decision_codes(decision)
     return _CODES.setdefault(codes, codes)
 
 
