@@ -167,7 +167,7 @@ def test_a_version_1_postgres_schema_migrates_and_scopes_old_keys_by_their_actor
     from deconnexion.store.postgres import PostgresStore
 
     dsn, schema = pg_schema
-    q = load_queries("postgres.sql", schema=f'"{schema}"', channel='"x"', columns="*")
+    q = load_queries("postgres.sql", schema=f'"{schema}"', channel='"x"', columns="*", claimed="*")
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(q["create_schema"])
         conn.execute(q["version_table"])

@@ -40,9 +40,10 @@ from deconnexion.store.base import (
     rows_of,
 )
 from deconnexion.store.common import (
+    CLAIMED,
     COLUMNS,
     ClaimedSeqs,
-    decode_many,
+    decode_claimed,
     fail_entries,
     load_queries,
     plan_reschedule,
@@ -82,6 +83,10 @@ _BODY = ("payload", "meta", "decision")
 # write's request is at fault.
 _REFUSED = (psycopg.DataError, UnicodeError, OverflowError)
 _COLUMNS = ", ".join(("b." if c in _BODY else "h.") + c for c in COLUMNS)
+_JSON = ("recipients", "reasons", "meta", "decision")  # jsonb columns, read by a claim as text
+_CLAIMED = ", ".join(
+    ("b." if c in _BODY else "h.") + c + ("::text" if c in _JSON else "") for c in CLAIMED
+)
 
 
 class PostgresStore(SQLBody):
@@ -98,7 +103,11 @@ class PostgresStore(SQLBody):
         self._dsn = dsn
         self._timeout = connect_timeout
         self._q = load_queries(
-            "postgres.sql", schema=f'"{schema}"', channel=f'"{self.channel}"', columns=_COLUMNS
+            "postgres.sql",
+            schema=f'"{schema}"',
+            channel=f'"{self.channel}"',
+            columns=_COLUMNS,
+            claimed=_CLAIMED,
         )
         self._lock = threading.RLock()
         self._closed = False
@@ -295,17 +304,18 @@ class PostgresStore(SQLBody):
     def claim_due(
         self, now: float, limit: int, lease_seconds: float, worker_id: str
     ) -> builtins.list[HeldMessage]:
+        lease_until = now + lease_seconds
         params = {
             "now": now,
             "limit": int(limit),
-            "lease_until": now + lease_seconds,
+            "lease_until": lease_until,
             "worker_id": worker_id,
         }
         with self._tx() as c:
             c.execute(self._q["claim_plan"])
             # binary: no text form of the floats and the bytea payload, either side
             rows = c.execute(self._q["claim_due"], params, binary=True).fetchall()
-        out = decode_many(rows)  # in claim order (claim_due sorts them)
+        out = decode_claimed(rows, lease_until, worker_id)  # sorted into claim order there
         self._claimed.remember(out)
         return out
 

@@ -242,25 +242,16 @@ WITH clock AS (
         SELECT seq FROM (SELECT * FROM due UNION ALL SELECT * FROM expired) AS c
         ORDER BY release_at, priority, seq LIMIT %(limit)s
     ) AS best
-), claimed AS (
-    UPDATE {schema}.held AS h
-    SET state = 'claimed', lease_until = %(lease_until)s, worker_id = %(worker_id)s,
-        attempts = h.attempts + 1
-    WHERE h.seq = ANY((SELECT seqs FROM chosen)::bigint[])
-    RETURNING h.*
 )
--- HeldMessage's columns, the JSON ones as text (decoded by common.decode_many), in claim
--- order (sorted here, not by a Python key function per row)
-SELECT h.id, h.establishment, h.idempotency_key, h.collapse_key, h.kind, h.audience,
-    h.sender_role, h.urgent, h.priority, h.recipients::text, b.payload, h.content_type,
-    b.meta::text, h.created_at, h.release_at, h.next_attempt_at, h.reasons::text,
-    b.decision::text, h.state, h.attempts, h.lease_until, h.worker_id, h.last_error,
-    h.released_at, h.seq, h.actor, h.justification, h.publish_to_students_at, h.key_scope,
-    h.policy, h.expires_at
-FROM claimed AS h
-JOIN {schema}.held_body AS b ON b.seq = h.seq
-WHERE b.seq = ANY((SELECT seqs FROM chosen)::bigint[])
-ORDER BY h.release_at, h.priority, h.seq;
+-- common.CLAIMED's columns straight from the UPDATE, the JSON ones as text; in no order (the
+-- caller sorts: common.decode_claimed)
+UPDATE {schema}.held AS h
+SET state = 'claimed', lease_until = %(lease_until)s, worker_id = %(worker_id)s,
+    attempts = h.attempts + 1
+FROM {schema}.held_body AS b
+WHERE h.seq = ANY((SELECT seqs FROM chosen)::bigint[])
+  AND b.seq = ANY((SELECT seqs FROM chosen)::bigint[]) AND b.seq = h.seq
+RETURNING {claimed};
 
 -- name: ack
 -- Worker-side updates find rows by id, one index probe each, and test "claimed" as

@@ -36,9 +36,11 @@ from deconnexion.store.base import (
 )
 from deconnexion.store.codec import dumps
 from deconnexion.store.common import (
+    CLAIMED_HEAD,
     COLUMNS,
     ClaimedSeqs,
     Waker,
+    decode_claimed,
     decode_many,
     expire_entry,
     fail_entries,
@@ -84,6 +86,7 @@ Q = load_queries(
     superseded=SUPERSEDED,
     columns=", ".join(("b." if c in _BODY else "h.") + c for c in COLUMNS),
     head=", ".join(HEAD),
+    claimed=", ".join(CLAIMED_HEAD),
     values="{values}",  # filled per statement by insert_statements
 )
 INSERTS = insert_statements(Q["insert_held"])
@@ -341,10 +344,11 @@ class SQLiteStore(SQLBody):
     def claim_due(
         self, now: float, limit: int, lease_seconds: float, worker_id: str
     ) -> builtins.list[HeldMessage]:
+        lease_until = now + lease_seconds
         params = {
             "now": now,
             "limit": int(limit),
-            "lease_until": now + lease_seconds,
+            "lease_until": lease_until,
             "worker_id": worker_id,
         }
         with self._tx() as c:
@@ -353,9 +357,13 @@ class SQLiteStore(SQLBody):
             # claimed message, callgrind)
             expired = c.execute(Q["lease_expired"], params).fetchone() is not None
             claim = Q["claim_due"] if expired else Q["claim_held"]
-            seqs = [r[0] for r in c.execute(claim, params)]
-            rows = c.execute(Q["by_seqs"], {"seqs": dumps(seqs)}).fetchall() if seqs else []
-            out = decode_many(rows)  # in claim order (by_seqs sorts them)
+            heads = c.execute(claim, params).fetchall()
+            if not heads:
+                return []
+            seqs = dumps([h[_CLAIMED_SEQ] for h in heads])
+            body = {s: (p, m, d) for s, p, m, d in c.execute(Q["claimed_bodies"], {"seqs": seqs})}
+            rows = [h + body[h[_CLAIMED_SEQ]] for h in heads]  # CLAIMED's order
+            out = decode_claimed(rows, lease_until, worker_id)
             self._claimed.remember(out)
         return out
 
@@ -482,6 +490,7 @@ class SQLiteStore(SQLBody):
 
 
 _ID, _RELEASE_AT = COLUMNS.index("id"), COLUMNS.index("release_at")
+_CLAIMED_SEQ = CLAIMED_HEAD.index("seq")
 
 
 def _one_line(exc: BaseException) -> str:

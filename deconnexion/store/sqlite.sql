@@ -209,8 +209,8 @@ WHERE id = :id AND establishment = :establishment AND state = 'held';
 SELECT release_at FROM held WHERE id = :id AND establishment = :establishment AND state = 'held';
 
 -- name: claim_due
--- due held messages and expired leases, best first; RETURNING order is not guaranteed,
--- the caller sorts
+-- due held messages and expired leases, best first; RETURNING order is not guaranteed, the
+-- caller sorts (common.decode_claimed: the returned tuples begin with the claim order)
 WITH due AS (
     SELECT seq, release_at, priority FROM held
     WHERE state = 'held' AND release_at <= :now AND next_attempt_at <= :now
@@ -227,15 +227,15 @@ UPDATE held
 SET state = 'claimed', lease_until = :lease_until, worker_id = :worker_id,
     attempts = attempts + 1
 WHERE seq IN (SELECT seq FROM chosen)
-RETURNING seq;
+RETURNING {claimed};
 
 -- name: lease_expired
 -- is a claimed message's lease over (claim_due then takes it back too)
 SELECT 1 FROM held WHERE state = 'claimed' AND lease_until <= :now LIMIT 1;
 
 -- name: claim_held
--- claim_due when no lease is over (lease_expired found nothing): due held messages only, in
--- claim order, without merging and sorting the two lists again
+-- claim_due when no lease is over (lease_expired found nothing): due held messages only,
+-- without merging them with the expired leases
 UPDATE held
 SET state = 'claimed', lease_until = :lease_until, worker_id = :worker_id,
     attempts = attempts + 1
@@ -244,7 +244,12 @@ WHERE seq IN (
     WHERE state = 'held' AND release_at <= :now AND next_attempt_at <= :now
     ORDER BY release_at, priority, seq LIMIT :limit
 )
-RETURNING seq;
+RETURNING {claimed};
+
+-- name: claimed_bodies
+-- the held_body rows of a claim, by seq (common.CLAIMED: their columns follow the held ones)
+SELECT seq, payload, meta, decision FROM held_body
+WHERE seq IN (SELECT value FROM json_each(:seqs));
 
 -- name: ack
 UPDATE held SET state = 'released', pending = 0, released_at = :now, lease_until = NULL

@@ -1,6 +1,6 @@
 """The rows of the SQLite store: `HeldMessage` fields to the `held` and `held_body` rows it
 writes, grouped so that no None is ever bound (`NullFreeRows`); rows read back are decoded by
-`store.common.decode_many`."""
+`store.common.decode_many` (a claim's: `store.common.decode_claimed`)."""
 
 from __future__ import annotations
 
