@@ -331,3 +331,26 @@ def test_cli_bad_input_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert "Z" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         simulate_main(["--messages", "0"])
+
+
+def test_a_run_leaves_the_cycle_collector_as_it_found_it(tmp_path: Path) -> None:
+    import gc
+
+    from examples.simulator.run import collector_ignores_what_exists
+
+    tiny = dataclasses.replace(SMALL, messages=200)
+    before = gc.get_freeze_count()
+    simulate(tiny, options=RunOptions(store_url=f"sqlite:///{tmp_path}/a.db"), progress=False)
+    assert gc.get_freeze_count() == before
+    if before:
+        return  # someone else froze objects: their freeze is theirs to undo
+    with collector_ignores_what_exists():
+        assert gc.get_freeze_count() > 0  # frozen while the block runs
+    assert gc.get_freeze_count() == 0
+    gc.freeze()  # a caller's own freeze is kept
+    try:
+        frozen = gc.get_freeze_count()
+        simulate(tiny, options=RunOptions(store_url=f"sqlite:///{tmp_path}/b.db"), progress=False)
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()

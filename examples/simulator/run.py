@@ -9,9 +9,12 @@ every delivery with its simulated time, the store's final counts. Nothing waits 
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -147,6 +150,26 @@ class Progress:
             sys.stderr.flush()
 
 
+@contextmanager
+def collector_ignores_what_exists() -> Iterator[None]:
+    """Python's cycle collector ignores every object alive when the block starts
+    (`gc.freeze`), and sees them again when it ends (`gc.unfreeze`).
+
+    What it buys: a term's traffic (half a million named tuples per process of the benchmark),
+    its schedulers and their windows live until the run ends, yet each full collection during
+    the run walked them all again; on a four-week shard of 50 collèges the collector's CPU
+    time went from 3.25 to 1.83 s of a 33 s run (gc.callbacks, same code with and without).
+    A caller that froze objects itself keeps its own freeze: the block then changes nothing."""
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 def prepare_store(url: str, fresh: bool) -> HoldStore:
     """Open the store; with `fresh`, start from nothing (delete the SQLite file, or refuse a
     non-empty PostgreSQL schema rather than mixing two simulations)."""
@@ -195,7 +218,7 @@ def simulate(
             start = messages[0].created_at if messages else 0.0
             clock = SimClock(start)
             driver = Driver(store, clock, schedulers, messages, options, bar, stages)
-            with stages("hold_and_release"):
+            with stages("hold_and_release"), collector_ignores_what_exists():
                 with asyncio.Runner(loop_factory=InlineLoop) as runner:
                     runner.run(driver.run())
             with stages("read_store"):
