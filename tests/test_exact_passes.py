@@ -20,6 +20,7 @@ from deconnexion.core.scheduler import Scheduler
 from deconnexion.core.territories import Establishment
 from deconnexion.hold.queue import HoldQueue
 from deconnexion.store import MemoryStore
+from deconnexion.web.exact_passes import EXACT_PASSES, exact_key, key_names
 from deconnexion.web.identity import ANONYMOUS, Sender
 from deconnexion.web.middleware import DeconnexionMiddleware, schedulers
 from deconnexion.web.replay import REPLAY_KEY
@@ -273,6 +274,25 @@ async def test_a_replayed_scope_is_never_passed_by_an_exact_pass() -> None:
     status, body = await call(middleware, {**request(), REPLAY_KEY: "forged"})
     assert (status, b"invalid_replay" in body) == (400, True)
     assert len(ent.seen) == 1
+
+
+async def test_a_replay_marker_of_none_is_no_replay() -> None:
+    now = [OPEN]
+    middleware, ent = await primed(now, request())
+    assert (await call(middleware, {**request(), REPLAY_KEY: None}))[0] == 201
+    assert len(ent.seen) == 2
+
+
+async def test_the_middleware_keeps_a_pass_under_exact_key() -> None:
+    now = [OPEN]
+    scope = request()
+    middleware, _ = await primed(now, scope)
+    key = exact_key(middleware._token, scope, scope["headers"])
+    assert EXACT_PASSES.get(key) is not None
+    assert key_names(key) == tuple(name for name, _ in scope["headers"])
+    # the same line and names but one more header: another key, judged afresh
+    longer = exact_key(middleware._token, scope, [*scope["headers"], (b"accept", b"*/*")])
+    assert EXACT_PASSES.get(longer) is None
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,7 @@ Measured with callgrind on the open-window POST of benchmarks/asgi.py: see
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
@@ -37,18 +37,34 @@ from deconnexion.web.routes import RouteRule
 
 __all__ = [
     "EXACT_PASSES",
+    "LINE_FIELDS",
     "NAME",
     "REQUEST_LINE",
     "ExactPass",
+    "exact_key",
     "exact_pass",
+    "key_names",
     "length_digits",
     "urgency_headers",
 ]
 
 # The five scope values the judged line is computed from, read in one C call (a KeyError when
 # a server leaves one out: such a request takes the full path, which has defaults).
-REQUEST_LINE = itemgetter("method", "raw_path", "path", "root_path", "query_string")
-NAME = itemgetter(0)  # a header's name, for tuple(map(NAME, headers))
+LINE_FIELDS = ("method", "raw_path", "path", "root_path", "query_string")
+REQUEST_LINE = itemgetter(*LINE_FIELDS)
+NAME = itemgetter(0)  # a header's name, for map(NAME, headers)
+
+
+def exact_key(token: object, scope: Mapping[str, Any], headers: Iterable[Any]) -> tuple[Any, ...]:
+    """A request's key in `EXACT_PASSES`: the gate's token, the five request-line values, then
+    every header name in order, in one flat tuple (one hash and one comparison, where nested
+    tuples cost one per level). The middleware builds the same tuple inline."""
+    return (token, *REQUEST_LINE(scope), *map(NAME, headers))
+
+
+def key_names(key: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The header names of an `exact_key`."""
+    return key[1 + len(LINE_FIELDS) :]
 
 
 @dataclass(frozen=True, slots=True)  # slots: each field read is one specialised load
