@@ -155,6 +155,15 @@ def test_fast_decision_writer_is_exactly_to_dict_over_a_year_of_decisions():
         assert json.loads(write(decision)) == decision.to_dict()
 
 
+def test_fast_decision_writer_given_the_creations_text_writes_the_same_bytes():
+    write, again = DecisionJSON(), DecisionJSON()
+    for sched, message in _decisions(300):
+        decision = sched.decide(message)
+        created = decision.created_at.isoformat()
+        assert write(decision, created) == again(decision)
+        assert f'"created_at":"{created}"' in write(decision, created)
+
+
 def test_fast_decision_writer_knows_every_field_of_decision():
     assert {f.name for f in dataclasses.fields(Decision)} == DecisionJSON.FIELDS
 

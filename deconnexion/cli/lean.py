@@ -303,7 +303,9 @@ class LeanRelease:
                     if answer is not None:
                         return answer, False
                 if template.like is not None and template.decide_at is not None:
-                    return self._write(template.decide_at(created_at, template.like)), False
+                    return self._write(
+                        template.decide_at(created_at, template.like), created_iso
+                    ), False
                 message = Message(created_at=created_at, **template.fields)
             else:
                 message = Message(
@@ -311,7 +313,7 @@ class LeanRelease:
                     publish_to_students_at=parse_instant(publish, "publish_to_students_at"),
                     **template.fields,
                 )
-            return self._write(template.decide(message)), False
+            return self._write(template.decide(message), created_iso), False
         except DeconnexionError:
             return self.reference(line)
 
@@ -348,16 +350,16 @@ class LeanRelease:
             decision = template.decide_at(created_at, template.like)
         else:
             decision = template.decide(Message(created_at=created_at, **template.fields))
-        text = self._write(decision)
+        text = self._write(decision, created)
         if decision.held:  # released at a bound: its text is the writer's, formatted once
             release = self._write.moment(decision.release_at)
             head = '{"held":true,"release_at":"' + release + '","created_at":"'
             start = head + created + template.middle
         else:
             head = '{"held":false,"release_at":"'
-            release = decision.release_at.isoformat()
-            if release != created_at.astimezone(template.tz).isoformat():
-                return text
+            # released at its creation, as `_by_span` writes it (the writer's own release_at is
+            # read in the text: it holds no quote, so a different one fails `startswith`)
+            release = created_at.astimezone(template.tz).isoformat()
             start = head + release + '","created_at":"' + created + template.middle
         if text.startswith(start):
             if len(template.spans) >= self.LIMIT:
