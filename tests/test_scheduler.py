@@ -612,12 +612,27 @@ def zone_scheduler() -> Scheduler:
         (paris(2032, 1, 2).timestamp(), "instant 2032-01-02T12:00:00+01:00 is outside"),
         (float("nan"), "instant nan (epoch seconds) is outside"),
         (float("inf"), "instant inf (epoch seconds) is outside"),
+        (float("-inf"), "instant -inf (epoch seconds) is outside"),
     ],
 )
 def test_next_open_many_refuses_a_batch_with_one_bad_instant(bad: float, says: str) -> None:
     good = paris(2025, 11, 18).timestamp()
     with pytest.raises(OutOfRangeError, match=re.escape(says)):
         zone("C").next_open_many([good, bad, good])
+
+
+def test_next_open_many_at_the_edges_of_the_range() -> None:
+    """The first covered instant is answered like `next_open`; the one before it is refused,
+    alone or after good instants (the fast path's table has an entry before the range)."""
+    s = zone("C")
+    w = s.windows(Audience.STUDENTS)
+    first = datetime.combine(w.first_day, time(0), s.tz).timestamp()
+    expected = s.next_open(datetime.fromtimestamp(first, s.tz)).timestamp()
+    assert s.next_open_many([first, first + 1]) == [expected, expected]
+    good = paris(2025, 11, 18).timestamp()
+    for batch in ([first - 1], [good, first - 1e-3], [first - 86400 * 365, good]):
+        with pytest.raises(OutOfRangeError, match="is outside"):
+            s.next_open_many(batch)
 
 
 def test_next_open_many_of_nothing_is_nothing() -> None:
