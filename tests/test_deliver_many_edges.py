@@ -15,6 +15,7 @@ from deconnexion.release.deliver import Delivery
 from deconnexion.release.follow import Followers, SchedulerLookup
 from deconnexion.release.worker import ReleaseWorker
 from deconnexion.store.base import HoldStore
+from deconnexion.store.claimed import claimed_of
 
 OPEN = T0 + 3 * 3600  # Monday 10:00 Paris: the parents' window is open
 
@@ -33,13 +34,13 @@ def test_sort_survives_a_decision_whose_timezone_is_not_hashable(store: HoldStor
     odd = replace(held("odd"), decision={"timezone": ["Europe/Paris"]})
     fine = held("fine", recipients=("parent:2",))
     followers = Followers(store, SchedulerLookup())
-    split = followers.sort([odd, fine], OPEN)
+    split = followers.sort([claimed_of(odd), claimed_of(fine)], OPEN)
     assert [m.idempotency_key for m in split.ready] == ["odd", "fine"]
 
 
 def test_one_odd_decision_does_not_stop_the_batch_it_was_claimed_with(store: HoldStore) -> None:
     """Past `Followers.sort`, the delivery's release time (`ReleaseTimes`, `_tz`) reads the
-    same zone through `units.recorded_zone`: an odd one stops neither the batch nor its
+    same zone (`ClaimedMessage.timezone`): an odd one stops neither the batch nor its
     other messages (it used to raise, lease after lease)."""
     clock = FakeClock(OPEN)
     odd = replace(held("odd", release_at=OPEN), decision={"timezone": {"zone": "Europe/Paris"}})

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from typing import Any
 
 import pytest
-from _release_support import T0, held
+from _release_support import T0
+from _release_support import held as held_message
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -17,6 +20,12 @@ from deconnexion.release.units import (
     send_deadline,
     single_delivery,
 )
+from deconnexion.store.claimed import ClaimedMessage, claimed_of
+
+
+def held(key: str, **fields: Any) -> ClaimedMessage:
+    """`_release_support.held`, as a claim hands it to the release."""
+    return claimed_of(held_message(key, **fields))
 
 
 def test_a_single_message_becomes_a_delivery_with_its_key_and_local_release_time() -> None:
@@ -105,6 +114,5 @@ def test_advance_holds_back_a_chains_rest_behind_a_retry() -> None:
 
 @pytest.mark.parametrize("name", [None, "", "Mars/Olympus"])
 def test_an_unknown_time_zone_falls_back_to_utc(name: str | None) -> None:
-    m = held("k")
-    bad = type(m)(**{**{f: getattr(m, f) for f in m.__slots__}, "decision": {"timezone": name}})
+    bad = claimed_of(replace(held_message("k"), decision={"timezone": name}))
     assert single_delivery(bad).release_at.utcoffset().total_seconds() == 0  # type: ignore[union-attr]

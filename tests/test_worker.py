@@ -17,6 +17,7 @@ from deconnexion.release.deliver import Delivery, PermanentDeliveryError
 from deconnexion.release.units import backoff_delay
 from deconnexion.release.worker import ReleaseWorker
 from deconnexion.store.base import HeldMessage, HoldStore
+from deconnexion.store.claimed import ClaimedMessage, release_claims
 
 
 @pytest.fixture(autouse=True, params=["per delivery", "deliver_many"])
@@ -93,6 +94,11 @@ class EarlyStore:
 
     def claim_due(self, now: float, limit: int, lease: float, worker: str) -> list[HeldMessage]:
         return self.inner.claim_due(now + 86_400, limit, lease, worker)
+
+    def claim_release(
+        self, now: float, limit: int, lease: float, worker: str
+    ) -> list[ClaimedMessage]:
+        return release_claims(self.claim_due(now, limit, lease, worker))
 
 
 def test_a_message_handed_out_early_is_not_delivered_but_given_back(store: HoldStore) -> None:

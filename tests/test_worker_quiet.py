@@ -16,6 +16,7 @@ from deconnexion.core.territories import Establishment
 from deconnexion.release.follow import FOLLOWS, Followers, SchedulerLookup
 from deconnexion.release.worker import ReleaseWorker
 from deconnexion.store.base import HeldMessage, HoldStore
+from deconnexion.store.claimed import claimed_of
 
 MONDAY_20H = T0 + 13 * 3600  # T0 is Monday 2025-11-03 07:00 Paris
 TUESDAY_7H = T0 + 24 * 3600
@@ -179,7 +180,7 @@ def test_each_recorded_zone_and_audience_is_asked_on_its_own(store: HoldStore) -
     noumea = replace(held("b"), decision={"timezone": "Pacific/Noumea"})
     students = replace(held("d"), audience="students")
     batch = [paris[0], noumea, paris[1], students]
-    split = Followers(store, SchedulerLookup()).sort(batch, now)
+    split = Followers(store, SchedulerLookup()).sort([claimed_of(m) for m in batch], now)
     assert [m.idempotency_key for m in split.ready] == ["a", "c", "d"]
     assert [[m.idempotency_key for m in ms] for ms, _ in split.quiet] == [["b"]]
     waits_until = split.quiet[0][1]

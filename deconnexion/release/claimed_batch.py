@@ -18,7 +18,8 @@ from deconnexion.errors import DeliveryError, PermanentDeliveryError
 from deconnexion.release.deliver import Deliverer, DeliverMany
 from deconnexion.release.follow import Followers
 from deconnexion.release.units import Unit, advance, backoff_delay, build_units, chains
-from deconnexion.store.base import HeldMessage, HoldStore
+from deconnexion.store.base import HoldStore
+from deconnexion.store.claimed import ClaimedMessage
 
 __all__ = ["LEASE_USE", "ClaimedBatch", "ReleaseSettings"]
 
@@ -77,7 +78,7 @@ class ClaimedBatch:
         self.horizon = float("inf")  # no delivery starts later (set by `process`)
 
     async def process(
-        self, batch: list[HeldMessage], claimed_at: float, tally: dict[str, int]
+        self, batch: list[ClaimedMessage], claimed_at: float, tally: dict[str, int]
     ) -> None:
         # No delivery starts after LEASE_USE of the lease: a batch claimed ahead (the worker's
         # prefetch) or slowed down (an overloaded machine) that reaches it gives the rest
@@ -248,10 +249,10 @@ class ClaimedBatch:
         Returns {id(unit): instant} for units that will be tried again at that instant."""
         now = self.clock()
         delivered: list[str] = []
-        failures: list[tuple[HeldMessage, str, float | None]] = []
-        early: list[tuple[list[HeldMessage], float]] = []
-        expired: list[HeldMessage] = []
-        spent: list[tuple[list[HeldMessage], float]] = []
+        failures: list[tuple[ClaimedMessage, str, float | None]] = []
+        early: list[tuple[list[ClaimedMessage], float]] = []
+        expired: list[ClaimedMessage] = []
+        spent: list[tuple[list[ClaimedMessage], float]] = []
         blocked: dict[int, float] = {}
         outcome_of = outcomes.get
         for unit in units:
@@ -313,9 +314,9 @@ class ClaimedBatch:
 
     def failure_plan(
         self, unit: Unit, error: BaseException, now: float
-    ) -> list[tuple[HeldMessage, str, float | None]]:
+    ) -> list[tuple[ClaimedMessage, str, float | None]]:
         text = f"{type(error).__name__}: {error}"[:1000]
-        plan: list[tuple[HeldMessage, str, float | None]] = []
+        plan: list[tuple[ClaimedMessage, str, float | None]] = []
         settings = self.settings
         for m in unit.messages:
             if isinstance(error, PermanentDeliveryError) or m.attempts >= settings.max_attempts:
@@ -337,7 +338,7 @@ class ClaimedBatch:
             )
         return plan
 
-    async def fail(self, plan: list[tuple[HeldMessage, str, float | None]]) -> int:
+    async def fail(self, plan: list[tuple[ClaimedMessage, str, float | None]]) -> int:
         now = self.clock()
 
         def work() -> int:
@@ -349,11 +350,11 @@ class ClaimedBatch:
 
         return await asyncio.to_thread(work)
 
-    async def expire(self, messages: list[HeldMessage], now: float) -> int:
+    async def expire(self, messages: list[ClaimedMessage], now: float) -> int:
         ids = [m.id for m in messages]
         return await asyncio.to_thread(self.store.expire, ids, self.settings.worker_id, now)
 
-    async def give_back(self, items: list[tuple[list[HeldMessage], float]]) -> int:
+    async def give_back(self, items: list[tuple[list[ClaimedMessage], float]]) -> int:
         """Return claimed, untried messages to the store, due again at the given instant
         (the claim does not count as an attempt)."""
         now = self.clock()
@@ -393,7 +394,7 @@ def _goes_on(outcome: Outcome) -> bool:
     return outcome is None or outcome is EXPIRED
 
 
-def _expired(message: HeldMessage, now: float) -> bool:
+def _expired(message: ClaimedMessage, now: float) -> bool:
     return message.expires_at is not None and message.expires_at <= now
 
 

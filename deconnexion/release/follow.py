@@ -41,8 +41,8 @@ from deconnexion.core.scheduler import Scheduler
 from deconnexion.core.territories import Establishment
 from deconnexion.core.windows import CompiledWindows
 from deconnexion.errors import DeconnexionError, PolicyNotRecordedError
-from deconnexion.release.units import recorded_zone
 from deconnexion.store.base import HeldMessage, HoldStore
+from deconnexion.store.claimed import ClaimedMessage
 
 __all__ = [
     "FOLLOWS",
@@ -110,8 +110,8 @@ class RecordedSchedulers:
         self._policies: dict[str, Policy] = {}
         self._built: dict[tuple[str, str | None, str | None], Scheduler] = {}
 
-    def __call__(self, m: HeldMessage) -> Scheduler:
-        tz = recorded_zone(m)
+    def __call__(self, m: ClaimedMessage) -> Scheduler:
+        tz = m.timezone
         key = (m.establishment, m.policy, tz)
         found = self._built.get(key)
         if found is None:
@@ -143,7 +143,7 @@ class RecordedSchedulers:
         return found
 
 
-def follows_id(message: HeldMessage) -> str | None:
+def follows_id(message: ClaimedMessage) -> str | None:
     """The id of the held message this one follows, if any."""
     meta = message.meta
     value = meta.get(FOLLOWS) if isinstance(meta, dict) else None
@@ -156,9 +156,9 @@ class Sorted:
     parents' copies for the students' delivery (`waiting`), anything else for the next open
     moment of its audience (`quiet`: a retry or an expired lease came back at night)."""
 
-    ready: list[HeldMessage]
-    waiting: list[tuple[list[HeldMessage], float]]
-    quiet: list[tuple[list[HeldMessage], float]] = field(default_factory=list)
+    ready: list[ClaimedMessage]
+    waiting: list[tuple[list[ClaimedMessage], float]]
+    quiet: list[tuple[list[ClaimedMessage], float]] = field(default_factory=list)
 
 
 class Followers:
@@ -169,15 +169,15 @@ class Followers:
         self.schedulers = schedulers
         self.recorded = RecordedSchedulers(store, schedulers)
 
-    def sort(self, batch: list[HeldMessage], now: float) -> Sorted:
+    def sort(self, batch: list[ClaimedMessage], now: float) -> Sorted:
         """Split `batch` (synchronous: store reads; run it in a thread).
 
         Every message goes only inside an open window of its audience: it was released into
         one, but a retry with back-off or a lease that expired may bring it back after 20:00.
         Only an honoured urgent override goes at any time."""
-        ready: list[HeldMessage] = []
-        waiting: list[tuple[list[HeldMessage], float]] = []
-        quiet: list[tuple[list[HeldMessage], float]] = []
+        ready: list[ClaimedMessage] = []
+        waiting: list[tuple[list[ClaimedMessage], float]] = []
+        quiet: list[tuple[list[ClaimedMessage], float]] = []
         open_now = OpenNow(now)
         # (establishment, policy, recorded zone, audience) of messages found open now: the
         # next with the same goes at once, its scheduler and windows not looked up again
@@ -189,7 +189,7 @@ class Followers:
                 ready.append(m)
                 continue
             if leader is None:
-                seen = (m.establishment, m.policy, recorded_zone(m), m.audience)
+                seen = (m.establishment, m.policy, m.timezone, m.audience)
                 if seen in open_for:
                     ready.append(m)
                     continue
@@ -210,7 +210,9 @@ class Followers:
                 ready.append(m if leader is None else _until(m, window_end))
         return Sorted(ready, waiting, quiet)
 
-    def _earliest(self, m: HeldMessage, leader_id: str, now: float) -> tuple[float, float | None]:
+    def _earliest(
+        self, m: ClaimedMessage, leader_id: str, now: float
+    ) -> tuple[float, float | None]:
         """(earliest send instant, end of the open window it falls in) of follower `m`: never
         before its planned release, never in a quiet window of the parents (a retry or an
         expired lease may bring it back at night), and the delay after the students."""
@@ -260,7 +262,7 @@ class OpenNow:
         self._now = now
         self._pairs: dict[tuple[Scheduler, str], tuple[CompiledWindows, float | None]] = {}
 
-    def next_open(self, m: HeldMessage, scheduler: Scheduler) -> tuple[float, float | None]:
+    def next_open(self, m: ClaimedMessage, scheduler: Scheduler) -> tuple[float, float | None]:
         """(`now`, the end of its open window) when `m`'s audience is open now under the
         `scheduler` it was held with; else (the next open moment at or after its release,
         None). Whether a release time still to come is waited for inside the lease is the
@@ -277,7 +279,7 @@ class OpenNow:
         return windows.next_open(max(m.release_at, now)), None
 
 
-def _until(m: HeldMessage, window_end: float | None) -> HeldMessage:
+def _until(m: ClaimedMessage, window_end: float | None) -> ClaimedMessage:
     """`m` with the end of the window it is sent in: smoothing never plans past it."""
     if window_end is None:
         return m

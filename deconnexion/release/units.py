@@ -19,7 +19,7 @@ from deconnexion.core.message import ReasonCode
 from deconnexion.core.timeutil import from_epoch, zone
 from deconnexion.release.deliver import Delivery
 from deconnexion.release.digest import DigestItem, digest_key, digest_payload
-from deconnexion.store.base import HeldMessage
+from deconnexion.store.claimed import ClaimedMessage
 
 __all__ = [
     "QUIET_CODES",
@@ -62,7 +62,7 @@ class Unit:
     __slots__ = ("delivery", "expires_at", "keys", "messages", "priority", "release_at")
 
     def __init__(
-        self, messages: list[HeldMessage], delivery: Delivery, keys: tuple[RecipientKey, ...]
+        self, messages: list[ClaimedMessage], delivery: Delivery, keys: tuple[RecipientKey, ...]
     ) -> None:
         self.messages = messages
         self.delivery = delivery
@@ -87,7 +87,7 @@ class Unit:
         return f"Unit(ids={self.ids!r}, release_at={self.release_at!r})"
 
 
-def recipient_keys(message: HeldMessage) -> tuple[RecipientKey, ...]:
+def recipient_keys(message: ClaimedMessage) -> tuple[RecipientKey, ...]:
     """(establishment, recipient) pairs; a message without recipients orders on ("", "")."""
     names = message.recipients
     if len(names) == 1:
@@ -95,21 +95,12 @@ def recipient_keys(message: HeldMessage) -> tuple[RecipientKey, ...]:
     return tuple([(message.establishment, name) for name in names or ("",)])
 
 
-def recorded_zone(message: HeldMessage) -> str | None:
-    """The time zone name recorded with the message's decision, or None when none is (or
-    what is there is not a non-empty string: a decision not written by this library must not
-    break the batch it was claimed with, so it is hashable and comparable whatever it held)."""
-    decision = message.decision
-    name = decision.get("timezone") if isinstance(decision, dict) else None
-    return name if isinstance(name, str) and name else None
-
-
 _ZONES: dict[str | None, tzinfo] = {}
 
 
-def _tz(message: HeldMessage) -> tzinfo:
+def _tz(message: ClaimedMessage) -> tzinfo:
     """The establishment's time zone recorded with the decision (UTC if none or unknown)."""
-    name = recorded_zone(message)
+    name = message.timezone
     found = _ZONES.get(name)
     if found is None:
         try:
@@ -131,8 +122,8 @@ class ReleaseTimes:
     def __init__(self) -> None:
         self._seen: dict[tuple[float, str | None], datetime] = {}
 
-    def __call__(self, message: HeldMessage) -> datetime:
-        key = (message.release_at, recorded_zone(message))
+    def __call__(self, message: ClaimedMessage) -> datetime:
+        key = (message.release_at, message.timezone)
         found = self._seen.get(key)
         if found is None:
             found = self._seen[key] = from_epoch(message.release_at, _tz(message))
@@ -144,7 +135,7 @@ class ReleaseTimes:
 _delivery: Callable[..., Delivery] = frozen_builder(Delivery)
 
 
-def single_delivery(message: HeldMessage, times: ReleaseTimes | None = None) -> Delivery:
+def single_delivery(message: ClaimedMessage, times: ReleaseTimes | None = None) -> Delivery:
     """What one message's deliverer call sends; `times`, a batch's shared `ReleaseTimes`."""
     return _delivery(
         idempotency_key=message.idempotency_key,
@@ -159,7 +150,7 @@ def single_delivery(message: HeldMessage, times: ReleaseTimes | None = None) -> 
     )
 
 
-def digest_delivery(messages: Sequence[HeldMessage]) -> Delivery:
+def digest_delivery(messages: Sequence[ClaimedMessage]) -> Delivery:
     tz = _tz(messages[0])
     release = from_epoch(max(m.release_at for m in messages), tz)
     items = [
@@ -182,7 +173,7 @@ def digest_delivery(messages: Sequence[HeldMessage]) -> Delivery:
     )
 
 
-def single_units(messages: Sequence[HeldMessage], times: ReleaseTimes) -> list[Unit]:
+def single_units(messages: Sequence[ClaimedMessage], times: ReleaseTimes) -> list[Unit]:
     """One unit per message, in order: `single_delivery` and `recipient_keys` written out in
     one loop (a batch without digests, the usual one), the `Delivery` built positionally."""
     units = []
@@ -208,14 +199,14 @@ def single_units(messages: Sequence[HeldMessage], times: ReleaseTimes) -> list[U
     return units
 
 
-def build_units(messages: Sequence[HeldMessage], *, digest: bool) -> list[Unit]:
+def build_units(messages: Sequence[ClaimedMessage], *, digest: bool) -> list[Unit]:
     """Units in claim order. With `digest`, consecutive messages of one recipient (not
     interrupted by a message to several recipients including them) merge into one digest
     placed where the first of them was."""
     times = ReleaseTimes()
     if not digest:
         return single_units(messages, times)
-    groups: list[list[HeldMessage]] = []
+    groups: list[list[ClaimedMessage]] = []
     open_group: dict[RecipientKey, int] = {}
     for m in messages:
         keys = recipient_keys(m)
@@ -309,12 +300,12 @@ def advance(
     slots: list[float],
     settled: Container[int],
     blocked: dict[int, float],
-) -> tuple[list[list[int]], list[tuple[list[HeldMessage], float]]]:
+) -> tuple[list[list[int]], list[tuple[list[ClaimedMessage], float]]]:
     """Drop the units a wave settled (`id(unit)` in `settled`); a chain's units after one that
     will be retried (`blocked`: id → when) are held back until that retry: a recipient's
     messages never overtake each other. Returns the chains left and the units held back."""
     still: list[list[int]] = []
-    held_back: list[tuple[list[HeldMessage], float]] = []
+    held_back: list[tuple[list[ClaimedMessage], float]] = []
     for chain in pending:
         rest: list[int] = []
         block: float | None = None

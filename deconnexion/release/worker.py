@@ -38,7 +38,8 @@ from deconnexion.release.follow import Followers, Lookup, SchedulerLookup
 from deconnexion.release.heartbeat import Heartbeat
 from deconnexion.release.smoothing import Due, Smoother, SpreadWindow
 from deconnexion.release.units import Unit, send_deadline
-from deconnexion.store.base import HeldMessage, HoldStore
+from deconnexion.store.base import HoldStore
+from deconnexion.store.claimed import ClaimedMessage, ReleaseClaims, release_claims
 
 __all__ = ["ReleaseWorker"]
 
@@ -296,10 +297,16 @@ class ReleaseWorker:
                 self._window.counted(now, await asyncio.to_thread(self._count_due, now))
             self._smoother.set_spread_rate(self._window.rate(now))
         limit = self._claim_limit()
-        batch = await asyncio.to_thread(
-            self.store.claim_due, now, limit, self.lease_seconds, self.worker_id
-        )
+        batch = await asyncio.to_thread(self._claim_release, now, limit)
         return _Claim(batch, now, limit, time.perf_counter() - started)
+
+    def _claim_release(self, now: float, limit: int) -> list[ClaimedMessage]:
+        """The store's `claim_release` (what the release reads: `store.claimed`), or its
+        `claim_due` read the same way for a store that has none."""
+        store = self.store
+        if isinstance(store, ReleaseClaims):
+            return store.claim_release(now, limit, self.lease_seconds, self.worker_id)
+        return release_claims(store.claim_due(now, limit, self.lease_seconds, self.worker_id))
 
     async def _handle(self, claim: _Claim) -> int:
         started = time.perf_counter()
@@ -417,7 +424,7 @@ _TALLIED = (
 
 @dataclass(frozen=True, slots=True)
 class _Claim:
-    batch: list[HeldMessage]
+    batch: list[ClaimedMessage]
     at: float  # the clock when claimed
     limit: int
     seconds: float  # how long the claim took

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from deconnexion.store.base import AuditEntry, HeldMessage, Rescheduled, build_held
+from deconnexion.store.claimed import ClaimedMessage
 from deconnexion.store.codec import dicts_decoder, strings_decoder
 
 __all__ = [
@@ -268,7 +269,7 @@ class ClaimedSeqs:
         self._seqs: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def remember(self, messages: Iterable[HeldMessage]) -> None:
+    def remember(self, messages: Iterable[HeldMessage | ClaimedMessage]) -> None:
         """Note the seqs of messages just claimed."""
         with self._lock:
             if len(self._seqs) >= self.LIMIT:

@@ -26,6 +26,7 @@ from deconnexion.store.base import (
     State,
     Stats,
 )
+from deconnexion.store.claimed import ClaimedMessage, release_claims
 from deconnexion.store.common import (
     AuditSort,
     derived_hold,
@@ -177,6 +178,12 @@ class MemoryStore:
                 self._put(claimed)
                 out.append(_out(claimed))
             return out
+
+    def claim_release(
+        self, now: float, limit: int, lease_seconds: float, worker_id: str
+    ) -> builtins.list[ClaimedMessage]:
+        """`claim_due`, each message read as the release reads it (`store.claimed`)."""
+        return release_claims(self.claim_due(now, limit, lease_seconds, worker_id))
 
     def ack(self, ids: Sequence[str], worker_id: str, now: float) -> int:
         done = 0

@@ -39,6 +39,7 @@ from deconnexion.store.base import (
     held_fields,
     rows_of,
 )
+from deconnexion.store.claimed import RELEASE_HEAD, ClaimedMessage, decode_release
 from deconnexion.store.common import (
     CLAIMED,
     COLUMNS,
@@ -87,6 +88,17 @@ _JSON = ("recipients", "reasons", "meta", "decision")  # jsonb columns, read by 
 _CLAIMED = ", ".join(
     ("b." if c in _BODY else "h.") + c + ("::text" if c in _JSON else "") for c in CLAIMED
 )
+# claim_release's columns (store.claimed.RELEASE_HEAD, payload, meta), then the decision's
+# time zone, read by the server from the jsonb: the decision itself is not sent
+_RELEASE = ", ".join(
+    [
+        *(f"h.{c}::text" if c in _JSON else f"h.{c}" for c in RELEASE_HEAD),
+        "b.payload",
+        "b.meta::text",
+        "CASE WHEN jsonb_typeof(b.decision -> 'timezone') = 'string'"
+        " AND b.decision ->> 'timezone' <> '' THEN b.decision ->> 'timezone' END",
+    ]
+)
 
 
 class PostgresStore(SQLBody):
@@ -109,6 +121,9 @@ class PostgresStore(SQLBody):
             columns=_COLUMNS,
             claimed=_CLAIMED,
         )
+        self._claim_release = load_queries(
+            "postgres.sql", schema=f'"{schema}"', channel=f'"{self.channel}"', claimed=_RELEASE
+        )["claim_due"]
         self._lock = threading.RLock()
         self._closed = False
         self._listener: psycopg.Connection[Any] | None = None
@@ -316,6 +331,23 @@ class PostgresStore(SQLBody):
             # binary: no text form of the floats and the bytea payload, either side
             rows = c.execute(self._q["claim_due"], params, binary=True).fetchall()
         out = decode_claimed(rows, lease_until, worker_id)  # sorted into claim order there
+        self._claimed.remember(out)
+        return out
+
+    def claim_release(
+        self, now: float, limit: int, lease_seconds: float, worker_id: str
+    ) -> builtins.list[ClaimedMessage]:
+        """`claim_due`, each message read as the release reads it (`store.claimed`)."""
+        params = {
+            "now": now,
+            "limit": int(limit),
+            "lease_until": now + lease_seconds,
+            "worker_id": worker_id,
+        }
+        with self._tx() as c:
+            c.execute(self._q["claim_plan"])
+            rows = c.execute(self._claim_release, params, binary=True).fetchall()
+        out = decode_release(rows, None)  # sorted into claim order there
         self._claimed.remember(out)
         return out
 

@@ -34,6 +34,7 @@ from deconnexion.store.base import (
     held_fields,
     rows_of,
 )
+from deconnexion.store.claimed import RELEASE_HEAD, ClaimedMessage, decode_release, zone_reader
 from deconnexion.store.codec import dumps
 from deconnexion.store.common import (
     CLAIMED_HEAD,
@@ -81,15 +82,17 @@ SUPERSEDED = """collapse_key IS NOT NULL AND EXISTS (
             WHERE o.establishment = held.establishment AND o.key_scope = held.key_scope
               AND o.collapse_key = held.collapse_key AND o.state = 'held'
         )"""
-Q = load_queries(
-    "sqlite.sql",
-    superseded=SUPERSEDED,
-    columns=", ".join(("b." if c in _BODY else "h.") + c for c in COLUMNS),
-    head=", ".join(HEAD),
-    claimed=", ".join(CLAIMED_HEAD),
-    values="{values}",  # filled per statement by insert_statements
-)
+_SUBS = {
+    "superseded": SUPERSEDED,
+    "columns": ", ".join(("b." if c in _BODY else "h.") + c for c in COLUMNS),
+    "head": ", ".join(HEAD),
+    "values": "{values}",  # filled per statement by insert_statements
+}
+Q = load_queries("sqlite.sql", claimed=", ".join(CLAIMED_HEAD), **_SUBS)
 INSERTS = insert_statements(Q["insert_held"])
+# the same claims returning what the release reads (store.claimed.RELEASE_HEAD), by name
+_RELEASE_Q = load_queries("sqlite.sql", claimed=", ".join(RELEASE_HEAD), **_SUBS)
+RELEASE_CLAIMS = {name: _RELEASE_Q[name] for name in ("claim_due", "claim_held")}
 # version n: the block that turns version n-1 into n
 MIGRATIONS = {n: Q[f"schema_v{n}"] for n in range(1, SCHEMA_VERSION + 1)}
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
@@ -352,20 +355,42 @@ class SQLiteStore(SQLBody):
             "worker_id": worker_id,
         }
         with self._tx() as c:
-            # no lease over (the usual case): the due held messages alone, already in order,
-            # not merged with the expired leases and sorted again (3,400 instructions less per
-            # claimed message, callgrind)
-            expired = c.execute(Q["lease_expired"], params).fetchone() is not None
-            claim = Q["claim_due"] if expired else Q["claim_held"]
-            heads = c.execute(claim, params).fetchall()
-            if not heads:
-                return []
-            seqs = dumps([h[_CLAIMED_SEQ] for h in heads])
-            body = {s: (p, m, d) for s, p, m, d in c.execute(Q["claimed_bodies"], {"seqs": seqs})}
-            rows = [h + body[h[_CLAIMED_SEQ]] for h in heads]  # CLAIMED's order
+            rows = self._claim_rows(c, Q, params)
             out = decode_claimed(rows, lease_until, worker_id)
             self._claimed.remember(out)
         return out
+
+    def claim_release(
+        self, now: float, limit: int, lease_seconds: float, worker_id: str
+    ) -> builtins.list[ClaimedMessage]:
+        """`claim_due`, each message read as the release reads it (`store.claimed`)."""
+        params = {
+            "now": now,
+            "limit": int(limit),
+            "lease_until": now + lease_seconds,
+            "worker_id": worker_id,
+        }
+        with self._tx() as c:
+            out = decode_release(self._claim_rows(c, RELEASE_CLAIMS, params), zone_reader())
+            self._claimed.remember(out)
+        return out
+
+    def _claim_rows(
+        self, c: sqlite3.Connection, claims: dict[str, str], params: dict[str, Any]
+    ) -> builtins.list[tuple[Any, ...]]:
+        """Claim, then read the claimed rows' held_body: each row its claim's columns
+        (seq third, the claim order first) followed by payload, meta and decision."""
+        # no lease over (the usual case): the due held messages alone, already in order,
+        # not merged with the expired leases and sorted again (3,400 instructions less per
+        # claimed message, callgrind)
+        expired = c.execute(Q["lease_expired"], params).fetchone() is not None
+        claim = claims["claim_due"] if expired else claims["claim_held"]
+        heads = c.execute(claim, params).fetchall()
+        if not heads:
+            return []
+        seqs = dumps([h[_CLAIMED_SEQ] for h in heads])
+        body = {s: (p, m, d) for s, p, m, d in c.execute(Q["claimed_bodies"], {"seqs": seqs})}
+        return [h + body[h[_CLAIMED_SEQ]] for h in heads]
 
     def ack(self, ids: Sequence[str], worker_id: str, now: float) -> int:
         """Rows found by the seq their claim read (`ClaimedSeqs`), others by id: by seq, an
@@ -490,7 +515,7 @@ class SQLiteStore(SQLBody):
 
 
 _ID, _RELEASE_AT = COLUMNS.index("id"), COLUMNS.index("release_at")
-_CLAIMED_SEQ = CLAIMED_HEAD.index("seq")
+_CLAIMED_SEQ = CLAIMED_HEAD.index("seq")  # RELEASE_HEAD's too (a test checks it)
 
 
 def _one_line(exc: BaseException) -> str:
