@@ -84,10 +84,41 @@ def test_a_lease_taken_back_is_claimed_again_by_the_new_worker(store: HoldStore)
         assert got is not None and (got.worker_id, got.lease_until) == ("w2", T0 + 90)
 
 
-def test_the_sql_claims_find_seq_at_the_same_place() -> None:
-    """The SQLite claim reads the claimed rows' bodies by the seq at this place of either."""
-    assert RELEASE_HEAD.index("seq") == CLAIMED_HEAD.index("seq")
+def test_claimed_rows_begin_with_the_claim_order() -> None:
+    """The SQL stores sort the claimed rows into claim order by their first three values."""
     assert RELEASE_HEAD[:3] == CLAIMED_HEAD[:3] == ("release_at", "priority", "seq")
+
+
+ODD_TEXT = 'clé "x" \\ \n\t\x01 é 😀 \u2028'
+
+
+def test_any_text_and_any_float_come_back_as_stored(store: HoldStore) -> None:
+    """Quotes, backslashes, control characters, non-ASCII text; floats with every digit."""
+    m = msg(
+        ODD_TEXT,
+        release_at=T0 - 0.123456789012,
+        created_at=T0 - 36_000.987654321098,
+        expires_at=T0 + 3600.000000000001,
+        recipients=(ODD_TEXT, "parent:[1]"),
+        reasons=("night", ODD_TEXT),
+        content_type='text/plain; charset="utf-8"',
+        policy=ODD_TEXT,
+        decision={"timezone": "America/Cayenne", "note": ODD_TEXT},
+    )
+    store.insert_many([m], now=T0 - 40_000)
+    (got,) = _claim(store, T0, 10, 60, "w1")
+    assert got == _as_stored(store, got)
+    assert (got.idempotency_key, got.recipients, got.reasons) == (
+        ODD_TEXT,
+        (ODD_TEXT, "parent:[1]"),
+        ("night", ODD_TEXT),
+    )
+    assert (got.release_at, got.created_at, got.expires_at) == (
+        m.release_at,
+        m.created_at,
+        m.expires_at,
+    )
+    assert got.timezone == "America/Cayenne" and got.policy == ODD_TEXT
 
 
 class WithoutReleaseClaims:

@@ -108,10 +108,10 @@ class ReleaseClaims(Protocol):
         ...
 
 
-# The columns a SQL store's claim_release returns from `held` (sqlite.sql and postgres.sql
-# claim_due, claim_held, their {claimed} list), then `payload, meta` and the decision (its
-# JSON text on SQLite, its time zone on PostgreSQL). The claim order first, so that the rows
-# sort into it by plain tuple comparison (seq is unique), as in `common.decode_claimed`.
+# The columns a SQL store's claim_release reads from `held` (postgres.sql claim_due's
+# RETURNING, sqlite.sql release_rows), then `payload, meta` and the decision (its JSON text on
+# SQLite, its time zone on PostgreSQL). The claim order first, so that the rows sort into it
+# by plain tuple comparison (seq is unique), as in `common.decode_claimed`.
 RELEASE_HEAD = (
     "release_at",
     "priority",
@@ -151,8 +151,8 @@ def zone_reader() -> Callable[[str], str | None]:
 def decode_release(
     rows: builtins.list[tuple[Any, ...]], zone_of: Callable[[Any], str | None] | None
 ) -> builtins.list[ClaimedMessage]:
-    """The messages of one claim in claim order, from the rows its UPDATE returned in
-    `RELEASE_HEAD` order followed by payload, meta and the decision (sorted here, in place).
+    """The messages of one claim in claim order, from its rows read in `RELEASE_HEAD`
+    order followed by payload, meta and the decision (sorted here, in place).
     `zone_of` turns the decision column into its time zone (None: it is one already, or
     NULL). Lists of strings are JSON text, decoded once per distinct text; `urgent` may be
     0/1 (SQLite)."""

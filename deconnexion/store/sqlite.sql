@@ -251,6 +251,12 @@ RETURNING {claimed};
 SELECT seq, payload, meta, decision FROM held_body
 WHERE seq IN (SELECT value FROM json_each(:seqs));
 
+-- name: release_rows
+-- the rows a claim_release claimed (by seq), the columns store.claimed.RELEASE_HEAD names, then
+-- held_body's payload, meta and decision, in no order (the caller sorts)
+SELECT {release} FROM held AS h JOIN held_body AS b ON b.seq = h.seq
+WHERE h.seq IN (SELECT value FROM json_each(:seqs));
+
 -- name: ack
 UPDATE held SET state = 'released', pending = 0, released_at = :now, lease_until = NULL
 WHERE id IN (SELECT value FROM json_each(:ids)) AND state = 'claimed' AND worker_id = :worker_id;
