@@ -11,7 +11,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from deconnexion.core.codes import ReasonCode
-from deconnexion.store.codec import dicts_decoder, dumps, plain_strings, write_encoder
+from deconnexion.store.codec import (
+    dicts_decoder,
+    dumps,
+    plain_strings,
+    strings_decoder,
+    write_encoder,
+)
 
 leaves = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
 values = st.recursive(
@@ -76,3 +82,20 @@ def test_plain_strings_writes_reason_codes_and_refuses_what_needs_escaping() -> 
     assert plain_strings(("a", "")) == '["a",""]'
     for refused in [('a"b', "c"), ("a\\b", "c"), ("é", "c"), ("\x00", "c"), (1, 2), (), ["a"]]:
         assert plain_strings(refused) is None
+
+
+@given(st.lists(st.text(), max_size=3), st.booleans())
+def test_a_list_of_strings_reads_as_json_loads_reads_it(value: list[str], ascii: bool) -> None:
+    """Whatever the strings (quotes, backslashes, control characters, non-ASCII), written
+    escaped or not, the decoder's tuple equals `json.loads`' list; a text read twice too."""
+    strings = strings_decoder()
+    for text in (json.dumps(value, ensure_ascii=ascii), dumps(value)):
+        assert strings(text) == tuple(json.loads(text)) == strings(text)
+
+
+def test_one_plain_string_is_read_without_parsing() -> None:
+    strings = strings_decoder()
+    assert strings('["parent:1"]') == ("parent:1",)
+    assert strings('["élève 3"]') == ("élève 3",)
+    assert strings('["a\\"b"]') == ('a"b',)  # an escape: parsed
+    assert strings('["a","b"]') == ("a", "b")

