@@ -17,6 +17,7 @@ from deconnexion.cli import batch, main, parallel
 from deconnexion.cli.batch import Answerer, _blocks, answer_lines
 from deconnexion.cli.lean import LeanRelease
 from deconnexion.cli.parallel import answer_block, answer_in_workers
+from deconnexion.cli.shapes import creation_day
 
 
 def check_lines() -> bytes:
@@ -139,12 +140,16 @@ def test_a_killed_worker_fails_the_command_with_an_error_line_instead_of_hanging
 
 
 def test_a_killed_worker_makes_release_stdin_exit_1(monkeypatch, capsys):
-    def killing(answer, block):
-        if b"kill-me" in block:
-            os.kill(os.getpid(), signal.SIGKILL)
-        return answer_block(answer, block)
+    def killing(answered_by):
+        def answer(answer, block):
+            if b"kill-me" in block:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return answered_by(answer, block)
 
-    monkeypatch.setattr(parallel, "answer_block", killing)
+        return answer
+
+    monkeypatch.setattr(parallel, "answer_block", killing(answer_block))
+    monkeypatch.setattr(parallel, "answer_block_lines", killing(parallel.answer_block_lines))
     monkeypatch.setattr(batch, "can_fork", lambda: True)
     data = mixed_input(valid_first=True) + b'{"kill-me": 1}\n' + mixed_input(valid_first=True)
     sink = io.BytesIO()
@@ -152,3 +157,44 @@ def test_a_killed_worker_makes_release_stdin_exit_1(monkeypatch, capsys):
         answer_lines("release", None, io.BytesIO(data), sink, 2, parallel_after=10)
     last = sink.getvalue().rstrip(b"\n").rsplit(b"\n", 1)[-1]
     assert json.loads(last)["error"]["code"] == "worker_lost"
+
+
+def _answered_by_pid(line: bytes) -> tuple[str, bool]:
+    return f"{os.getpid()} {line.decode()}", False
+
+
+def test_release_lines_of_one_creation_date_are_answered_by_one_worker_in_order():
+    # Each worker remembers the answers of the spans it met (cli/lean.py): a date's lines all
+    # go to one worker (batch.answer_lines routes by `creation_day`), so no span is learnt twice.
+    lines = [
+        json.dumps({"created": f"2025-11-{day:02d}T{hour:02d}:00:00+01:00", "zone": "C"}).encode()
+        for hour in range(24)
+        for day in range(1, 31)
+    ]
+    lines += [b"not json", b"", b'{"created": "now"}']
+    sink = io.BytesIO()
+    blocks = [b"\n".join(lines[i : i + 50]) for i in range(0, len(lines), 50)]
+    answer_in_workers(_answered_by_pid, iter(blocks), sink, 2, lambda: True, worker_of=creation_day)
+    answers = sink.getvalue().decode().split("\n")
+    assert answers.pop() == ""
+    assert [a.split(" ", 1)[1] for a in answers] == [line.decode() for line in lines]
+    pid_of_date: dict[str, set[str]] = {}
+    for answer, line in zip(answers, lines, strict=True):
+        if line.startswith(b'{"created": "2025'):
+            pid_of_date.setdefault(json.loads(line)["created"][:10], set()).add(answer.split()[0])
+    assert all(len(pids) == 1 for pids in pid_of_date.values())
+    assert len(set().union(*pid_of_date.values())) == 2  # both workers answered
+
+
+def test_the_creation_day_is_read_from_a_canonical_creation_only():
+    assert creation_day(b'{"created": "2025-11-07T10:00:00+01:00", "zone": "C"}') == 7
+    assert creation_day(b'{"zone": "C", "created":"2026-03-31T10:00:00+02:00"}') == 31
+    assert creation_day(b'{"created": "now"}') == 0
+    assert creation_day(b"not json") == 0
+
+
+def test_more_workers_than_a_byte_counts_route_lines_too():
+    lines = [f'{{"created": "2025-11-{day:02d}T10:00:00+01:00"}}'.encode() for day in range(1, 31)]
+    parts, order = parallel._split(b"\n".join(lines), 300, creation_day)
+    assert order == list(range(1, 31))
+    assert [parts[k] for k in order] == lines

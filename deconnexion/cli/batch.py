@@ -32,6 +32,7 @@ from deconnexion.cli.parallel import (
     input_waiting,
     usable_cores,
 )
+from deconnexion.cli.shapes import creation_day
 from deconnexion.core.message import Decision, Reason
 from deconnexion.core.policy import Policy
 from deconnexion.core.requests import (
@@ -242,6 +243,8 @@ def answer_lines(
         sink.flush()
         answered += block.count(b"\n") + 1
         if workers > 1 and answered >= parallel_after and waiting() and can_fork():
-            refused = answer_in_workers(answer, blocks, sink, workers, waiting) or refused
+            # a release line to the worker of its creation's date (cli/parallel.py: routing)
+            route = creation_day if command == "release" else None
+            refused = answer_in_workers(answer, blocks, sink, workers, waiting, route) or refused
             break
     return EXIT_INPUT if refused else EXIT_OK

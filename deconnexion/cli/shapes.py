@@ -34,6 +34,7 @@ __all__ = [
     "DaySpans",
     "SpanKey",
     "created_slot",
+    "creation_day",
     "day_offset",
     "day_spans",
     "shape_proven",
@@ -42,6 +43,7 @@ __all__ = [
 ISO_LENGTH = 25  # len("2025-11-03T07:00:00+01:00"), the canonical form without fractions
 _KEY = b'"created":'
 _QUOTE = ord('"')
+_ZERO = ord("0")
 # Two canonical instants: the slot is proven by one that differs from the line's own.
 _PROBES = ("2000-01-01T00:00:00+00:00", "2001-02-03T04:05:06+07:00")
 
@@ -63,6 +65,16 @@ def created_slot(line: bytes) -> int:
     if len(line) <= end or line[at] != _QUOTE or line[end] != _QUOTE:
         return -1
     return at + 1
+
+
+def creation_day(line: bytes) -> int:
+    """The day of the month of the line's canonical creation (`created_slot`), 0 when it has
+    none: `release --stdin` routes the lines of one date to one worker (cli/parallel.py), which
+    then alone learns the answers of that date's spans (cli/lean.py)."""
+    slot = created_slot(line)
+    if slot < 0:
+        return 0
+    return (line[slot + 8] - _ZERO) * 10 + line[slot + 9] - _ZERO
 
 
 def shape_proven(line: bytes, slot: int, created: str, fields: dict[str, Any]) -> bool:
