@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from functools import cache
 from itertools import pairwise
+from zoneinfo import ZoneInfo
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -153,3 +154,61 @@ def test_quiet_windows_are_exactly_the_quiet_moments(
             assert not s.is_quiet(w.end, audience=audience)
     for a, b in pairwise(windows):
         assert a.end.timestamp() < b.start.timestamp()
+
+
+def _but_the_creation(decision_text: dict[str, object]) -> dict[str, object]:
+    return {k: v for k, v in decision_text.items() if k != "created_at"}
+
+
+@EXAMPLES
+@given(
+    zones,
+    audiences,
+    st.sampled_from([Kind.MESSAGE, Kind.GRADE]),
+    epochs,
+    st.integers(0, 20 * 86400),
+    st.sampled_from([timedelta(0), timedelta(hours=1), timedelta(hours=-5)]),
+)
+def test_messages_decided_alike_in_one_span_get_the_same_decision_but_their_creation(
+    zone, audience, kind, epoch, later, offset
+):
+    # cli/lean.py shares one answer among the days of a span that `decided_alike` reads alike.
+    sched = scheduler(zone)
+    by_span = sched.decided_by_span(kind, audience)
+    if by_span is None:
+        return
+    windows = by_span[0]
+    first = datetime.fromtimestamp(epoch, UTC).astimezone(timezone(offset))
+    second = first + timedelta(seconds=later)
+    where = windows.span(first.timestamp()), windows.span(second.timestamp())
+    if where[0] is None or where[1] is None or where[0][0] != where[1][0]:
+        return
+    alike = [sched.decided_alike(kind, audience, *at) for at in where]
+    if first.year != second.year or alike[0] is None or alike[0] != alike[1]:
+        return
+    one, two = (
+        sched.decide(Message(created_at=at, kind=kind, audience=audience)) for at in (first, second)
+    )
+    assert one.held and two.held
+    assert _but_the_creation(one.to_dict()) == _but_the_creation(two.to_dict())
+
+
+def test_a_weekend_and_a_night_are_each_decided_alike_across_midnights():
+    sched = scheduler("C")
+    windows = sched.windows(Audience.PARENTS)
+    friday = datetime(2025, 11, 14, 20, 0, tzinfo=ZoneInfo("Europe/Paris"))  # term time
+
+    def alike(*hours: int) -> set[object]:
+        spans = (windows.span((friday + timedelta(hours=h)).timestamp()) for h in hours)
+        return {sched.decided_alike(Kind.MESSAGE, Audience.PARENTS, *s) for s in spans if s}
+
+    weekend = alike(0, 15, 39)  # Friday 20 h, Saturday and Sunday 11 h: the weekend's reasons
+    night = alike(97, 105)  # Tuesday 21 h, Wednesday 5 h
+    assert len(weekend) == 1 and None not in weekend
+    assert len(night) == 1 and None not in night
+    # Monday 6 h: the same span as the weekend, but a night's reason
+    assert weekend != alike(58)
+    assert alike(62) == {None}  # open on Monday at 10 h
+    grade = windows.span(friday.timestamp())
+    assert grade is not None
+    assert sched.decided_alike(Kind.GRADE, Audience.PARENTS, *grade) is None

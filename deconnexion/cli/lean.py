@@ -99,6 +99,8 @@ def canonical_instant(text: str) -> datetime | None:
 
 
 _Spans = dict[SpanKey, _SpanAnswer]  # (span, local day, year) → answer
+# (span, year, `Scheduler.decided_alike`) → answer: one answer for the days that share it
+_Alike = dict[tuple[int, int, tuple[object, ...]], _SpanAnswer]
 
 
 class _Template:
@@ -107,6 +109,8 @@ class _Template:
     `middle` (`","audience":"…","kind":"…","reasons":`)."""
 
     __slots__ = (
+        "alike",
+        "alike_of",
         "days",
         "decide",
         "decide_at",
@@ -133,6 +137,10 @@ class _Template:
         self.windows: CompiledWindows | None = None  # None: every line is decided
         self.open_spans = False
         self.spans: _Spans = {}
+        # when not urgent: what its decision reads of a creation but the instant
+        # (`Scheduler.decided_alike` for its kind and audience), and its group's answers by it
+        self.alike_of: Callable[[SpanKey], tuple[object, ...] | None] | None = None
+        self.alike: _Alike = {}
         self.tz: tzinfo | None = None
         self.middle = ""
         # a date and offset as written ("2025-11-03+01:00") → its spans by wall time; shared
@@ -171,7 +179,7 @@ class LeanRelease:
         self.reference = reference
         self._write = reference.decision_json
         self._templates: dict[tuple[tuple[str, Any], ...], _Template | object] = {}
-        self._groups: dict[tuple[Any, ...], _Spans] = {}
+        self._groups: dict[tuple[Any, ...], tuple[_Spans, _Alike]] = {}
         self._days: dict[CompiledWindows, dict[str, DaySpans | None]] = {}
         # a line's bytes but its creation's (cli/shapes.py) → its template, or _NO_SHAPE
         self._shapes: dict[bytes, _Template | object] = {}
@@ -345,7 +353,20 @@ class LeanRelease:
     def _learn(self, template: _Template, created_at: datetime, created: str, key: SpanKey) -> str:
         """Decide the line, and remember its answer for the span when the text is exactly the
         assembly `_by_span` makes (else it is decided every time: never a guess). `created` is
-        `created_at.isoformat()`."""
+        `created_at.isoformat()`.
+
+        A held span's answer is the same on every local day of it whose creation `decide()`
+        reads alike (`Scheduler.decided_alike`: the nights, weekends and holidays with the same
+        reasons and calendar provenance), so it is decided once for them.
+        Measured over benchmarks/cli_batch.py's lines in one process: 33,511 -> 27,447
+        decisions for 200,000 lines; 4.88 -> 4.78 billion instructions for 60,000 (callgrind,
+        after start-up)."""
+        alike = None if template.alike_of is None else template.alike_of(key)
+        if alike is not None:
+            shared = template.alike.get((key[0], key[2], alike))
+            if shared is not None:  # held (`decided_alike`): this day's text but its creation
+                self._remember_span(template, key, True, shared.head, shared.rest)
+                return shared.head + created + template.middle + shared.rest
         if template.like is not None and template.decide_at is not None:
             decision = template.decide_at(created_at, template.like)
         else:
@@ -362,16 +383,23 @@ class LeanRelease:
             release = created_at.astimezone(template.tz).isoformat()
             start = head + release + '","created_at":"' + created + template.middle
         if text.startswith(start):
-            if len(template.spans) >= self.LIMIT:
-                template.spans.clear()
-            offset = day_offset(key[1], template.tz) if template.tz is not None else None
-            template.spans[key] = _SpanAnswer(
-                decision.held,
-                head,
-                text[len(start) :],
-                _ISO_OFFSET_NONE if offset is None else offset,
-            )
+            answer = self._remember_span(template, key, decision.held, head, text[len(start) :])
+            if alike is not None and decision.held:
+                if len(template.alike) >= self.LIMIT:
+                    template.alike.clear()
+                template.alike[key[0], key[2], alike] = answer
         return text
+
+    def _remember_span(
+        self, template: _Template, key: SpanKey, held: bool, head: str, rest: str
+    ) -> _SpanAnswer:
+        if len(template.spans) >= self.LIMIT:
+            template.spans.clear()
+        offset = day_offset(key[1], template.tz) if template.tz is not None else None
+        answer = template.spans[key] = _SpanAnswer(
+            held, head, rest, _ISO_OFFSET_NONE if offset is None else offset
+        )
+        return answer
 
     def _judge(self, line: bytes | str, fields: dict[str, Any]) -> _Template | object | None:
         """The template of `line` (whose fields but the instants are `fields`), judged by the
@@ -411,7 +439,12 @@ class LeanRelease:
             )
             if request.urgent:
                 group += (request.sender_role, request.justification, request.kind is Kind.GRADE)
-            template.spans = self._groups.setdefault((request.audience, group), {})
+            template.spans, template.alike = self._groups.setdefault(
+                (request.audience, group), ({}, {})
+            )
+            if not request.urgent:
+                kind, audience = request.kind, request.audience
+                template.alike_of = lambda key: sched.decided_alike(kind, audience, key[0], key[1])
         return self._remember(fields, template)
 
     def _remember(self, fields: dict[str, Any], template: _Template | object) -> object:

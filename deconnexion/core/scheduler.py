@@ -390,6 +390,23 @@ class Scheduler:
             return None
         return self._windows[audience], True
 
+    def decided_alike(
+        self, kind: Kind, audience: Audience, span: int, day: int
+    ) -> tuple[object, ...] | None:
+        """What `decide()` of a plain message of this kind and audience (not urgent, no
+        `publish_to_students_at`, not a grade to parents) created in the quiet span `span` of
+        `decided_by_span`'s windows on local day `day` reads of its creation beyond the span:
+        why it waits and the calendar's provenance (`CompiledWindows.held_alike`). Two such
+        messages created in the same span and year with equal values get the same decision
+        but `created_at`, whatever their local days: the batch CLI shares one answer among the
+        days of a holiday, a weekend or a night (cli/lean.py). None otherwise."""
+        if kind is _GRADE and audience not in self._plain_grades:
+            return None
+        found = self._windows[audience].held_alike(span, day)
+        if found is None or (self._strict and found[1] is _UNKNOWN):
+            return None
+        return found
+
     def _urgent(self, fields: dict[str, Any], w: CompiledWindows) -> Decision:
         """An honoured urgency (`urgent_override`): released now, in the establishment's zone."""
         created_at = fields["created_at"]

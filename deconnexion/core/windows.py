@@ -280,6 +280,18 @@ class CompiledWindows:
             return None
         return i, self._first_ordinal + bisect_right(self._day_starts, t) - 1
 
+    def held_alike(self, span: int, day: int) -> tuple[tuple[Reason, ...], Provenance] | None:
+        """For a message created on local day `day` in the quiet span `span` (even, as `span()`
+        gives it), held until `bounds[span]`: the reasons it waits for (those of the days off
+        from `day` to the opening's, as `opening` finds them) and the provenance of the calendar
+        from that day's midnight to the release (segments begin at local midnights: the same as
+        from the creation). None for an open span or past the last opening."""
+        if span & 1 or span >= len(self.bounds):
+            return None
+        key = (day, self._opening_days[span >> 1])
+        reasons = self._explained.get(key) or self._days_reasons(*key)
+        return reasons, self.provenance(self.day_start(day), self.bounds[span])
+
     # -- range --------------------------------------------------------------------------------
 
     def check(self, t: float, field: str = "instant") -> None:
