@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import holidays
 import pytest
 
-from deconnexion.core.calendar import HORIZON_START, _holidays_school_days
+from deconnexion.core.calendar import HORIZON_START, _holidays_school_days, _in_order, _reason
 from deconnexion.core.message import Audience, Kind, Message, Provenance, Reason, ReasonCode
 from deconnexion.core.policy import Policy
 from deconnexion.core.scheduler import Scheduler
@@ -428,3 +428,11 @@ def test_school_holidays_from_a_day_are_those_of_the_whole_horizon_from_it(
     whole = _holidays_school_days(subdiv, HORIZON_START)
     assert _holidays_school_days(subdiv, since) == {d: r for d, r in whole.items() if d >= since}
     assert any(d.month == 1 for d in whole if d >= since)  # a Christmas break across New Year
+
+
+def test_a_day_off_lists_its_reasons_closure_first_and_weekend_last_even_alone():
+    weekend = _reason(ReasonCode.WEEKEND, "Week-end", "Weekend")
+    holiday = _reason(ReasonCode.SCHOOL_HOLIDAY, "Vacances de Noël", "Christmas holidays")
+    public = _reason(ReasonCode.PUBLIC_HOLIDAY, "Noël", "Christmas Day")
+    assert _in_order([weekend]) == (weekend,)
+    assert _in_order([weekend, public, holiday]) == (holiday, public, weekend)
