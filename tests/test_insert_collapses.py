@@ -92,6 +92,23 @@ def test_a_key_repeated_after_its_message_was_replaced_in_the_batch_holds_anew(
     assert sorted(m.state for m in store.list(EST, limit=10)) == ["held", "held", "replaced"]
 
 
+def test_a_row_the_batch_replaces_with_a_key_already_pending_is_a_duplicate(
+    store: HoldStore,
+) -> None:
+    # written "replaced", the row is not pending: the stores' unique index of pending keys
+    # never saw it (found by the Hypothesis property below)
+    first = msg("k1", collapse_key="c1")
+    store.insert_many([first], now=T0 - 300)
+    again, b = msg("k1", collapse_key="c2"), msg("k2", collapse_key="c2")
+    outcomes = store.insert_many([again, b], now=T0 - 200)
+    assert [(o.outcome, o.id, o.replaced_id) for o in outcomes] == [
+        ("duplicate", first.id, None),
+        ("held", b.id, None),
+    ]
+    assert states(store) == {"k1": "held", "k2": "held"}
+    assert replace_entries(store) == []
+
+
 def test_sqlite_writes_a_batch_s_own_chains_without_looking_its_keys_up(
     tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

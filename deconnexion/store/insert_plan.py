@@ -189,6 +189,18 @@ class Collapses:
             out[n] = InsertOutcome(row[_ID], "replaced", row[_RELEASE_AT], rows[k][_ID])
         return out
 
+    def replaced_keys(self, rows: Sequence[HeldFields]) -> list[Key]:
+        """The idempotency keys of the rows the batch replaces, for the store to look up: a
+        row written "replaced" is not pending, so a store's unique index of pending keys
+        (`held_key`) does not see it, and a key already pending would not fail it. If one is
+        pending, the batch is planned (`plan_inserts`: that row is a duplicate)."""
+        return sorted(
+            {
+                (rows[k][_ESTABLISHMENT], rows[k][_KEY_SCOPE], rows[k][_IDEMPOTENCY_KEY])
+                for k in self.replaces.values()
+            }
+        )
+
     def audit(self, rows: Sequence[HeldFields], now: float) -> list[AuditEntry]:
         """The "replace" entries `plan_inserts` writes, in the batch's order."""
         out = []

@@ -244,6 +244,9 @@ class PostgresStore(SQLBody):
         if not collapses.replaces:
             states: Iterable[str] = itertools.repeat("held")
         else:
+            keys = _triples(collapses.replaced_keys(rows))
+            if c.execute(self._q["find_keys"], keys).fetchone() is not None:
+                return None  # a replaced row repeats a pending key: planned
             states = collapses.states(len(rows))
         try:
             with c.connection.transaction():  # a savepoint inside the store's transaction

@@ -288,6 +288,9 @@ class SQLiteStore(SQLBody):
         if not collapses.replaces:
             states: Iterable[str] = itertools.repeat("held")
         else:
+            keys = {"keys": dumps(collapses.replaced_keys(rows))}
+            if c.execute(Q["find_keys"], keys).fetchone() is not None:
+                return None  # a replaced row repeats a pending key: planned
             states = collapses.states(len(rows))
         c.execute("SAVEPOINT fresh")
         try:
