@@ -27,6 +27,7 @@ from deconnexion.hold.request import (
     HoldRequest,
     HoldResult,
     Payload,
+    Places,
     build_request,
     build_result,
     build_row,
@@ -67,6 +68,7 @@ class HoldQueue:
         self.max_payload_bytes = max_payload_bytes
         self._recorded: set[str] = set()  # policy digests this queue has recorded in the store
         self._follows = FollowCheck()
+        self._places = Places()  # establishments checked by earlier calls
 
     # -- holding ---------------------------------------------------------------------------
 
@@ -133,7 +135,7 @@ class HoldQueue:
         the list (unnamed: the error is that request's own) and the others are held. Only a
         store outage (`StoreError`) raises, and then nothing is held. The gate's group
         commit writes through this: one bad request never fails another's."""
-        checked = CheckedInputs(self.max_payload_bytes, len(requests))
+        checked = self._checked(len(requests))
         out: list[HoldResult | InvalidInputError | None] = [None] * len(requests)
         rows: list[tuple[Any, ...]] = []
         zones: list[str] = []
@@ -155,8 +157,13 @@ class HoldQueue:
             out[n] = result
         return [r for r in out if r is not None]
 
+    def _checked(self, count: int) -> CheckedInputs:
+        """A call's `CheckedInputs`, with the establishments this queue has checked before."""
+        self._places.forget_beyond()
+        return CheckedInputs(self.max_payload_bytes, count, self._places)
+
     def _hold(self, requests: Sequence[HoldRequest], *, single: bool) -> list[HoldResult]:
-        checked = CheckedInputs(self.max_payload_bytes, len(requests))
+        checked = self._checked(len(requests))
         rows: list[tuple[Any, ...]] = []
         zones: list[str] = []
         for request in requests:
@@ -233,6 +240,8 @@ class HoldQueue:
     ) -> None:
         """Each parents' grade of a batch follows a message it may follow, or nothing is held."""
         for n, (request, row) in enumerate(zip(requests, rows, strict=True)):
+            if request.follows is None:  # most requests: no call, no prefix formatted
+                continue
             error = self._follows.error(
                 self.store, request, row, "" if single else f"requests[{n}]."
             )
