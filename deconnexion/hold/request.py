@@ -487,6 +487,8 @@ def json_object(value: Any, field: str) -> dict[str, Any]:
     """A JSON-ready copy of a dict with string keys (meta, audit details)."""
     if not value:
         return {}
+    if value.__class__ is dict and _flat_numbers(value):
+        return dict(value)
     if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
         raise PayloadError(
             f"{field}: expected a dict with string keys, got {type(value).__name__} {value!r:.80}"
@@ -502,6 +504,26 @@ def json_object(value: Any, field: str) -> dict[str, Any]:
         _find_unstorable(value, field)
     copied: dict[str, Any] = json.loads(dumped)
     return copied
+
+
+_NUMBERS = (int, float, bool, type(None))  # exact classes: JSON writes them back as they are
+
+
+def _flat_numbers(value: dict[Any, Any]) -> bool:
+    """Whether `json_object(value)` is `dict(value)`: printable ASCII keys (no NUL, no lone
+    surrogate, nothing JSON escapes differently) and values of JSON's own scalar types, finite
+    floats (the JSON round trip of a float is its `repr`, which reads back exactly).
+
+    What it buys: a request's meta is often one or two numbers (the simulator's and a worker's
+    smoothing `{"open_until": …}`); written as JSON and read back it cost a `dumps`, a UTF-8
+    check and a `loads` per message: 41,800 -> 4,200 instructions for `{"open_until": …}`
+    (callgrind)."""
+    for k, v in value.items():
+        if k.__class__ is not str or not k.isascii() or not k.isprintable():
+            return False
+        if v.__class__ not in _NUMBERS or (v.__class__ is float and not math.isfinite(v)):
+            return False
+    return True
 
 
 def check_strings(value: Any, field: str) -> None:
