@@ -21,6 +21,7 @@ __all__ = [
     "Waker",
     "as_rescheduled",
     "audit_for_fail",
+    "claim_params",
     "decode_claimed",
     "decode_many",
     "derived_hold",
@@ -40,6 +41,16 @@ def as_rescheduled(value: float | Rescheduled) -> Rescheduled:
         reasons = None if value.reasons is None else tuple(value.reasons)
         return Rescheduled(float(value.release_at), reasons, value.decision, value.policy)
     return Rescheduled(float(value))
+
+
+def claim_params(now: float, limit: int, lease_seconds: float, worker_id: str) -> dict[str, Any]:
+    """The named parameters of a SQL store's claim statements (`claim_due`, `claim_release`)."""
+    return {
+        "now": now,
+        "limit": int(limit),
+        "lease_until": now + lease_seconds,
+        "worker_id": worker_id,
+    }
 
 
 def plan_reschedule(

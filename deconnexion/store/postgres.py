@@ -44,6 +44,7 @@ from deconnexion.store.common import (
     CLAIMED,
     COLUMNS,
     ClaimedSeqs,
+    claim_params,
     decode_claimed,
     fail_entries,
     load_queries,
@@ -322,13 +323,8 @@ class PostgresStore(SQLBody):
     def claim_due(
         self, now: float, limit: int, lease_seconds: float, worker_id: str
     ) -> builtins.list[HeldMessage]:
-        lease_until = now + lease_seconds
-        params = {
-            "now": now,
-            "limit": int(limit),
-            "lease_until": lease_until,
-            "worker_id": worker_id,
-        }
+        params = claim_params(now, limit, lease_seconds, worker_id)
+        lease_until = params["lease_until"]
         with self._tx() as c:
             c.execute(self._q["claim_plan"])
             # binary: no text form of the floats and the bytea payload, either side
@@ -341,12 +337,7 @@ class PostgresStore(SQLBody):
         self, now: float, limit: int, lease_seconds: float, worker_id: str
     ) -> builtins.list[ClaimedMessage]:
         """`claim_due`, each message read as the release reads it (`store.claimed`)."""
-        params = {
-            "now": now,
-            "limit": int(limit),
-            "lease_until": now + lease_seconds,
-            "worker_id": worker_id,
-        }
+        params = claim_params(now, limit, lease_seconds, worker_id)
         with self._tx() as c:
             c.execute(self._q["claim_plan"])
             rows = c.execute(self._claim_release, params, binary=True).fetchall()
