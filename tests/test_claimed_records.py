@@ -5,7 +5,9 @@ claim itself set (state, lease, worker; released_at empty), not from a read of t
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
+from _claim_support import claimed_after_a_retry
 from test_store_conformance import EST, T0, msg
 
 from deconnexion.store.base import HeldMessage, HoldStore
@@ -17,32 +19,12 @@ def _stored(store: HoldStore, m: HeldMessage) -> HeldMessage:
     return got
 
 
+def _claim_due(store: HoldStore, now: float, limit: int, lease: float, worker: str) -> list[Any]:
+    return store.claim_due(now, limit, lease, worker)
+
+
 def test_claimed_messages_equal_their_stored_rows_after_the_claim(store: HoldStore) -> None:
-    plain = msg("plain", release_at=T0 - 20)
-    full = msg(
-        "full",
-        release_at=T0 - 10,
-        recipients=("parent:1", "parent:2"),
-        payload=b"\x00\xffbinary",
-        meta={"follows": "x", "tags": ["a"]},
-        reasons=("night", "weekend"),
-        decision={"held": True, "timezone": "Europe/Paris", "reasons": [{"code": "night"}]},
-        collapse_key="grade:42",
-        urgent=True,
-        justification="alerte",
-        publish_to_students_at=T0 - 100.5,
-        actor="prof.b",
-        key_scope="prof.b",
-        policy="d" * 64,
-        expires_at=T0 + 3600.0,
-    )
-    retried = msg("retried", release_at=T0 - 30)
-    store.insert_many([plain, full, retried], now=T0 - 36_000)
-    (first,) = store.claim_due(T0 - 30, 1, 60, "w1")
-    assert first.id == retried.id
-    assert store.fail(retried.id, "w1", T0 - 29, "HTTP 503", T0 - 25)  # last_error kept
-    claimed = store.claim_due(T0, 10, 60, "w2")
-    assert [m.id for m in claimed] == [retried.id, plain.id, full.id]
+    full, claimed = claimed_after_a_retry(store, _claim_due, "Europe/Paris")
     for m in claimed:
         assert m == _stored(store, m)
         assert (m.state, m.lease_until, m.worker_id, m.released_at) == (

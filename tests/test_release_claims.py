@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from _claim_support import claimed_after_a_retry
 from _release_support import FakeClock, Recorder
 from test_store_conformance import EST, T0, msg
 
@@ -30,27 +31,7 @@ def _as_stored(store: HoldStore, m: ClaimedMessage) -> ClaimedMessage:
 
 
 def test_released_records_equal_their_stored_rows_after_the_claim(store: HoldStore) -> None:
-    plain = msg("plain", release_at=T0 - 20)
-    full = msg(
-        "full",
-        release_at=T0 - 10,
-        recipients=("parent:1", "parent:2"),
-        payload=b"\x00\xffbinary",
-        meta={"follows": "x", "tags": ["a"]},
-        reasons=("night", "weekend"),
-        decision={"held": True, "timezone": "Pacific/Noumea", "reasons": [{"code": "night"}]},
-        collapse_key="grade:42",
-        urgent=True,
-        policy="d" * 64,
-        expires_at=T0 + 3600.0,
-    )
-    retried = msg("retried", release_at=T0 - 30)
-    store.insert_many([plain, full, retried], now=T0 - 36_000)
-    (first,) = _claim(store, T0 - 30, 1, 60, "w1")
-    assert first.id == retried.id
-    assert store.fail(retried.id, "w1", T0 - 29, "HTTP 503", T0 - 25)
-    claimed = _claim(store, T0, 10, 60, "w2")
-    assert [m.id for m in claimed] == [retried.id, plain.id, full.id]
+    _, claimed = claimed_after_a_retry(store, _claim, "Pacific/Noumea")
     for m in claimed:
         assert type(m) is ClaimedMessage and m == _as_stored(store, m)
     assert [m.attempts for m in claimed] == [2, 1, 1]
